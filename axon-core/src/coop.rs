@@ -1,0 +1,59 @@
+//! The cooperative budget: each box operation spends one unit; at zero the component yields.
+//!
+//! The scheduler refills the budget before every poll, so a component that always has input
+//! gives the others a turn every [`DEFAULT_BUDGET`] operations. Outside a scheduler the budget is
+//! unlimited.
+
+use std::cell::Cell;
+use std::future::poll_fn;
+use std::task::{Context, Poll};
+
+/// Box operations a component may perform per poll before it yields.
+pub const DEFAULT_BUDGET: u32 = 128;
+
+thread_local! {
+    static BUDGET: Cell<u32> = const { Cell::new(u32::MAX) };
+    static BLOCKED_ON_SEND: Cell<bool> = const { Cell::new(false) };
+}
+
+pub(crate) fn refill(budget: u32) {
+    BUDGET.set(budget);
+    BLOCKED_ON_SEND.set(false);
+}
+
+/// Spends one unit; when none is left, arranges to be polled again next round and says Pending.
+#[inline]
+pub(crate) fn poll_spend(cx: &mut Context<'_>) -> Poll<()> {
+    let left = BUDGET.get();
+    if left == 0 {
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    } else {
+        BUDGET.set(left - 1);
+        Poll::Ready(())
+    }
+}
+
+pub(crate) fn mark_blocked_on_send() {
+    BLOCKED_ON_SEND.set(true);
+}
+
+pub(crate) fn was_blocked_on_send() -> bool {
+    BLOCKED_ON_SEND.get()
+}
+
+/// Gives every other ready component a turn before continuing (Axon's `yield 1`).
+#[doc(alias = "pause")]
+pub async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
+}

@@ -1,0 +1,451 @@
+//! Inboxes: bounded queues owned by a component, shared by all the senders linked to them.
+
+use crate::control::Control;
+use crate::coop;
+use crate::error::{SendError, TrySendError};
+use crate::outbox::OutboxCore;
+use crate::registry::BoxMeta;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::poll_fn;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll, Waker};
+
+/// Capacity of a box when none is given: enough to batch a scheduler round, small enough that a
+/// slow consumer holds back its producer quickly.
+pub const DEFAULT_CAPACITY: usize = 64;
+
+/// The queue behind an inbox, plus its passthrough links. Single-threaded by design.
+pub(crate) struct InboxCore<T> {
+    items: RefCell<VecDeque<T>>,
+    capacity: Cell<usize>,
+    reserved: Cell<usize>,
+    closed: Cell<bool>,
+    rx_waker: Cell<Option<Waker>>,
+    tx_waiters: RefCell<Vec<Waker>>,
+    pub(crate) stats: QueueStats,
+    pub(crate) links: RefCell<InLinks<T>>,
+    pub(crate) meta: BoxMeta,
+}
+
+#[derive(Default)]
+pub(crate) struct QueueStats {
+    pub(crate) pushes: Cell<u64>,
+    pub(crate) pops: Cell<u64>,
+    pub(crate) wakes: Cell<u64>,
+    pub(crate) undelivered: Cell<u64>,
+}
+
+/// Passthrough bookkeeping: where this inbox forwards (inbox→inbox), who forwards into it, and
+/// which outboxes are linked to it. Only touched when links change.
+pub(crate) struct InLinks<T> {
+    pub(crate) forward: Option<Rc<InboxCore<T>>>,
+    pub(crate) back: Vec<Weak<InboxCore<T>>>,
+    pub(crate) senders: Vec<Weak<OutboxCore<T>>>,
+}
+
+impl<T> InboxCore<T> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        InboxCore {
+            items: RefCell::new(VecDeque::new()),
+            capacity: Cell::new(capacity.max(1)),
+            reserved: Cell::new(0),
+            closed: Cell::new(false),
+            rx_waker: Cell::new(None),
+            tx_waiters: RefCell::new(Vec::new()),
+            stats: QueueStats::default(),
+            links: RefCell::new(InLinks {
+                forward: None,
+                back: Vec::new(),
+                senders: Vec::new(),
+            }),
+            meta: BoxMeta::default(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.items.borrow().len()
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity.get()
+    }
+
+    pub(crate) fn set_capacity(&self, capacity: usize) {
+        self.capacity.set(capacity.max(1));
+        self.wake_senders();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    fn has_room(&self) -> bool {
+        self.items.borrow().len() + self.reserved.get() < self.capacity.get()
+    }
+
+    /// The inbox that finally receives what is sent here (follows inbox→inbox passthrough).
+    pub(crate) fn resolve(self: &Rc<Self>) -> Rc<Self> {
+        let mut current = self.clone();
+        loop {
+            let next = current.links.borrow().forward.clone();
+            match next {
+                Some(next) => current = next,
+                None => return current,
+            }
+        }
+    }
+
+    #[inline]
+    pub(crate) fn try_push(&self, value: T) -> Result<(), TrySendError<T>> {
+        if self.closed.get() {
+            return Err(TrySendError::Closed(value));
+        }
+        if !self.has_room() {
+            return Err(TrySendError::Full(value));
+        }
+        self.push_unchecked(value);
+        Ok(())
+    }
+
+    /// Pushes regardless of capacity (used for values already counted as sent: a released hold
+    /// queue, a reserved permit, a scheduler-generated control message).
+    pub(crate) fn force_push(&self, value: T) -> Result<(), T> {
+        if self.closed.get() {
+            return Err(value);
+        }
+        self.push_unchecked(value);
+        Ok(())
+    }
+
+    #[inline]
+    fn push_unchecked(&self, value: T) {
+        self.items.borrow_mut().push_back(value);
+        self.stats.pushes.set(self.stats.pushes.get() + 1);
+        if let Some(waker) = self.rx_waker.take() {
+            self.stats.wakes.set(self.stats.wakes.get() + 1);
+            waker.wake();
+        }
+    }
+
+    #[inline]
+    pub(crate) fn try_pop(&self) -> Option<T> {
+        let value = self.items.borrow_mut().pop_front()?;
+        self.stats.pops.set(self.stats.pops.get() + 1);
+        self.wake_senders();
+        Some(value)
+    }
+
+    #[inline]
+    pub(crate) fn wake_senders(&self) {
+        if self.tx_waiters.borrow().is_empty() {
+            return;
+        }
+        let waiters = std::mem::take(&mut *self.tx_waiters.borrow_mut());
+        for waker in waiters {
+            waker.wake();
+        }
+    }
+
+    pub(crate) fn register_receiver(&self, cx: &Context<'_>) {
+        let current = self.rx_waker.take();
+        match current {
+            Some(w) if w.will_wake(cx.waker()) => self.rx_waker.set(Some(w)),
+            _ => self.rx_waker.set(Some(cx.waker().clone())),
+        }
+    }
+
+    pub(crate) fn register_sender(&self, cx: &Context<'_>) {
+        let mut waiters = self.tx_waiters.borrow_mut();
+        if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            waiters.push(cx.waker().clone());
+        }
+    }
+
+    #[inline]
+    pub(crate) fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<T> {
+        match self.try_pop() {
+            Some(v) => Poll::Ready(v),
+            None => {
+                self.register_receiver(cx);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Waits for room and pushes; the value stays in `slot` while waiting, so nothing is lost.
+    pub(crate) fn poll_push(
+        &self,
+        cx: &mut Context<'_>,
+        slot: &mut Option<T>,
+    ) -> Poll<Result<(), SendError<T>>> {
+        let value = slot.take().expect("send polled after completion");
+        match self.try_push(value) {
+            Ok(()) => Poll::Ready(Ok(())),
+            Err(TrySendError::Closed(v)) => Poll::Ready(Err(SendError::Closed(v))),
+            Err(TrySendError::Full(v)) => {
+                *slot = Some(v);
+                self.register_sender(cx);
+                coop::mark_blocked_on_send();
+                Poll::Pending
+            }
+        }
+    }
+
+    pub(crate) fn poll_reserve(&self, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
+        if self.closed.get() {
+            return Poll::Ready(Err(()));
+        }
+        if self.has_room() {
+            self.reserved.set(self.reserved.get() + 1);
+            return Poll::Ready(Ok(()));
+        }
+        self.register_sender(cx);
+        coop::mark_blocked_on_send();
+        Poll::Pending
+    }
+
+    pub(crate) fn release_reservation(&self) {
+        self.reserved.set(self.reserved.get().saturating_sub(1));
+        self.wake_senders();
+    }
+
+    /// The owner exited: refuse further sends, count (and drop) what was never received.
+    pub(crate) fn close(&self) {
+        self.closed.set(true);
+        let rest = std::mem::take(&mut *self.items.borrow_mut());
+        if !rest.is_empty() {
+            self.stats
+                .undelivered
+                .set(self.stats.undelivered.get() + rest.len() as u64);
+            tracing::debug!(
+                inbox = self.meta.name(),
+                count = rest.len(),
+                "inbox closed with undelivered messages"
+            );
+        }
+        self.rx_waker.take();
+        self.wake_senders();
+        drop(rest);
+    }
+}
+
+/// A component's receiving box. Only its owner receives from it; any number of outboxes may be
+/// linked to it (fan-in), all sharing its one capacity.
+///
+/// ```
+/// use axon_core::{Inbox, Outbox, link};
+/// let mut inbox: Inbox<u32> = Inbox::new();
+/// let outbox: Outbox<u32> = Outbox::new();
+/// link(&outbox, &inbox).unwrap();
+/// outbox.try_send(7).unwrap();
+/// assert_eq!(inbox.try_recv(), Some(7));
+/// ```
+pub struct Inbox<T> {
+    pub(crate) core: Rc<InboxCore<T>>,
+}
+
+impl<T: 'static> Default for Inbox<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> fmt::Debug for Inbox<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inbox")
+            .field("name", &self.core.meta.name())
+            .field("len", &self.core.len())
+            .field("capacity", &self.core.capacity())
+            .finish()
+    }
+}
+
+impl<T: 'static> Inbox<T> {
+    /// An inbox holding at most [`DEFAULT_CAPACITY`] values. Nothing is allocated until the
+    /// first value arrives.
+    pub fn new() -> Self {
+        Self::with_capacity(DEFAULT_CAPACITY)
+    }
+
+    /// An inbox holding at most `capacity` values (at least 1).
+    #[doc(alias = "pipewidth")]
+    pub fn with_capacity(capacity: usize) -> Self {
+        Inbox {
+            core: Rc::new(InboxCore::new(capacity)),
+        }
+    }
+
+    /// Waits for the next value. Cancel-safe: if the future is dropped, no value is lost.
+    pub async fn recv(&mut self) -> T {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Polls for the next value (spends one unit of the cooperative budget when it can).
+    #[inline]
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<T> {
+        std::task::ready!(coop::poll_spend(cx));
+        self.core.poll_pop(cx)
+    }
+
+    /// Takes the next value if one is queued.
+    pub fn try_recv(&mut self) -> Option<T> {
+        self.core.try_pop()
+    }
+
+    /// True when a value is waiting (Axon's `dataReady`).
+    #[doc(alias = "dataReady")]
+    pub fn is_ready(&self) -> bool {
+        self.core.len() > 0
+    }
+
+    /// Values waiting.
+    pub fn len(&self) -> usize {
+        self.core.len()
+    }
+
+    /// True when no value is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.core.len() == 0
+    }
+
+    /// The most values this inbox holds; senders wait beyond it.
+    pub fn capacity(&self) -> usize {
+        self.core.capacity()
+    }
+
+    /// Changes the capacity (at least 1); waiting senders are woken to try again.
+    pub fn set_capacity(&self, capacity: usize) {
+        self.core.set_capacity(capacity)
+    }
+
+    /// A cloneable reference for linking this inbox or sending to it directly.
+    pub fn to_ref(&self) -> InboxRef<T> {
+        InboxRef {
+            core: self.core.clone(),
+        }
+    }
+
+    /// The next value, or `None` once `control` carries a message that ends the stream
+    /// (`ProducerFinished`, `ShutdownMicroprocess`, `Failed`).
+    ///
+    /// Data is always taken first, so on `ProducerFinished` everything the producer sent before
+    /// it has already been returned. After `ShutdownMicroprocess` values still queued stay
+    /// undelivered and are counted when the component exits.
+    #[doc(alias = "anyReady")]
+    pub async fn recv_or_finished(&mut self, control: &mut Inbox<Control>) -> Option<T> {
+        match self.next_or_control(control).await {
+            Next::Data(v) => Some(v),
+            Next::Control(_) => None,
+        }
+    }
+
+    /// Waits on this inbox and `control` at once; data first, so a control message is only
+    /// returned when no data is waiting.
+    pub async fn next_or_control(&mut self, control: &mut Inbox<Control>) -> Next<T> {
+        poll_fn(|cx| {
+            std::task::ready!(coop::poll_spend(cx));
+            if let Some(v) = self.core.try_pop() {
+                return Poll::Ready(Next::Data(v));
+            }
+            if let Some(c) = control.core.try_pop() {
+                return Poll::Ready(Next::Control(c));
+            }
+            self.core.register_receiver(cx);
+            control.core.register_receiver(cx);
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+/// What [`Inbox::next_or_control`] found.
+#[derive(Debug, PartialEq)]
+pub enum Next<T> {
+    /// A value from the data inbox.
+    Data(T),
+    /// A message from the control inbox.
+    Control(Control),
+}
+
+/// A cloneable reference to an inbox: link outboxes to it, or send to it directly (for example
+/// a reply address carried inside a request).
+pub struct InboxRef<T> {
+    pub(crate) core: Rc<InboxCore<T>>,
+}
+
+impl<T> Clone for InboxRef<T> {
+    fn clone(&self) -> Self {
+        InboxRef {
+            core: self.core.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for InboxRef<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InboxRef")
+            .field("name", &self.core.meta.name())
+            .finish()
+    }
+}
+
+impl<T: 'static> From<&Inbox<T>> for InboxRef<T> {
+    fn from(inbox: &Inbox<T>) -> Self {
+        inbox.to_ref()
+    }
+}
+
+impl<T: 'static> From<&InboxRef<T>> for InboxRef<T> {
+    fn from(r: &InboxRef<T>) -> Self {
+        r.clone()
+    }
+}
+
+impl<T: 'static> InboxRef<T> {
+    /// Sends straight into the inbox (following passthrough), waiting while it is full.
+    pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
+        let mut slot = Some(value);
+        poll_fn(|cx| {
+            std::task::ready!(coop::poll_spend(cx));
+            self.core.resolve().poll_push(cx, &mut slot)
+        })
+        .await
+    }
+
+    /// Sends if there is room now.
+    pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        self.core.resolve().try_push(value)
+    }
+
+    /// True once the owner has exited.
+    pub fn is_closed(&self) -> bool {
+        self.core.resolve().is_closed()
+    }
+
+    /// Values waiting in the inbox.
+    pub fn len(&self) -> usize {
+        self.core.len()
+    }
+
+    /// True when no value is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.core.len() == 0
+    }
+
+    /// Total values ever pushed into this inbox's own queue.
+    pub fn pushes(&self) -> u64 {
+        self.core.stats.pushes.get()
+    }
+
+    /// Times a push woke the inbox's sleeping owner.
+    pub fn wakes(&self) -> u64 {
+        self.core.stats.wakes.get()
+    }
+
+    /// Values that were queued when the owner exited and so were never received.
+    pub fn undelivered(&self) -> u64 {
+        self.core.stats.undelivered.get()
+    }
+}

@@ -1,0 +1,80 @@
+//! # axon-core
+//!
+//! Kamaelia's Axon for async Rust. A *component* is sequential code — an `async fn main` — that
+//! owns named, typed **inboxes** and **outboxes** and never knows who it talks to. *Linkages*
+//! join an outbox to an inbox. A single-threaded scheduler gives components CPU time inside
+//! tokio; a component waiting on an empty inbox costs nothing until a delivery wakes it.
+//!
+//! ```
+//! use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Outbox, Scheduler, link};
+//! use axon_core::components::{Collect, DataSource};
+//!
+//! /// Doubles every number.
+//! #[derive(Boxes, Default)]
+//! struct Double {
+//!     inbox: Inbox<u64>,
+//!     control: Inbox<Control>,
+//!     outbox: Outbox<u64>,
+//!     signal: Outbox<Control>,
+//! }
+//!
+//! impl Component for Double {
+//!     async fn main(mut self) -> Result<(), ComponentError> {
+//!         while let Some(n) = self.inbox_or_finished().await {
+//!             self.outbox.send(n * 2).await?;
+//!         }
+//!         self.signal.send(Control::ProducerFinished).await?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+//! rt.block_on(async {
+//!     let (source, double, (sink, out)) = (DataSource::new(1..=3u64), Double::default(), Collect::new());
+//!     link(&source.outbox, &double.inbox).unwrap();
+//!     link(&source.signal, &double.control).unwrap();
+//!     link(&double.outbox, &sink.inbox).unwrap();
+//!     link(&double.signal, &sink.control).unwrap();
+//!     let scheduler = Scheduler::new();
+//!     scheduler.activate(source);
+//!     scheduler.activate(double);
+//!     scheduler.activate(sink);
+//!     scheduler.run().await;
+//!     assert_eq!(out.take(), vec![2, 4, 6]);
+//! });
+//! ```
+//!
+//! See `docs/architecture.md` for how a message travels and how the scheduler runs inside
+//! tokio, and `docs/tutorial.md` for a guided start.
+#![forbid(unsafe_code)]
+// LinkError names both ends and both types; linking is a cold path, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
+extern crate self as axon_core;
+
+mod component;
+pub mod components;
+mod control;
+pub mod coop;
+mod error;
+mod inbox;
+mod link;
+mod outbox;
+mod registry;
+mod scheduler;
+pub mod topology;
+
+pub use axon_macros::Boxes;
+pub use component::Component;
+pub use control::{Control, FailureInfo};
+pub use coop::yield_now;
+pub use error::{ComponentError, Endpoint, LinkError, SendError, TrySendError};
+pub use inbox::{DEFAULT_CAPACITY, Inbox, InboxRef, Next};
+pub use link::{link, link_with_capacity, pass_inbox, pass_outbox, unlink, unpass_inbox};
+pub use outbox::{Outbox, OutboxRef, Permit};
+pub use registry::{BoxCounters, BoxEntry, Boxes, ComponentId, Direction};
+pub use scheduler::{
+    Children, ComponentHandle, DEFAULT_MAX_POLLS_PER_TICK, Scheduler, SchedulerConfig, activate,
+    children, current, link_named, run, topology,
+};
+pub use topology::Topology;

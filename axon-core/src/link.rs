@@ -1,0 +1,299 @@
+//! Linkages. Linking pays O(chain) once to point every outbox at its final inbox, so each
+//! message then costs one push however deep the nesting (Axon's box-chain retargeting).
+
+use crate::error::LinkError;
+use crate::inbox::{InboxCore, InboxRef};
+use crate::outbox::{Downstream, OutboxCore, OutboxRef};
+use crate::scheduler;
+use std::rc::Rc;
+
+/// Links an outbox to an inbox: every value sent on `from` is pushed straight into `to`'s queue.
+/// Checked at compile time: both ends carry the same `T`.
+///
+/// Fan-in (several outboxes to one inbox) is allowed; an outbox already linked gives
+/// [`LinkError::AlreadyLinked`]. Values held while `from` was unlinked are delivered now, in order.
+///
+/// ```
+/// use axon_core::{Inbox, Outbox, link};
+/// let a: Outbox<String> = Outbox::new();
+/// let mut b: Inbox<String> = Inbox::new();
+/// a.try_send("held until linked".to_string()).unwrap();
+/// link(&a, &b).unwrap();
+/// assert_eq!(b.try_recv().as_deref(), Some("held until linked"));
+/// ```
+pub fn link<T: 'static>(
+    from: impl Into<OutboxRef<T>>,
+    to: impl Into<InboxRef<T>>,
+) -> Result<(), LinkError> {
+    link_core(&from.into().core, &to.into().core, None)
+}
+
+/// Like [`link`], and sets the destination's capacity (Axon's `pipewidth`).
+#[doc(alias = "pipewidth")]
+pub fn link_with_capacity<T: 'static>(
+    from: impl Into<OutboxRef<T>>,
+    to: impl Into<InboxRef<T>>,
+    capacity: usize,
+) -> Result<(), LinkError> {
+    link_core(&from.into().core, &to.into().core, Some(capacity))
+}
+
+/// Passes a parent's inbox through to a child's inbox (inbox→inbox): whatever is sent to the
+/// parent's inbox lands directly in the child's queue.
+pub fn pass_inbox<T: 'static>(
+    parent: impl Into<InboxRef<T>>,
+    child: impl Into<InboxRef<T>>,
+) -> Result<(), LinkError> {
+    pass_inbox_core(&parent.into().core, &child.into().core)
+}
+
+/// Surfaces a child's outbox as its parent's outbox (outbox→outbox): the child's sends go
+/// wherever the parent's outbox is linked, now or later.
+pub fn pass_outbox<T: 'static>(
+    child: impl Into<OutboxRef<T>>,
+    parent: impl Into<OutboxRef<T>>,
+) -> Result<(), LinkError> {
+    pass_outbox_core(&child.into().core, &parent.into().core)
+}
+
+/// Removes an outbox's link. Values sent afterwards are held until it is linked again; values
+/// already delivered stay in the inbox they reached. Returns whether it was linked.
+pub fn unlink<T: 'static>(from: impl Into<OutboxRef<T>>) -> bool {
+    let core = from.into().core;
+    let was_linked = !matches!(core.links.borrow().downstream, Downstream::None);
+    detach_downstream(&core);
+    retarget(&core);
+    was_linked
+}
+
+/// Removes an inbox→inbox passthrough made by [`pass_inbox`]. Returns whether there was one.
+pub fn unpass_inbox<T: 'static>(parent: impl Into<InboxRef<T>>) -> bool {
+    let core = parent.into().core;
+    let old = core.links.borrow_mut().forward.take();
+    match old {
+        Some(child) => {
+            child
+                .links
+                .borrow_mut()
+                .back
+                .retain(|w| !std::ptr::eq(w.as_ptr(), Rc::as_ptr(&core)));
+            retarget_inbox(&core);
+            true
+        }
+        None => false,
+    }
+}
+
+/// A downstream that still counts as a link (its inbox's owner has not exited).
+fn live_downstream<T>(d: &Downstream<T>) -> Option<crate::error::Endpoint> {
+    match d {
+        Downstream::None => None,
+        Downstream::Inbox(i) if i.is_closed() => None,
+        Downstream::Inbox(i) => Some(i.meta.endpoint()),
+        Downstream::Outbox(o) => Some(o.meta.endpoint()),
+    }
+}
+
+fn check_unlinked<T>(from: &OutboxCore<T>) -> Result<(), LinkError> {
+    match live_downstream(&from.links.borrow().downstream) {
+        Some(existing) => Err(LinkError::AlreadyLinked {
+            from: from.meta.endpoint(),
+            existing,
+        }),
+        None => Ok(()),
+    }
+}
+
+pub(crate) fn link_core<T: 'static>(
+    from: &Rc<OutboxCore<T>>,
+    to: &Rc<InboxCore<T>>,
+    capacity: Option<usize>,
+) -> Result<(), LinkError> {
+    check_unlinked(from)?;
+    detach_downstream(from);
+    from.links.borrow_mut().downstream = Downstream::Inbox(to.clone());
+    to.links.borrow_mut().senders.push(Rc::downgrade(from));
+    if let Some(capacity) = capacity {
+        to.resolve().set_capacity(capacity);
+    }
+    retarget(from);
+    Ok(())
+}
+
+pub(crate) fn pass_inbox_core<T: 'static>(
+    parent: &Rc<InboxCore<T>>,
+    child: &Rc<InboxCore<T>>,
+) -> Result<(), LinkError> {
+    let wrong = |reason| LinkError::WrongHierarchy {
+        from: parent.meta.endpoint(),
+        to: child.meta.endpoint(),
+        reason,
+    };
+    if !scheduler::is_parent_of(parent.meta.owner(), child.meta.owner()) {
+        return Err(wrong(
+            "inbox→inbox passthrough runs from a parent's inbox to its own child's inbox",
+        ));
+    }
+    // Refuse loops: the child must not already lead back to the parent.
+    let mut cursor = Some(child.clone());
+    while let Some(node) = cursor {
+        if Rc::ptr_eq(&node, parent) {
+            return Err(wrong("the link would form a loop"));
+        }
+        cursor = node.links.borrow().forward.clone();
+    }
+    if let Some(existing) = parent.links.borrow().forward.as_ref()
+        && !existing.is_closed()
+    {
+        return Err(LinkError::AlreadyLinked {
+            from: parent.meta.endpoint(),
+            existing: existing.meta.endpoint(),
+        });
+    }
+    unpass_inbox(&InboxRef {
+        core: parent.clone(),
+    });
+    parent.links.borrow_mut().forward = Some(child.clone());
+    child.links.borrow_mut().back.push(Rc::downgrade(parent));
+    retarget_inbox(parent);
+    Ok(())
+}
+
+pub(crate) fn pass_outbox_core<T: 'static>(
+    child: &Rc<OutboxCore<T>>,
+    parent: &Rc<OutboxCore<T>>,
+) -> Result<(), LinkError> {
+    let wrong = |reason| LinkError::WrongHierarchy {
+        from: child.meta.endpoint(),
+        to: parent.meta.endpoint(),
+        reason,
+    };
+    if !scheduler::is_parent_of(parent.meta.owner(), child.meta.owner()) {
+        return Err(wrong(
+            "outbox→outbox passthrough runs from a child's outbox to its own parent's outbox",
+        ));
+    }
+    let mut cursor = Some(parent.clone());
+    while let Some(node) = cursor {
+        if Rc::ptr_eq(&node, child) {
+            return Err(wrong("the link would form a loop"));
+        }
+        cursor = match &node.links.borrow().downstream {
+            Downstream::Outbox(next) => Some(next.clone()),
+            _ => None,
+        };
+    }
+    check_unlinked(child)?;
+    detach_downstream(child);
+    child.links.borrow_mut().downstream = Downstream::Outbox(parent.clone());
+    parent
+        .links
+        .borrow_mut()
+        .upstream
+        .push(Rc::downgrade(child));
+    retarget(child);
+    Ok(())
+}
+
+/// Forgets `from`'s current downstream, removing it from that end's back-references.
+fn detach_downstream<T>(from: &OutboxCore<T>) {
+    let old = std::mem::replace(&mut from.links.borrow_mut().downstream, Downstream::None);
+    let me: *const OutboxCore<T> = from;
+    match old {
+        Downstream::None => {}
+        Downstream::Inbox(inbox) => inbox
+            .links
+            .borrow_mut()
+            .senders
+            .retain(|w| !std::ptr::eq(w.as_ptr(), me)),
+        Downstream::Outbox(parent) => parent
+            .links
+            .borrow_mut()
+            .upstream
+            .retain(|w| !std::ptr::eq(w.as_ptr(), me)),
+    }
+}
+
+/// Recomputes the final target of `out` and of every outbox passing through it, and releases
+/// held values into a new target.
+pub(crate) fn retarget<T>(out: &OutboxCore<T>) {
+    let new_target = match &out.links.borrow().downstream {
+        Downstream::None => None,
+        Downstream::Inbox(inbox) => Some(inbox.resolve()),
+        Downstream::Outbox(parent) => parent.target.borrow().clone(),
+    };
+    let old = std::mem::replace(&mut *out.target.borrow_mut(), new_target.clone());
+    let changed = match (&old, &new_target) {
+        (Some(a), Some(b)) => !Rc::ptr_eq(a, b),
+        (None, None) => false,
+        _ => true,
+    };
+    if changed {
+        // Senders blocked on the old queue retry against the new target.
+        if let Some(old) = old {
+            old.wake_senders();
+        }
+        if let Some(queue) = &new_target {
+            let (held, waiters) = {
+                let mut links = out.links.borrow_mut();
+                (
+                    std::mem::take(&mut links.held),
+                    std::mem::take(&mut links.link_waiters),
+                )
+            };
+            let mut kept = std::collections::VecDeque::new();
+            for value in held {
+                if let Err(value) = queue.force_push(value) {
+                    kept.push_back(value);
+                }
+            }
+            out.links.borrow_mut().held = kept;
+            waiters.into_iter().for_each(|w| w.wake());
+        }
+    }
+    let upstream: Vec<_> = out.links.borrow().upstream.clone();
+    for child in upstream.iter().filter_map(|w| w.upgrade()) {
+        retarget(&child);
+    }
+}
+
+/// Recomputes the targets of everything that sends into `inbox` (directly or through inboxes
+/// that pass through to it).
+fn retarget_inbox<T>(inbox: &InboxCore<T>) {
+    let (senders, back) = {
+        let links = inbox.links.borrow();
+        (links.senders.clone(), links.back.clone())
+    };
+    for sender in senders.iter().filter_map(|w| w.upgrade()) {
+        retarget(&sender);
+    }
+    for parent in back.iter().filter_map(|w| w.upgrade()) {
+        retarget_inbox(&parent);
+    }
+}
+
+/// The owner of an inbox exited: drop its passthrough so senders see the closed queue.
+pub(crate) fn close_inbox<T>(inbox: &InboxCore<T>) {
+    inbox.close();
+    let old = inbox.links.borrow_mut().forward.take();
+    if let Some(child) = old {
+        let me: *const InboxCore<T> = inbox;
+        child
+            .links
+            .borrow_mut()
+            .back
+            .retain(|w| !std::ptr::eq(w.as_ptr(), me));
+    }
+    retarget_inbox(inbox);
+}
+
+/// The owner of an outbox exited: remove its link and the passthroughs into it.
+pub(crate) fn detach_outbox<T>(out: &OutboxCore<T>) {
+    detach_downstream(out);
+    retarget(out);
+    let upstream = std::mem::take(&mut out.links.borrow_mut().upstream);
+    for child in upstream.iter().filter_map(|w| w.upgrade()) {
+        child.links.borrow_mut().downstream = Downstream::None;
+        retarget(&child);
+    }
+}

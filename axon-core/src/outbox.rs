@@ -1,0 +1,271 @@
+//! Outboxes: a relinkable pointer to the final destination queue, so a send is one push however
+//! deep the passthrough chain (the paper's "collapse outboxes into inboxes").
+
+use crate::coop;
+use crate::error::{SendError, TrySendError};
+use crate::inbox::{DEFAULT_CAPACITY, InboxCore};
+use crate::registry::BoxMeta;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::poll_fn;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll, Waker};
+
+pub(crate) struct OutboxCore<T> {
+    /// The final inbox a send pushes into; `None` while unlinked.
+    pub(crate) target: RefCell<Option<Rc<InboxCore<T>>>>,
+    pub(crate) links: RefCell<OutLinks<T>>,
+    pub(crate) sent: Cell<u64>,
+    pub(crate) meta: BoxMeta,
+}
+
+pub(crate) enum Downstream<T> {
+    None,
+    Inbox(Rc<InboxCore<T>>),
+    Outbox(Rc<OutboxCore<T>>),
+}
+
+pub(crate) struct OutLinks<T> {
+    pub(crate) downstream: Downstream<T>,
+    /// Child outboxes that pass through this one (outbox→outbox).
+    pub(crate) upstream: Vec<Weak<OutboxCore<T>>>,
+    /// Values sent while unlinked, delivered in order once linked.
+    pub(crate) held: VecDeque<T>,
+    pub(crate) held_capacity: usize,
+    pub(crate) link_waiters: Vec<Waker>,
+}
+
+impl<T> OutboxCore<T> {
+    pub(crate) fn new(held_capacity: usize) -> Self {
+        OutboxCore {
+            target: RefCell::new(None),
+            links: RefCell::new(OutLinks {
+                downstream: Downstream::None,
+                upstream: Vec::new(),
+                held: VecDeque::new(),
+                held_capacity: held_capacity.max(1),
+                link_waiters: Vec::new(),
+            }),
+            sent: Cell::new(0),
+            meta: BoxMeta::default(),
+        }
+    }
+
+    #[inline]
+    fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        let target = self.target.borrow();
+        let result = match target.as_ref() {
+            Some(queue) => queue.try_push(value),
+            None => {
+                drop(target);
+                self.hold(value)
+            }
+        };
+        if result.is_ok() {
+            self.sent.set(self.sent.get() + 1);
+        }
+        result
+    }
+
+    fn hold(&self, value: T) -> Result<(), TrySendError<T>> {
+        let mut links = self.links.borrow_mut();
+        if links.held.len() >= links.held_capacity {
+            return Err(TrySendError::Full(value));
+        }
+        links.held.push_back(value);
+        Ok(())
+    }
+
+    fn register_waiter(&self, cx: &Context<'_>) {
+        coop::mark_blocked_on_send();
+        match self.target.borrow().as_ref() {
+            Some(queue) => queue.register_sender(cx),
+            None => self
+                .links
+                .borrow_mut()
+                .link_waiters
+                .push(cx.waker().clone()),
+        }
+    }
+
+    fn poll_send(
+        &self,
+        cx: &mut Context<'_>,
+        slot: &mut Option<T>,
+    ) -> Poll<Result<(), SendError<T>>> {
+        std::task::ready!(coop::poll_spend(cx));
+        let value = slot.take().expect("send polled after completion");
+        match self.try_send(value) {
+            Ok(()) => Poll::Ready(Ok(())),
+            Err(TrySendError::Closed(v)) => Poll::Ready(Err(SendError::Closed(v))),
+            Err(TrySendError::Full(v)) => {
+                *slot = Some(v);
+                self.register_waiter(cx);
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// A component's sending box. It is linked to at most one destination (an inbox, or its parent's
+/// outbox); values sent while it is unlinked are held (bounded) and delivered once it is linked.
+pub struct Outbox<T> {
+    pub(crate) core: Rc<OutboxCore<T>>,
+}
+
+impl<T: 'static> Default for Outbox<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> fmt::Debug for Outbox<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outbox")
+            .field("name", &self.core.meta.name())
+            .field("linked", &self.core.target.borrow().is_some())
+            .finish()
+    }
+}
+
+impl<T: 'static> Outbox<T> {
+    /// An outbox that holds up to [`DEFAULT_CAPACITY`] values while unlinked.
+    pub fn new() -> Self {
+        Self::with_hold_capacity(DEFAULT_CAPACITY)
+    }
+
+    /// An outbox that holds up to `capacity` values (at least 1) while unlinked.
+    pub fn with_hold_capacity(capacity: usize) -> Self {
+        Outbox {
+            core: Rc::new(OutboxCore::new(capacity)),
+        }
+    }
+
+    /// Sends, waiting while the destination is full (or, unlinked, while the hold queue is full).
+    /// Returns the value as `Closed(v)` if the destination's owner has exited.
+    ///
+    /// Dropping the future before it completes drops the value; use [`Outbox::reserve`] where a
+    /// send may be cancelled (for example inside `select!`).
+    pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
+        let mut slot = Some(value);
+        poll_fn(|cx| self.core.poll_send(cx, &mut slot)).await
+    }
+
+    /// Sends if there is room now; otherwise hands the value back as `Full(v)` or `Closed(v)`.
+    pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        self.core.try_send(value)
+    }
+
+    /// Waits for room in the destination and reserves it: [`Permit::send`] then cannot fail for
+    /// lack of room. Cancel-safe: dropping the future or the permit gives the room back.
+    /// An unlinked outbox waits until it is linked. `Err(())` means the destination has closed.
+    pub async fn reserve(&self) -> Result<Permit<T>, crate::error::SendError<()>> {
+        poll_fn(|cx| {
+            std::task::ready!(coop::poll_spend(cx));
+            let target = self.core.target.borrow().clone();
+            match target {
+                Some(queue) => match queue.poll_reserve(cx) {
+                    Poll::Ready(Ok(())) => Poll::Ready(Ok(Permit {
+                        queue,
+                        outbox: self.core.clone(),
+                    })),
+                    Poll::Ready(Err(())) => Poll::Ready(Err(SendError::Closed(()))),
+                    Poll::Pending => Poll::Pending,
+                },
+                None => {
+                    self.core.register_waiter(cx);
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    /// True when linked to a destination.
+    pub fn is_linked(&self) -> bool {
+        self.core.target.borrow().is_some()
+    }
+
+    /// Values held while unlinked.
+    pub fn held(&self) -> usize {
+        self.core.links.borrow().held.len()
+    }
+
+    /// A cloneable reference for linking this outbox.
+    pub fn to_ref(&self) -> OutboxRef<T> {
+        OutboxRef {
+            core: self.core.clone(),
+        }
+    }
+}
+
+/// Room reserved in a destination inbox by [`Outbox::reserve`].
+pub struct Permit<T> {
+    queue: Rc<InboxCore<T>>,
+    outbox: Rc<OutboxCore<T>>,
+}
+
+impl<T> Permit<T> {
+    /// Delivers into the reserved room. `Closed(v)` only if the owner exited meanwhile.
+    pub fn send(self, value: T) -> Result<(), SendError<T>> {
+        self.queue.release_reservation();
+        let result = self.queue.force_push(value).map_err(SendError::Closed);
+        if result.is_ok() {
+            self.outbox.sent.set(self.outbox.sent.get() + 1);
+        }
+        std::mem::forget(self);
+        result
+    }
+}
+
+impl<T> Drop for Permit<T> {
+    fn drop(&mut self) {
+        self.queue.release_reservation();
+    }
+}
+
+/// A cloneable reference to an outbox, for linking it after its component is activated.
+pub struct OutboxRef<T> {
+    pub(crate) core: Rc<OutboxCore<T>>,
+}
+
+impl<T> Clone for OutboxRef<T> {
+    fn clone(&self) -> Self {
+        OutboxRef {
+            core: self.core.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for OutboxRef<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutboxRef")
+            .field("name", &self.core.meta.name())
+            .finish()
+    }
+}
+
+impl<T: 'static> From<&Outbox<T>> for OutboxRef<T> {
+    fn from(outbox: &Outbox<T>) -> Self {
+        outbox.to_ref()
+    }
+}
+
+impl<T: 'static> From<&OutboxRef<T>> for OutboxRef<T> {
+    fn from(r: &OutboxRef<T>) -> Self {
+        r.clone()
+    }
+}
+
+impl<T: 'static> OutboxRef<T> {
+    /// Values sent through this outbox (counted where `send` was called, not at passthroughs).
+    pub fn sent(&self) -> u64 {
+        self.core.sent.get()
+    }
+
+    /// True when linked to a destination.
+    pub fn is_linked(&self) -> bool {
+        self.core.target.borrow().is_some()
+    }
+}

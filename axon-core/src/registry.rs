@@ -1,0 +1,337 @@
+//! Box identity and the type-erased view of boxes the scheduler keeps: names, docs, owners,
+//! statistics, and linking by name with a run-time type check.
+
+use crate::control::Control;
+use crate::error::{Endpoint, LinkError};
+use crate::inbox::{Inbox, InboxCore};
+use crate::link;
+use crate::outbox::{Downstream, Outbox, OutboxCore};
+use serde::Serialize;
+use std::any::{Any, TypeId};
+use std::cell::Cell;
+use std::fmt;
+use std::rc::Rc;
+
+/// Identifies a component within its scheduler. Ids are not reused while the scheduler runs
+/// (a slot's generation changes when it is reused).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ComponentId {
+    pub(crate) index: u32,
+    pub(crate) generation: u32,
+}
+
+impl ComponentId {
+    /// A number unique within the scheduler, for serialisation.
+    pub fn as_u64(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.index)
+    }
+}
+
+impl fmt::Display for ComponentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.generation == 0 {
+            write!(f, "#{}", self.index)
+        } else {
+            write!(f, "#{}.{}", self.index, self.generation)
+        }
+    }
+}
+
+impl Serialize for ComponentId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.as_u64())
+    }
+}
+
+/// Which way a box carries messages.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// An inbox.
+    In,
+    /// An outbox.
+    Out,
+}
+
+/// Name and owner of a box, filled in when its component is activated.
+#[derive(Default)]
+pub(crate) struct BoxMeta {
+    owner: Cell<Option<ComponentId>>,
+    name: Cell<&'static str>,
+}
+
+impl BoxMeta {
+    pub(crate) fn set(&self, owner: ComponentId, name: &'static str) {
+        self.owner.set(Some(owner));
+        self.name.set(name);
+    }
+    pub(crate) fn owner(&self) -> Option<ComponentId> {
+        self.owner.get()
+    }
+    pub(crate) fn name(&self) -> &'static str {
+        match self.name.get() {
+            "" => "?",
+            n => n,
+        }
+    }
+    pub(crate) fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            component: match self.owner() {
+                Some(id) => crate::scheduler::describe(id),
+                None => "(not activated)".to_string(),
+            },
+            box_name: self.name().to_string(),
+        }
+    }
+}
+
+/// One box of a component as the scheduler sees it: name, doc string, direction and item type,
+/// kept as data for linking by name and for introspection. Made by `#[derive(Boxes)]`.
+#[derive(Clone)]
+pub struct BoxEntry {
+    name: &'static str,
+    doc: &'static str,
+    pub(crate) handle: Rc<dyn ErasedBox>,
+}
+
+impl fmt::Debug for BoxEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoxEntry")
+            .field("name", &self.name)
+            .field("direction", &self.direction())
+            .field("type", &self.type_name())
+            .finish()
+    }
+}
+
+impl BoxEntry {
+    /// Describes an inbox.
+    pub fn inbox<T: 'static>(name: &'static str, doc: &'static str, inbox: &Inbox<T>) -> Self {
+        BoxEntry {
+            name,
+            doc,
+            handle: inbox.core.clone(),
+        }
+    }
+    /// Describes an outbox.
+    pub fn outbox<T: 'static>(name: &'static str, doc: &'static str, outbox: &Outbox<T>) -> Self {
+        BoxEntry {
+            name,
+            doc,
+            handle: outbox.core.clone(),
+        }
+    }
+    /// The box name (the field name).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+    /// The box's doc comment.
+    pub fn doc(&self) -> &'static str {
+        self.doc
+    }
+    /// Inbox or outbox.
+    pub fn direction(&self) -> Direction {
+        self.handle.direction()
+    }
+    /// The Rust type of the messages it carries.
+    pub fn type_name(&self) -> &'static str {
+        self.handle.item_type_name()
+    }
+}
+
+/// The boxes a component owns. Derive it with `#[derive(Boxes)]`: every `Inbox<T>` and
+/// `Outbox<T>` field becomes a box named after the field, documented by its doc comment.
+pub trait Boxes {
+    /// The component's boxes, in declaration order.
+    fn boxes(&self) -> Vec<BoxEntry>;
+}
+
+/// Statistics of one box, for the topology snapshot.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BoxCounters {
+    /// Values queued now (inboxes) or held while unlinked (outboxes).
+    pub depth: usize,
+    /// Capacity of the queue (inboxes) or of the hold queue (outboxes).
+    pub capacity: usize,
+    /// Values pushed into this inbox's own queue, or sent through this outbox.
+    pub messages: u64,
+    /// Times a push woke the sleeping owner (inboxes).
+    pub wakes: u64,
+    /// Values left unreceived when the owner exited (inboxes).
+    pub undelivered: u64,
+}
+
+/// How one box is linked onward, for the topology snapshot.
+pub(crate) struct LinkView {
+    pub(crate) to_owner: Option<ComponentId>,
+    pub(crate) to_name: &'static str,
+    pub(crate) kind: crate::topology::LinkKind,
+}
+
+/// The type-erased operations on a box.
+pub(crate) trait ErasedBox {
+    fn direction(&self) -> Direction;
+    fn item_type_id(&self) -> TypeId;
+    fn item_type_name(&self) -> &'static str;
+    fn meta(&self) -> &BoxMeta;
+    fn into_any(self: Rc<Self>) -> Rc<dyn Any>;
+    /// Links `self` to `to` (both of the same item type, checked by the caller).
+    fn link_to(self: Rc<Self>, to: Rc<dyn ErasedBox>) -> Result<(), LinkError>;
+    fn counters(&self) -> BoxCounters;
+    fn link_view(&self) -> Option<LinkView>;
+    /// The owner exited: close (inbox) or unlink (outbox).
+    fn on_owner_exit(&self);
+    /// Delivers a scheduler-made control message if this box carries `Control`.
+    fn deliver_control(&self, message: Control) -> bool;
+}
+
+fn type_mismatch(from: &dyn ErasedBox, to: &dyn ErasedBox) -> LinkError {
+    LinkError::TypeMismatch {
+        from: from.meta().endpoint(),
+        from_type: from.item_type_name(),
+        to: to.meta().endpoint(),
+        to_type: to.item_type_name(),
+    }
+}
+
+/// Links two type-erased boxes, checking the item types at run time.
+pub(crate) fn link_erased(
+    from: &Rc<dyn ErasedBox>,
+    to: &Rc<dyn ErasedBox>,
+) -> Result<(), LinkError> {
+    if from.item_type_id() != to.item_type_id() {
+        return Err(type_mismatch(&**from, &**to));
+    }
+    from.clone().link_to(to.clone())
+}
+
+impl<T: 'static> ErasedBox for InboxCore<T> {
+    fn direction(&self) -> Direction {
+        Direction::In
+    }
+    fn item_type_id(&self) -> TypeId {
+        TypeId::of::<T>()
+    }
+    fn item_type_name(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+    fn meta(&self) -> &BoxMeta {
+        &self.meta
+    }
+    fn into_any(self: Rc<Self>) -> Rc<dyn Any> {
+        self
+    }
+    fn link_to(self: Rc<Self>, to: Rc<dyn ErasedBox>) -> Result<(), LinkError> {
+        let dir = to.direction();
+        let Ok(child) = to.clone().into_any().downcast::<InboxCore<T>>() else {
+            return Err(type_mismatch(&*self, &*to));
+        };
+        match dir {
+            Direction::In => link::pass_inbox_core(&self, &child),
+            Direction::Out => Err(LinkError::WrongHierarchy {
+                from: self.meta.endpoint(),
+                to: to.meta().endpoint(),
+                reason: "an inbox cannot feed an outbox",
+            }),
+        }
+    }
+    fn counters(&self) -> BoxCounters {
+        BoxCounters {
+            depth: self.len(),
+            capacity: self.capacity(),
+            messages: self.stats.pushes.get(),
+            wakes: self.stats.wakes.get(),
+            undelivered: self.stats.undelivered.get(),
+        }
+    }
+    fn link_view(&self) -> Option<LinkView> {
+        let links = self.links.borrow();
+        let next = links.forward.as_ref()?;
+        Some(LinkView {
+            to_owner: next.meta.owner(),
+            to_name: next.meta.name(),
+            kind: crate::topology::LinkKind::InboxPassthrough,
+        })
+    }
+    fn on_owner_exit(&self) {
+        link::close_inbox(self);
+    }
+    fn deliver_control(&self, message: Control) -> bool {
+        match (self as &dyn Any).downcast_ref::<InboxCore<Control>>() {
+            Some(core) => core.force_push(message).is_ok(),
+            None => false,
+        }
+    }
+}
+
+impl<T: 'static> ErasedBox for OutboxCore<T> {
+    fn direction(&self) -> Direction {
+        Direction::Out
+    }
+    fn item_type_id(&self) -> TypeId {
+        TypeId::of::<T>()
+    }
+    fn item_type_name(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+    fn meta(&self) -> &BoxMeta {
+        &self.meta
+    }
+    fn into_any(self: Rc<Self>) -> Rc<dyn Any> {
+        self
+    }
+    fn link_to(self: Rc<Self>, to: Rc<dyn ErasedBox>) -> Result<(), LinkError> {
+        match to.direction() {
+            Direction::In => match to.clone().into_any().downcast::<InboxCore<T>>() {
+                Ok(inbox) => link::link_core(&self, &inbox, None),
+                Err(_) => Err(type_mismatch(&*self, &*to)),
+            },
+            Direction::Out => match to.clone().into_any().downcast::<OutboxCore<T>>() {
+                Ok(parent) => link::pass_outbox_core(&self, &parent),
+                Err(_) => Err(type_mismatch(&*self, &*to)),
+            },
+        }
+    }
+    fn counters(&self) -> BoxCounters {
+        let links = self.links.borrow();
+        BoxCounters {
+            depth: links.held.len(),
+            capacity: links.held_capacity,
+            messages: self.sent.get(),
+            wakes: 0,
+            undelivered: 0,
+        }
+    }
+    fn link_view(&self) -> Option<LinkView> {
+        match &self.links.borrow().downstream {
+            Downstream::None => None,
+            Downstream::Inbox(i) if i.is_closed() => None,
+            Downstream::Inbox(i) => Some(LinkView {
+                to_owner: i.meta.owner(),
+                to_name: i.meta.name(),
+                kind: crate::topology::LinkKind::Data,
+            }),
+            Downstream::Outbox(o) => Some(LinkView {
+                to_owner: o.meta.owner(),
+                to_name: o.meta.name(),
+                kind: crate::topology::LinkKind::OutboxPassthrough,
+            }),
+        }
+    }
+    fn on_owner_exit(&self) {
+        link::detach_outbox(self);
+    }
+    fn deliver_control(&self, message: Control) -> bool {
+        let Some(core) = (self as &dyn Any).downcast_ref::<OutboxCore<Control>>() else {
+            return false;
+        };
+        let target = core.target.borrow().clone();
+        match target {
+            Some(queue) => queue.force_push(message).is_ok(),
+            None => {
+                core.links.borrow_mut().held.push_back(message);
+                true
+            }
+        }
+    }
+}

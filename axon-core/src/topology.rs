@@ -1,0 +1,184 @@
+//! Introspection: a serialisable snapshot of components, boxes and linkages, and its Graphviz
+//! rendering (what Kamaelia's Introspector and topology visualiser showed).
+
+use crate::registry::{BoxCounters, BoxEntry, ComponentId, Direction, LinkView};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// What a component was doing when the snapshot was taken.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ComponentState {
+    /// Activated, not yet polled.
+    Ready,
+    /// Being polled (the component that took the snapshot).
+    Running,
+    /// Waiting for a delivery or a timer.
+    Sleeping,
+    /// Waiting for room in a full destination inbox.
+    BlockedOnSend,
+}
+
+/// A component in the snapshot.
+#[derive(Clone, Debug, Serialize)]
+pub struct ComponentInfo {
+    /// Its id.
+    pub id: ComponentId,
+    /// Its name.
+    pub name: String,
+    /// The component that activated it, while that one runs.
+    pub parent: Option<ComponentId>,
+    /// What it was doing.
+    pub state: ComponentState,
+}
+
+/// A box in the snapshot.
+#[derive(Clone, Debug, Serialize)]
+pub struct BoxInfo {
+    /// Its owner.
+    pub component: ComponentId,
+    /// Its name.
+    pub name: String,
+    /// Its doc string.
+    pub doc: String,
+    /// Inbox or outbox.
+    pub direction: Direction,
+    /// The Rust type it carries.
+    pub item_type: String,
+    /// Depth, capacity and message counts.
+    #[serde(flatten)]
+    pub counters: BoxCounters,
+}
+
+/// One end of a link in the snapshot.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct BoxAddress {
+    /// The owner (absent for a box never activated).
+    pub component: Option<ComponentId>,
+    /// The box name.
+    pub box_name: String,
+}
+
+/// What kind of linkage.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkKind {
+    /// Outbox → inbox.
+    Data,
+    /// A parent's inbox passed through to a child's inbox.
+    InboxPassthrough,
+    /// A child's outbox surfaced as its parent's outbox.
+    OutboxPassthrough,
+}
+
+/// A linkage in the snapshot.
+#[derive(Clone, Debug, Serialize)]
+pub struct LinkInfo {
+    /// The source box.
+    pub from: BoxAddress,
+    /// The destination box.
+    pub to: BoxAddress,
+    /// Its kind.
+    pub kind: LinkKind,
+}
+
+impl LinkInfo {
+    pub(crate) fn new(owner: ComponentId, source: &BoxEntry, view: LinkView) -> Self {
+        LinkInfo {
+            from: BoxAddress {
+                component: Some(owner),
+                box_name: source.name().to_string(),
+            },
+            to: BoxAddress {
+                component: view.to_owner,
+                box_name: view.to_name.to_string(),
+            },
+            kind: view.kind,
+        }
+    }
+}
+
+/// A snapshot of a scheduler: components, boxes and linkages. Serialises with serde.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Topology {
+    /// Running components.
+    pub components: Vec<ComponentInfo>,
+    /// Their boxes.
+    pub boxes: Vec<BoxInfo>,
+    /// Linkages between boxes.
+    pub links: Vec<LinkInfo>,
+}
+
+impl Topology {
+    /// The component with this id.
+    pub fn component(&self, id: ComponentId) -> Option<&ComponentInfo> {
+        self.components.iter().find(|c| c.id == id)
+    }
+
+    /// The box `name` of component `id`.
+    pub fn find_box(&self, id: ComponentId, name: &str) -> Option<&BoxInfo> {
+        self.boxes
+            .iter()
+            .find(|b| b.component == id && b.name == name)
+    }
+
+    /// Renders as Graphviz DOT: a node per component, components with children drawn as
+    /// clusters around them, solid edges for data links and dashed ones for passthroughs.
+    pub fn to_dot(&self) -> String {
+        let mut children: BTreeMap<Option<ComponentId>, Vec<&ComponentInfo>> = BTreeMap::new();
+        for c in &self.components {
+            let parent = c.parent.filter(|p| self.component(*p).is_some());
+            children.entry(parent).or_default().push(c);
+        }
+        let mut out = String::from("digraph axon {\n  rankdir=LR;\n  node [shape=box];\n");
+        fn draw(
+            out: &mut String,
+            children: &BTreeMap<Option<ComponentId>, Vec<&ComponentInfo>>,
+            parent: Option<ComponentId>,
+            depth: usize,
+        ) {
+            let indent = "  ".repeat(depth);
+            for c in children.get(&parent).into_iter().flatten() {
+                let label = format!("{}{}\\n{:?}", escape(&c.name), c.id, c.state);
+                if children.contains_key(&Some(c.id)) {
+                    let _ = writeln!(out, "{indent}subgraph cluster_{} {{", c.id.as_u64());
+                    let _ = writeln!(out, "{indent}  label=\"{label}\";");
+                    let _ = writeln!(
+                        out,
+                        "{indent}  c{} [label=\"{label}\", style=dashed];",
+                        c.id.as_u64()
+                    );
+                    draw(out, children, Some(c.id), depth + 1);
+                    let _ = writeln!(out, "{indent}}}");
+                } else {
+                    let _ = writeln!(out, "{indent}c{} [label=\"{label}\"];", c.id.as_u64());
+                }
+            }
+        }
+        draw(&mut out, &children, None, 1);
+        for l in &self.links {
+            let (Some(from), Some(to)) = (l.from.component, l.to.component) else {
+                continue;
+            };
+            let style = match l.kind {
+                LinkKind::Data => "solid",
+                _ => "dashed",
+            };
+            let _ = writeln!(
+                out,
+                "  c{} -> c{} [label=\"{}→{}\", style={style}];",
+                from.as_u64(),
+                to.as_u64(),
+                escape(&l.from.box_name),
+                escape(&l.to.box_name)
+            );
+        }
+        out.push_str("}\n");
+        out
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}

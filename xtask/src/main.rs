@@ -1,0 +1,155 @@
+//! `cargo xtask`: the project's automation, so a newcomer needs no other tool.
+//!
+//! - `cargo xtask test` — everything CI tests (nextest when installed, then doc tests).
+//! - `cargo xtask lint` — `cargo fmt --check`, clippy with warnings denied, rustdoc with warnings
+//!   denied; the same feature set as `test`, so nothing is built for a second feature set.
+//! - `cargo xtask bench [GROUP] [--json]` — benchmarks (`core`, …), each a ratio to a baseline run
+//!   side by side.
+//! - `cargo xtask demo NAME` — runs a demo (`streaming`).
+#![forbid(unsafe_code)]
+
+use std::process::{Command, ExitCode};
+
+/// Benchmark groups: name → (package, bench target).
+const BENCH_GROUPS: &[(&str, &str, &str)] = &[("core", "axon-core", "core")];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
+        Some("lint") => lint(),
+        Some("bench") => bench(&args[1..]),
+        Some("demo") => demo(&args[1..]),
+        Some("features") => {
+            println!("{}", features().join(" "));
+            Ok(())
+        }
+        _ => Err(usage()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage() -> String {
+    "usage: cargo xtask <test | lint | bench [GROUP] [--json] | demo NAME | features>".to_string()
+}
+
+/// The cargo feature arguments every build uses. Features that need system libraries are turned
+/// on only when those libraries are present, so a fresh machine still builds and tests.
+fn features() -> Vec<String> {
+    let wanted: Vec<&str> = Vec::new();
+    if wanted.is_empty() {
+        Vec::new()
+    } else {
+        vec!["--features".to_string(), wanted.join(",")]
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
+}
+
+fn run(mut command: Command) -> Result<(), String> {
+    eprintln!("xtask: running {command:?}");
+    let status = command
+        .status()
+        .map_err(|e| format!("could not start {command:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{command:?} failed with {status}"))
+    }
+}
+
+fn has_nextest() -> bool {
+    cargo()
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn test(extra: &[String]) -> Result<(), String> {
+    let mut command = cargo();
+    if has_nextest() {
+        command.args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--all-targets",
+            "--no-fail-fast",
+        ]);
+    } else {
+        command.args(["test", "--workspace", "--all-targets", "--no-fail-fast"]);
+    }
+    command.args(features()).args(extra);
+    run(command)?;
+    let mut doc = cargo();
+    doc.args(["test", "--workspace", "--doc"]).args(features());
+    run(doc)
+}
+
+fn lint() -> Result<(), String> {
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--", "--check"]);
+    run(fmt)?;
+    let mut clippy = cargo();
+    clippy
+        .args(["clippy", "--workspace", "--all-targets"])
+        .args(features())
+        .args(["--", "-D", "warnings"]);
+    run(clippy)?;
+    let mut doc = cargo();
+    doc.args(["doc", "--workspace", "--no-deps"])
+        .args(features())
+        .env("RUSTDOCFLAGS", "-D warnings");
+    run(doc)
+}
+
+fn bench(args: &[String]) -> Result<(), String> {
+    let json = args.iter().any(|a| a == "--json");
+    let group = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .map(String::as_str);
+    let selected: Vec<_> = BENCH_GROUPS
+        .iter()
+        .filter(|(name, _, _)| group.is_none_or(|g| g == *name))
+        .collect();
+    if selected.is_empty() {
+        let known: Vec<_> = BENCH_GROUPS.iter().map(|(n, _, _)| *n).collect();
+        return Err(format!(
+            "unknown bench group {:?}; known groups: {}",
+            group.unwrap_or(""),
+            known.join(", ")
+        ));
+    }
+    for (_, package, target) in selected {
+        let mut command = cargo();
+        command
+            .args(["bench", "--package", package, "--bench", target])
+            .args(features())
+            .arg("--");
+        if json {
+            command.arg("--json");
+        }
+        run(command)?;
+    }
+    Ok(())
+}
+
+fn demo(args: &[String]) -> Result<(), String> {
+    match args.first().map(String::as_str) {
+        Some("streaming") => Err(
+            "the streaming demo is not built yet (issue 8: the streaming \
+             system). Nothing was played. Run `cargo xtask test` to see what works today."
+                .to_string(),
+        ),
+        Some(other) => Err(format!("unknown demo {other:?}; known demos: streaming")),
+        None => Err("usage: cargo xtask demo NAME (known demos: streaming)".to_string()),
+    }
+}
