@@ -84,7 +84,15 @@ fn test(extra: &[String]) -> Result<(), String> {
             "--no-fail-fast",
         ]);
     } else {
-        command.args(["test", "--workspace", "--all-targets", "--no-fail-fast"]);
+        command.args([
+            "test",
+            "--workspace",
+            "--lib",
+            "--bins",
+            "--tests",
+            "--examples",
+            "--no-fail-fast",
+        ]);
     }
     command.args(features()).args(extra);
     run(command)?;
