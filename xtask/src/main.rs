@@ -80,7 +80,10 @@ fn test(extra: &[String]) -> Result<(), String> {
             "nextest",
             "run",
             "--workspace",
-            "--all-targets",
+            "--lib",
+            "--bins",
+            "--tests",
+            "--examples",
             "--no-fail-fast",
         ]);
     } else {
