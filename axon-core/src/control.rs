@@ -18,8 +18,9 @@ pub enum Control {
     /// Stop now; messages still queued may go undelivered (they are counted, never silently lost).
     ShutdownMicroprocess,
     /// The component upstream failed (panicked or returned an error); sent by the scheduler on the
-    /// failed component's `signal` link.
-    Failed(FailureInfo),
+    /// failed component's `signal` link. Boxed so `Control` stays two words: it travels in
+    /// every data loop's hot path.
+    Failed(Box<FailureInfo>),
 }
 
 impl Control {

@@ -1,4 +1,7 @@
-//! The cooperative budget: each box operation spends one unit; at zero the component yields.
+//! The cooperative budget: each receive spends one unit; at zero the component yields.
+//!
+//! Sends spend nothing: a send completes only into bounded room (an inbox or an unlinked
+//! outbox's hold queue), so a component can only keep sending while someone else receives.
 //!
 //! The scheduler refills the budget before every poll, so a component that always has input
 //! gives the others a turn every [`DEFAULT_BUDGET`] operations. Outside a scheduler the budget is
@@ -8,7 +11,7 @@ use std::cell::Cell;
 use std::future::poll_fn;
 use std::task::{Context, Poll};
 
-/// Box operations a component may perform per poll before it yields.
+/// Receives a component may perform per poll before it yields.
 pub const DEFAULT_BUDGET: u32 = 128;
 
 thread_local! {
@@ -22,7 +25,7 @@ pub(crate) fn refill(budget: u32) {
 }
 
 /// Spends one unit; when none is left, arranges to be polled again next round and says Pending.
-#[inline]
+#[inline(always)]
 pub(crate) fn poll_spend(cx: &mut Context<'_>) -> Poll<()> {
     let left = BUDGET.get();
     if left == 0 {

@@ -8,7 +8,8 @@ use crate::registry::BoxMeta;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
@@ -22,7 +23,13 @@ pub(crate) struct InboxCore<T> {
     capacity: Cell<usize>,
     reserved: Cell<usize>,
     closed: Cell<bool>,
+    /// Room for plain sends: `capacity - reserved`, or 0 once closed. One compare on the hot path.
+    limit: Cell<usize>,
+    /// Set while the owner sleeps on this inbox, so a push checks one flag, not the waker.
+    rx_waiting: Cell<bool>,
     rx_waker: Cell<Option<Waker>>,
+    /// Set while some sender waits for room, so a pop checks one flag, not the waiter list.
+    tx_waiting: Cell<bool>,
     tx_waiters: RefCell<Vec<Waker>>,
     pub(crate) stats: QueueStats,
     pub(crate) links: RefCell<InLinks<T>>,
@@ -32,7 +39,6 @@ pub(crate) struct InboxCore<T> {
 #[derive(Default)]
 pub(crate) struct QueueStats {
     pub(crate) pushes: Cell<u64>,
-    pub(crate) pops: Cell<u64>,
     pub(crate) wakes: Cell<u64>,
     pub(crate) undelivered: Cell<u64>,
 }
@@ -52,7 +58,10 @@ impl<T> InboxCore<T> {
             capacity: Cell::new(capacity.max(1)),
             reserved: Cell::new(0),
             closed: Cell::new(false),
+            limit: Cell::new(capacity.max(1)),
+            rx_waiting: Cell::new(false),
             rx_waker: Cell::new(None),
+            tx_waiting: Cell::new(false),
             tx_waiters: RefCell::new(Vec::new()),
             stats: QueueStats::default(),
             links: RefCell::new(InLinks {
@@ -74,7 +83,17 @@ impl<T> InboxCore<T> {
 
     pub(crate) fn set_capacity(&self, capacity: usize) {
         self.capacity.set(capacity.max(1));
+        self.update_limit();
         self.wake_senders();
+    }
+
+    fn update_limit(&self) {
+        let limit = if self.closed.get() {
+            0
+        } else {
+            self.capacity.get().saturating_sub(self.reserved.get())
+        };
+        self.limit.set(limit);
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -82,7 +101,25 @@ impl<T> InboxCore<T> {
     }
 
     fn has_room(&self) -> bool {
-        self.items.borrow().len() + self.reserved.get() < self.capacity.get()
+        self.items.borrow().len() < self.limit.get()
+    }
+
+    /// The hot path of a send: pushes the value out of `slot` if there is room (and the inbox is
+    /// open). On `false` the value stays in `slot`.
+    #[inline(always)]
+    pub(crate) fn try_push_slot(&self, slot: &mut Option<T>) -> bool {
+        {
+            let mut items = self.items.borrow_mut();
+            if items.len() >= self.limit.get() {
+                return false;
+            }
+            match slot.take() {
+                Some(value) => items.push_back(value),
+                None => return false,
+            }
+        }
+        self.pushed();
+        true
     }
 
     /// The inbox that finally receives what is sent here (follows inbox→inbox passthrough).
@@ -102,10 +139,14 @@ impl<T> InboxCore<T> {
         if self.closed.get() {
             return Err(TrySendError::Closed(value));
         }
-        if !self.has_room() {
-            return Err(TrySendError::Full(value));
+        {
+            let mut items = self.items.borrow_mut();
+            if items.len() >= self.limit.get() {
+                return Err(TrySendError::Full(value));
+            }
+            items.push_back(value);
         }
-        self.push_unchecked(value);
+        self.pushed();
         Ok(())
     }
 
@@ -115,33 +156,41 @@ impl<T> InboxCore<T> {
         if self.closed.get() {
             return Err(value);
         }
-        self.push_unchecked(value);
+        self.items.borrow_mut().push_back(value);
+        self.pushed();
         Ok(())
     }
 
-    #[inline]
-    fn push_unchecked(&self, value: T) {
-        self.items.borrow_mut().push_back(value);
+    #[inline(always)]
+    fn pushed(&self) {
         self.stats.pushes.set(self.stats.pushes.get() + 1);
+        if self.rx_waiting.get() {
+            self.wake_receiver();
+        }
+    }
+
+    #[cold]
+    fn wake_receiver(&self) {
+        self.rx_waiting.set(false);
         if let Some(waker) = self.rx_waker.take() {
             self.stats.wakes.set(self.stats.wakes.get() + 1);
             waker.wake();
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn try_pop(&self) -> Option<T> {
         let value = self.items.borrow_mut().pop_front()?;
-        self.stats.pops.set(self.stats.pops.get() + 1);
-        self.wake_senders();
+        if self.tx_waiting.get() {
+            self.wake_senders();
+        }
         Some(value)
     }
 
-    #[inline]
+    /// Wakes every sender waiting for room (they retry; spurious wakes are harmless).
+    #[cold]
     pub(crate) fn wake_senders(&self) {
-        if self.tx_waiters.borrow().is_empty() {
-            return;
-        }
+        self.tx_waiting.set(false);
         let waiters = std::mem::take(&mut *self.tx_waiters.borrow_mut());
         for waker in waiters {
             waker.wake();
@@ -149,6 +198,7 @@ impl<T> InboxCore<T> {
     }
 
     pub(crate) fn register_receiver(&self, cx: &Context<'_>) {
+        self.rx_waiting.set(true);
         let current = self.rx_waker.take();
         match current {
             Some(w) if w.will_wake(cx.waker()) => self.rx_waker.set(Some(w)),
@@ -157,6 +207,7 @@ impl<T> InboxCore<T> {
     }
 
     pub(crate) fn register_sender(&self, cx: &Context<'_>) {
+        self.tx_waiting.set(true);
         let mut waiters = self.tx_waiters.borrow_mut();
         if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
             waiters.push(cx.waker().clone());
@@ -199,6 +250,7 @@ impl<T> InboxCore<T> {
         }
         if self.has_room() {
             self.reserved.set(self.reserved.get() + 1);
+            self.update_limit();
             return Poll::Ready(Ok(()));
         }
         self.register_sender(cx);
@@ -208,12 +260,14 @@ impl<T> InboxCore<T> {
 
     pub(crate) fn release_reservation(&self) {
         self.reserved.set(self.reserved.get().saturating_sub(1));
+        self.update_limit();
         self.wake_senders();
     }
 
     /// The owner exited: refuse further sends, count (and drop) what was never received.
     pub(crate) fn close(&self) {
         self.closed.set(true);
+        self.update_limit();
         let rest = std::mem::take(&mut *self.items.borrow_mut());
         if !rest.is_empty() {
             self.stats
@@ -225,6 +279,7 @@ impl<T> InboxCore<T> {
                 "inbox closed with undelivered messages"
             );
         }
+        self.rx_waiting.set(false);
         self.rx_waker.take();
         self.wake_senders();
         drop(rest);
@@ -278,8 +333,8 @@ impl<T: 'static> Inbox<T> {
     }
 
     /// Waits for the next value. Cancel-safe: if the future is dropped, no value is lost.
-    pub async fn recv(&mut self) -> T {
-        poll_fn(|cx| self.poll_recv(cx)).await
+    pub fn recv(&mut self) -> Recv<'_, T> {
+        Recv { inbox: self }
     }
 
     /// Polls for the next value (spends one unit of the cooperative budget when it can).
@@ -332,31 +387,72 @@ impl<T: 'static> Inbox<T> {
     ///
     /// Data is always taken first, so on `ProducerFinished` everything the producer sent before
     /// it has already been returned. After `ShutdownMicroprocess` values still queued stay
-    /// undelivered and are counted when the component exits.
+    /// undelivered and are counted when the component exits. Cancel-safe.
     #[doc(alias = "anyReady")]
-    pub async fn recv_or_finished(&mut self, control: &mut Inbox<Control>) -> Option<T> {
-        match self.next_or_control(control).await {
-            Next::Data(v) => Some(v),
-            Next::Control(_) => None,
+    pub fn recv_or_finished<'a>(
+        &'a mut self,
+        control: &'a mut Inbox<Control>,
+    ) -> RecvOrFinished<'a, T> {
+        RecvOrFinished {
+            inbox: self,
+            control,
         }
     }
 
     /// Waits on this inbox and `control` at once; data first, so a control message is only
-    /// returned when no data is waiting.
+    /// returned when no data is waiting. Cancel-safe.
     pub async fn next_or_control(&mut self, control: &mut Inbox<Control>) -> Next<T> {
-        poll_fn(|cx| {
-            std::task::ready!(coop::poll_spend(cx));
-            if let Some(v) = self.core.try_pop() {
-                return Poll::Ready(Next::Data(v));
-            }
-            if let Some(c) = control.core.try_pop() {
-                return Poll::Ready(Next::Control(c));
-            }
-            self.core.register_receiver(cx);
-            control.core.register_receiver(cx);
-            Poll::Pending
+        poll_fn(|cx| poll_next_or_control(&self.core, &control.core, cx)).await
+    }
+}
+
+#[inline(always)]
+fn poll_next_or_control<T>(
+    inbox: &InboxCore<T>,
+    control: &InboxCore<Control>,
+    cx: &mut Context<'_>,
+) -> Poll<Next<T>> {
+    std::task::ready!(coop::poll_spend(cx));
+    if let Some(v) = inbox.try_pop() {
+        return Poll::Ready(Next::Data(v));
+    }
+    if let Some(c) = control.try_pop() {
+        return Poll::Ready(Next::Control(c));
+    }
+    inbox.register_receiver(cx);
+    control.register_receiver(cx);
+    Poll::Pending
+}
+
+/// The future of [`Inbox::recv`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Recv<'a, T> {
+    inbox: &'a mut Inbox<T>,
+}
+
+impl<T: 'static> Future for Recv<'_, T> {
+    type Output = T;
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        self.inbox.poll_recv(cx)
+    }
+}
+
+/// The future of [`Inbox::recv_or_finished`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct RecvOrFinished<'a, T> {
+    inbox: &'a mut Inbox<T>,
+    control: &'a mut Inbox<Control>,
+}
+
+impl<T: 'static> Future for RecvOrFinished<'_, T> {
+    type Output = Option<T>;
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        poll_next_or_control(&self.inbox.core, &self.control.core, cx).map(|next| match next {
+            Next::Data(v) => Some(v),
+            Next::Control(_) => None,
         })
-        .await
     }
 }
 

@@ -69,9 +69,9 @@ pub use component::Component;
 pub use control::{Control, FailureInfo};
 pub use coop::yield_now;
 pub use error::{ComponentError, Endpoint, LinkError, SendError, TrySendError};
-pub use inbox::{DEFAULT_CAPACITY, Inbox, InboxRef, Next};
+pub use inbox::{DEFAULT_CAPACITY, Inbox, InboxRef, Next, Recv, RecvOrFinished};
 pub use link::{link, link_with_capacity, pass_inbox, pass_outbox, unlink, unpass_inbox};
-pub use outbox::{Outbox, OutboxRef, Permit};
+pub use outbox::{Outbox, OutboxRef, Permit, Send};
 pub use registry::{BoxCounters, BoxEntry, Boxes, ComponentId, Direction};
 pub use scheduler::{
     Children, ComponentHandle, DEFAULT_MAX_POLLS_PER_TICK, Scheduler, SchedulerConfig, activate,

@@ -8,7 +8,8 @@ use crate::registry::BoxMeta;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
@@ -89,12 +90,30 @@ impl<T> OutboxCore<T> {
         }
     }
 
+    #[inline(always)]
     fn poll_send(
         &self,
         cx: &mut Context<'_>,
         slot: &mut Option<T>,
     ) -> Poll<Result<(), SendError<T>>> {
-        std::task::ready!(coop::poll_spend(cx));
+        // A send completes only into bounded room, so it needs no budget of its own; the
+        // receive that frees the room pays.
+        if let Some(queue) = self.target.borrow().as_ref()
+            && queue.try_push_slot(slot)
+        {
+            self.sent.set(self.sent.get() + 1);
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_send_slow(cx, slot)
+    }
+
+    /// Closed, full, or unlinked: decide, or register to be woken.
+    #[cold]
+    fn poll_send_slow(
+        &self,
+        cx: &mut Context<'_>,
+        slot: &mut Option<T>,
+    ) -> Poll<Result<(), SendError<T>>> {
         let value = slot.take().expect("send polled after completion");
         match self.try_send(value) {
             Ok(()) => Poll::Ready(Ok(())),
@@ -147,9 +166,11 @@ impl<T: 'static> Outbox<T> {
     ///
     /// Dropping the future before it completes drops the value; use [`Outbox::reserve`] where a
     /// send may be cancelled (for example inside `select!`).
-    pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
-        let mut slot = Some(value);
-        poll_fn(|cx| self.core.poll_send(cx, &mut slot)).await
+    pub fn send(&self, value: T) -> Send<'_, T> {
+        Send {
+            outbox: &self.core,
+            value: Some(value),
+        }
     }
 
     /// Sends if there is room now; otherwise hands the value back as `Full(v)` or `Closed(v)`.
@@ -197,6 +218,25 @@ impl<T: 'static> Outbox<T> {
         OutboxRef {
             core: self.core.clone(),
         }
+    }
+}
+
+/// The future of [`Outbox::send`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Send<'a, T> {
+    outbox: &'a OutboxCore<T>,
+    value: Option<T>,
+}
+
+// The value is moved out, never pinned in place.
+impl<T> Unpin for Send<'_, T> {}
+
+impl<T> Future for Send<'_, T> {
+    type Output = Result<(), SendError<T>>;
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        this.outbox.poll_send(cx, &mut this.value)
     }
 }
 

@@ -454,7 +454,9 @@ impl Inner {
                     .iter()
                     .find(|b| b.name() == "signal" && b.direction() == Direction::Out)
                 {
-                    signal.handle.deliver_control(Control::Failed(info));
+                    signal
+                        .handle
+                        .deliver_control(Control::Failed(Box::new(info)));
                 }
             }
         }

@@ -122,8 +122,8 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
                 /// Waits for the next value on `inbox`; `None` once `control` has said the
                 /// producer finished (or asked for shutdown) and the inbox is drained.
                 #[allow(dead_code)]
-                pub async fn inbox_or_finished(&mut self) -> ::core::option::Option<#t> {
-                    self.inbox.recv_or_finished(&mut self.control).await
+                pub fn inbox_or_finished(&mut self) -> ::axon_core::RecvOrFinished<'_, #t> {
+                    self.inbox.recv_or_finished(&mut self.control)
                 }
             }
         },
