@@ -89,6 +89,12 @@ impl Component for Sink {
     }
 }
 
+/// `AXON_BENCH_AXON_ONLY=1` measures only axon-core (for profiling); the report then has no
+/// ratios.
+fn axon_only() -> bool {
+    std::env::var_os("AXON_BENCH_AXON_ONLY").is_some()
+}
+
 // ---------------------------------------------------------------- pipeline
 
 const STAGES: usize = 10; // pass-through components between source and sink
@@ -226,7 +232,7 @@ fn pipeline_direct_calls(n: u64) -> Duration {
 fn bench_pipeline(rows: &mut Vec<Row>, repeats: usize, n: u64) {
     let mut samples: [Vec<f64>; 4] = Default::default();
     let per_hop = |d: Duration| d.as_nanos() as f64 / (n as f64 * HOPS as f64);
-    if std::env::var_os("AXON_BENCH_AXON_ONLY").is_some() {
+    if axon_only() {
         for _ in 0..repeats {
             samples[0].push(per_hop(pipeline_axon(n)));
         }
@@ -349,7 +355,13 @@ fn bench_ring(rows: &mut Vec<Row>, repeats: usize, hops: u64) {
     let per_hop = |d: Duration| d.as_nanos() as f64 / hops as f64;
     for _ in 0..repeats {
         a.push(per_hop(ring_axon(1000, hops)));
-        t.push(per_hop(ring_tokio(1000, hops)));
+        if !axon_only() {
+            t.push(per_hop(ring_tokio(1000, hops)));
+        }
+    }
+    if axon_only() {
+        println!("axon-core ring: {:.2} ns/hop", median(a));
+        return;
     }
     rows.push(Row {
         bench: "ring",
@@ -367,17 +379,24 @@ fn bench_ring(rows: &mut Vec<Row>, repeats: usize, hops: u64) {
 
 // ---------------------------------------------------------------- wake
 
+/// Sleeps on its inbox; each delivery wakes it once, it counts, and sleeps again.
 #[derive(Boxes)]
 struct Sleeper {
     inbox: Inbox<u64>,
     woken: Rc<Cell<usize>>,
+    target: usize,
+    all_woken: Rc<tokio::sync::Notify>,
 }
 
 impl Component for Sleeper {
     async fn main(mut self) -> Result<(), ComponentError> {
-        self.inbox.recv().await;
-        self.woken.set(self.woken.get() + 1);
-        Ok(())
+        loop {
+            self.inbox.recv().await;
+            self.woken.set(self.woken.get() + 1);
+            if self.woken.get() == self.target {
+                self.all_woken.notify_one();
+            }
+        }
     }
 }
 
@@ -385,28 +404,35 @@ fn wake_axon(n: usize) -> Duration {
     runtime().block_on(async {
         let scheduler = Scheduler::new();
         let woken = Rc::new(Cell::new(0));
+        let all_woken = Rc::new(tokio::sync::Notify::new());
         let mut inboxes = Vec::with_capacity(n);
         for _ in 0..n {
             let s = Sleeper {
                 inbox: Inbox::new(),
                 woken: woken.clone(),
+                target: n,
+                all_woken: all_woken.clone(),
             };
             inboxes.push(s.inbox.to_ref());
             scheduler.activate(s);
         }
-        let run = scheduler.run();
-        let mut run = std::pin::pin!(run);
-        // Let every component reach its first await (idle), then wake each with one message.
-        for _ in 0..n / 1000 + 10 {
+        let mut run = std::pin::pin!(scheduler.run());
+        // Let every component reach its first await (idle): each poll of `run` gives up to
+        // DEFAULT_MAX_POLLS_PER_TICK component polls.
+        for _ in 0..n / axon_core::DEFAULT_MAX_POLLS_PER_TICK + 2 {
             let _ = futures::poll!(run.as_mut());
         }
         let start = Instant::now();
         for inbox in &inboxes {
             inbox.try_send(1).unwrap();
         }
-        run.await;
+        tokio::select! {
+            _ = run.as_mut() => panic!("scheduler stopped"),
+            _ = all_woken.notified() => {}
+        }
         let elapsed = start.elapsed();
         assert_eq!(woken.get(), n);
+        scheduler.shutdown();
         elapsed
     })
 }
@@ -414,16 +440,19 @@ fn wake_axon(n: usize) -> Duration {
 fn wake_tokio(n: usize) -> Duration {
     runtime().block_on(async {
         let woken = Arc::new(AtomicUsize::new(0));
+        let all_woken = Arc::new(tokio::sync::Notify::new());
         let mut senders = Vec::with_capacity(n);
-        let mut handles = Vec::with_capacity(n);
         for _ in 0..n {
             let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(CAPACITY);
-            let woken = woken.clone();
+            let (woken, all_woken) = (woken.clone(), all_woken.clone());
             senders.push(tx);
-            handles.push(tokio::spawn(async move {
-                rx.recv().await;
-                woken.fetch_add(1, Ordering::Relaxed);
-            }));
+            tokio::spawn(async move {
+                while rx.recv().await.is_some() {
+                    if woken.fetch_add(1, Ordering::Relaxed) + 1 == n {
+                        all_woken.notify_one();
+                    }
+                }
+            });
         }
         // Let every task reach its first await.
         tokio::task::yield_now().await;
@@ -431,9 +460,7 @@ fn wake_tokio(n: usize) -> Duration {
         for tx in &senders {
             tx.try_send(1).unwrap();
         }
-        for h in handles {
-            h.await.unwrap();
-        }
+        all_woken.notified().await;
         let elapsed = start.elapsed();
         assert_eq!(woken.load(Ordering::Relaxed), n);
         elapsed
@@ -445,7 +472,13 @@ fn bench_wake(rows: &mut Vec<Row>, repeats: usize, n: usize) {
     let per = |d: Duration| d.as_nanos() as f64 / n as f64;
     for _ in 0..repeats {
         a.push(per(wake_axon(n)));
-        t.push(per(wake_tokio(n)));
+        if !axon_only() {
+            t.push(per(wake_tokio(n)));
+        }
+    }
+    if axon_only() {
+        println!("axon-core wake: {:.2} ns/wake", median(a));
+        return;
     }
     rows.push(Row {
         bench: "wake",

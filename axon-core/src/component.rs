@@ -34,13 +34,43 @@ pub trait Component: Boxes + Sized + 'static {
     fn main(self) -> impl Future<Output = Result<(), ComponentError>> + 'static;
 
     /// The name shown in traces, errors and the topology snapshot. Defaults to the type name
-    /// without its module path.
+    /// without its module path (shortened only when shown, so activation pays nothing for it).
     fn name(&self) -> Cow<'static, str> {
-        Cow::Borrowed(short_type_name(std::any::type_name::<Self>()))
+        Cow::Borrowed(std::any::type_name::<Self>())
+    }
+}
+
+/// A component's name as stored by the scheduler: a type name is shortened when displayed.
+#[derive(Clone, Debug)]
+pub(crate) enum ComponentName {
+    TypeName(&'static str),
+    Given(Cow<'static, str>),
+}
+
+impl ComponentName {
+    pub(crate) fn of<C: Component>(component: &C) -> Self {
+        match component.name() {
+            Cow::Borrowed(s) if s == std::any::type_name::<C>() => ComponentName::TypeName(s),
+            other => ComponentName::Given(other),
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            ComponentName::TypeName(s) => short_type_name(s),
+            ComponentName::Given(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Display for ComponentName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
 /// `a::b::Echo<c::D>` → `Echo<c::D>`.
+#[inline(never)]
 pub(crate) fn short_type_name(full: &'static str) -> &'static str {
     let end = full.find('<').unwrap_or(full.len());
     match full[..end].rfind("::") {

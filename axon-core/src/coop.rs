@@ -16,12 +16,10 @@ pub const DEFAULT_BUDGET: u32 = 128;
 
 thread_local! {
     static BUDGET: Cell<u32> = const { Cell::new(u32::MAX) };
-    static BLOCKED_ON_SEND: Cell<bool> = const { Cell::new(false) };
 }
 
 pub(crate) fn refill(budget: u32) {
     BUDGET.set(budget);
-    BLOCKED_ON_SEND.set(false);
 }
 
 /// Spends one unit; when none is left, arranges to be polled again next round and says Pending.
@@ -35,14 +33,6 @@ pub(crate) fn poll_spend(cx: &mut Context<'_>) -> Poll<()> {
         BUDGET.set(left - 1);
         Poll::Ready(())
     }
-}
-
-pub(crate) fn mark_blocked_on_send() {
-    BLOCKED_ON_SEND.set(true);
-}
-
-pub(crate) fn was_blocked_on_send() -> bool {
-    BLOCKED_ON_SEND.get()
 }
 
 /// Gives every other ready component a turn before continuing (Axon's `yield 1`).

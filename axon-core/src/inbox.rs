@@ -238,7 +238,6 @@ impl<T> InboxCore<T> {
             Err(TrySendError::Full(v)) => {
                 *slot = Some(v);
                 self.register_sender(cx);
-                coop::mark_blocked_on_send();
                 Poll::Pending
             }
         }
@@ -254,7 +253,6 @@ impl<T> InboxCore<T> {
             return Poll::Ready(Ok(()));
         }
         self.register_sender(cx);
-        coop::mark_blocked_on_send();
         Poll::Pending
     }
 

@@ -78,3 +78,14 @@ pub use scheduler::{
     children, current, link_named, run, topology,
 };
 pub use topology::Topology;
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn print_sizes() {
+        use std::mem::size_of;
+        eprintln!("InboxCore<u64> {}", size_of::<crate::inbox::InboxCore<u64>>());
+        eprintln!("OutboxCore<u64> {}", size_of::<crate::outbox::OutboxCore<u64>>());
+        eprintln!("BoxEntry {}", size_of::<crate::BoxEntry>());
+        eprintln!("Control {}", size_of::<crate::Control>());
+    }
+}

@@ -18,6 +18,8 @@ pub(crate) struct OutboxCore<T> {
     pub(crate) target: RefCell<Option<Rc<InboxCore<T>>>>,
     pub(crate) links: RefCell<OutLinks<T>>,
     pub(crate) sent: Cell<u64>,
+    /// True while a send on this outbox waits for room (shown in the topology snapshot).
+    pub(crate) blocked: Cell<bool>,
     pub(crate) meta: BoxMeta,
 }
 
@@ -49,6 +51,7 @@ impl<T> OutboxCore<T> {
                 link_waiters: Vec::new(),
             }),
             sent: Cell::new(0),
+            blocked: Cell::new(false),
             meta: BoxMeta::default(),
         }
     }
@@ -79,7 +82,6 @@ impl<T> OutboxCore<T> {
     }
 
     fn register_waiter(&self, cx: &Context<'_>) {
-        coop::mark_blocked_on_send();
         match self.target.borrow().as_ref() {
             Some(queue) => queue.register_sender(cx),
             None => self
@@ -102,6 +104,7 @@ impl<T> OutboxCore<T> {
             && queue.try_push_slot(slot)
         {
             self.sent.set(self.sent.get() + 1);
+            self.blocked.set(false);
             return Poll::Ready(Ok(()));
         }
         self.poll_send_slow(cx, slot)
@@ -115,7 +118,9 @@ impl<T> OutboxCore<T> {
         slot: &mut Option<T>,
     ) -> Poll<Result<(), SendError<T>>> {
         let value = slot.take().expect("send polled after completion");
-        match self.try_send(value) {
+        let result = self.try_send(value);
+        self.blocked.set(matches!(result, Err(TrySendError::Full(_))));
+        match result {
             Ok(()) => Poll::Ready(Ok(())),
             Err(TrySendError::Closed(v)) => Poll::Ready(Err(SendError::Closed(v))),
             Err(TrySendError::Full(v)) => {

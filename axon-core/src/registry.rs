@@ -178,6 +178,10 @@ pub(crate) trait ErasedBox {
     /// Links `self` to `to` (both of the same item type, checked by the caller).
     fn link_to(self: Rc<Self>, to: Rc<dyn ErasedBox>) -> Result<(), LinkError>;
     fn counters(&self) -> BoxCounters;
+    /// True while a send on this (out)box waits for room.
+    fn blocked(&self) -> bool {
+        false
+    }
     fn link_view(&self) -> Option<LinkView>;
     /// The owner exited: close (inbox) or unlink (outbox).
     fn on_owner_exit(&self);
@@ -320,6 +324,9 @@ impl<T: 'static> ErasedBox for OutboxCore<T> {
     }
     fn on_owner_exit(&self) {
         link::detach_outbox(self);
+    }
+    fn blocked(&self) -> bool {
+        self.blocked.get()
     }
     fn deliver_control(&self, message: Control) -> bool {
         let Some(core) = (self as &dyn Any).downcast_ref::<OutboxCore<Control>>() else {

@@ -5,7 +5,7 @@
 //! idle→busy edge. Each round runs the tasks that were ready when it began; anything woken during
 //! the round runs next round (Axon's runqueue / nextrunqueue).
 
-use crate::component::Component;
+use crate::component::{Component, ComponentName};
 use crate::control::{Control, FailureInfo};
 use crate::coop;
 use crate::error::{Endpoint, LinkError};
@@ -17,8 +17,8 @@ use async_task::{Runnable, Task};
 use concurrent_queue::ConcurrentQueue;
 use futures::FutureExt;
 use futures::task::AtomicWaker;
-use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::panic::AssertUnwindSafe;
 use std::rc::{Rc, Weak};
@@ -35,6 +35,11 @@ pub const DEFAULT_MAX_POLLS_PER_TICK: usize = 4096;
 thread_local! {
     static CURRENT: RefCell<Option<Rc<Inner>>> = const { RefCell::new(None) };
     static CURRENT_COMPONENT: Cell<Option<ComponentId>> = const { Cell::new(None) };
+    /// The `Shared` of the scheduler being polled on this thread (its address), so a wake from
+    /// one of its own components goes to the local queue without atomics.
+    static POLLING: Cell<usize> = const { Cell::new(0) };
+    /// That scheduler's local ready queue, swapped in for the duration of its poll.
+    static LOCAL_READY: RefCell<VecDeque<Runnable<ComponentId>>> = const { RefCell::new(VecDeque::new()) };
 }
 
 /// Runs components: Kamaelia's scheduler, as a `!Send` future that runs inside any tokio
@@ -74,11 +79,15 @@ impl Default for SchedulerConfig {
 
 pub(crate) struct Inner {
     shared: Arc<Shared>,
+    /// Ready tasks woken by this scheduler's own components while it was being polled; lives in
+    /// `LOCAL_READY` during a poll.
+    local: RefCell<VecDeque<Runnable<ComponentId>>>,
     table: RefCell<Table>,
     config: SchedulerConfig,
 }
 
-/// The part other threads touch: the ready queue and the scheduler's own waker.
+/// The part other threads (and tokio's drivers) touch: the remote ready queue and the
+/// scheduler's own waker.
 struct Shared {
     ready: ConcurrentQueue<Runnable<ComponentId>>,
     waker: AtomicWaker,
@@ -87,7 +96,12 @@ struct Shared {
 }
 
 impl Shared {
-    fn schedule(&self, runnable: Runnable<ComponentId>) {
+    fn schedule(self: &Arc<Self>, runnable: Runnable<ComponentId>) {
+        if POLLING.get() == Arc::as_ptr(self) as usize {
+            // Woken by a component of this scheduler during its poll: it runs next round.
+            LOCAL_READY.with(|q| q.borrow_mut().push_back(runnable));
+            return;
+        }
         // The queue is never closed, so push cannot fail.
         let _ = self.ready.push(runnable);
         if !self.notified.swap(true, Ordering::SeqCst) {
@@ -109,12 +123,11 @@ struct Slot {
 }
 
 struct Entry {
-    name: Cow<'static, str>,
+    name: ComponentName,
     parent: Option<ComponentId>,
     children: Vec<ComponentId>,
     task: Option<Task<(), ComponentId>>,
     boxes: Box<[BoxEntry]>,
-    state: ComponentState,
     children_waiter: Option<Waker>,
 }
 
@@ -211,6 +224,7 @@ impl Scheduler {
                     waker: AtomicWaker::new(),
                     notified: AtomicBool::new(false),
                 }),
+                local: RefCell::new(VecDeque::new()),
                 table: RefCell::new(Table::default()),
                 config,
             }),
@@ -264,7 +278,8 @@ impl Scheduler {
     }
 }
 
-/// Sets this thread's current scheduler for the duration of a poll (restoring any outer one).
+/// Sets this thread's current scheduler while linking or activating from outside a poll
+/// (restoring any outer one).
 struct Enter {
     previous: Option<Rc<Inner>>,
 }
@@ -280,6 +295,40 @@ impl Drop for Enter {
     fn drop(&mut self) {
         let previous = self.previous.take();
         CURRENT.with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+/// Makes a scheduler the one being polled on this thread: current scheduler, local ready
+/// queue swapped into `LOCAL_READY`, and `POLLING` set; all restored on drop (schedulers may nest).
+struct Polling<'a> {
+    inner: &'a Rc<Inner>,
+    _enter: Enter,
+    previous_polling: usize,
+    /// The local queue of an outer scheduler polled on this thread, if any.
+    outer_queue: VecDeque<Runnable<ComponentId>>,
+}
+
+impl<'a> Polling<'a> {
+    fn new(inner: &'a Rc<Inner>) -> Self {
+        let enter = Enter::new(inner);
+        let previous_polling = POLLING.replace(Arc::as_ptr(&inner.shared) as usize);
+        let mine = std::mem::take(&mut *inner.local.borrow_mut());
+        let outer_queue = LOCAL_READY.with(|q| std::mem::replace(&mut *q.borrow_mut(), mine));
+        Polling {
+            inner,
+            _enter: enter,
+            previous_polling,
+            outer_queue,
+        }
+    }
+}
+
+impl Drop for Polling<'_> {
+    fn drop(&mut self) {
+        let outer = std::mem::take(&mut self.outer_queue);
+        let mine = LOCAL_READY.with(|q| std::mem::replace(&mut *q.borrow_mut(), outer));
+        *self.inner.local.borrow_mut() = mine;
+        POLLING.set(self.previous_polling);
     }
 }
 
@@ -322,7 +371,7 @@ impl Inner {
         component: C,
         parent: Option<ComponentId>,
     ) -> ComponentHandle {
-        let name = component.name();
+        let name = ComponentName::of(&component);
         let boxes = component.boxes().into_boxed_slice();
         let id = {
             let mut table = self.table.borrow_mut();
@@ -332,7 +381,6 @@ impl Inner {
                 children: Vec::new(),
                 task: None,
                 boxes,
-                state: ComponentState::Ready,
                 children_waiter: None,
             });
             if let Some(parent) = parent.and_then(|p| table.get_mut(p)) {
@@ -356,8 +404,13 @@ impl Inner {
             if let Some(scheduler) = scheduler.upgrade() {
                 scheduler.on_exit(id, exit);
             }
-        }
-        .instrument(span);
+        };
+        // Entering a disabled span on every poll costs time for nothing.
+        let body = if span.is_disabled() {
+            futures::future::Either::Left(body)
+        } else {
+            futures::future::Either::Right(body.instrument(span))
+        };
         let shared = self.shared.clone();
         let (runnable, task) = async_task::Builder::new()
             .metadata(id)
@@ -374,12 +427,21 @@ impl Inner {
     }
 
     fn poll_run(self: &Rc<Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let _enter = Enter::new(self);
+        let _polling = Polling::new(self);
         self.shared.waker.register(cx.waker());
         self.shared.notified.store(true, Ordering::SeqCst);
         let mut polls = 0usize;
         loop {
-            let round = self.shared.ready.len();
+            // Wakes from other threads and from tokio's drivers join the local queue.
+            if !self.shared.ready.is_empty() {
+                LOCAL_READY.with(|q| {
+                    let mut q = q.borrow_mut();
+                    while let Ok(runnable) = self.shared.ready.pop() {
+                        q.push_back(runnable);
+                    }
+                });
+            }
+            let round = LOCAL_READY.with(|q| q.borrow().len());
             if round == 0 {
                 if self.table.borrow().live == 0 {
                     return Poll::Ready(());
@@ -392,22 +454,15 @@ impl Inner {
                 self.shared.notified.store(true, Ordering::SeqCst);
                 continue;
             }
+            // A snapshot round: only what was ready when it began; wakes during it run next.
             for _ in 0..round {
-                let Ok(runnable) = self.shared.ready.pop() else {
+                let Some(runnable) = LOCAL_READY.with(|q| q.borrow_mut().pop_front()) else {
                     break;
                 };
-                let id = *runnable.metadata();
-                CURRENT_COMPONENT.set(Some(id));
+                CURRENT_COMPONENT.set(Some(*runnable.metadata()));
                 coop::refill(self.config.budget);
                 runnable.run();
                 CURRENT_COMPONENT.set(None);
-                if let Some(entry) = self.table.borrow_mut().get_mut(id) {
-                    entry.state = if coop::was_blocked_on_send() {
-                        ComponentState::BlockedOnSend
-                    } else {
-                        ComponentState::Sleeping
-                    };
-                }
                 polls += 1;
                 // tokio's budget belongs to this whole task: once a component has spent it,
                 // every socket and timer would report Pending, so hand back to tokio now.
@@ -445,7 +500,7 @@ impl Inner {
             Exit::Failed(message) => {
                 tracing::error!(component = %entry.name, id = %id, error = %message, "component failed");
                 let info = FailureInfo {
-                    component: entry.name.to_string(),
+                    component: entry.name.as_str().to_string(),
                     id: id.to_string(),
                     message: message.clone(),
                 };
@@ -510,12 +565,14 @@ impl Inner {
             let entry = table.get(id).expect("listed id");
             topology.components.push(ComponentInfo {
                 id,
-                name: entry.name.to_string(),
+                name: entry.name.as_str().to_string(),
                 parent: entry.parent,
                 state: if current == Some(id) {
                     ComponentState::Running
+                } else if entry.boxes.iter().any(|b| b.handle.blocked()) {
+                    ComponentState::BlockedOnSend
                 } else {
-                    entry.state
+                    ComponentState::Sleeping
                 },
             });
             for b in entry.boxes.iter() {
@@ -550,7 +607,7 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 #[derive(Clone)]
 pub struct ComponentHandle {
     id: ComponentId,
-    name: Cow<'static, str>,
+    name: ComponentName,
     scheduler: Weak<Inner>,
 }
 
@@ -568,7 +625,7 @@ impl ComponentHandle {
 
     /// The component's name.
     pub fn name(&self) -> &str {
-        &self.name
+        self.name.as_str()
     }
 
     /// True while the component runs.

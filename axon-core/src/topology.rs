@@ -10,11 +10,9 @@ use std::fmt::Write;
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ComponentState {
-    /// Activated, not yet polled.
-    Ready,
     /// Being polled (the component that took the snapshot).
     Running,
-    /// Waiting for a delivery or a timer.
+    /// Waiting for a delivery or a timer, or ready to run in the next round.
     Sleeping,
     /// Waiting for room in a full destination inbox.
     BlockedOnSend,
