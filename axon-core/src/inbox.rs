@@ -3,6 +3,7 @@
 use crate::control::Control;
 use crate::coop;
 use crate::error::{SendError, TrySendError};
+use crate::lazy::Lazy;
 use crate::outbox::OutboxCore;
 use crate::registry::BoxMeta;
 use std::cell::{Cell, RefCell};
@@ -20,56 +21,66 @@ pub const DEFAULT_CAPACITY: usize = 64;
 /// The queue behind an inbox, plus its passthrough links. Single-threaded by design.
 pub(crate) struct InboxCore<T> {
     items: RefCell<VecDeque<T>>,
-    capacity: Cell<usize>,
-    reserved: Cell<usize>,
-    closed: Cell<bool>,
     /// Room for plain sends: `capacity - reserved`, or 0 once closed. One compare on the hot path.
-    limit: Cell<usize>,
+    limit: Cell<u32>,
+    capacity: Cell<u32>,
+    /// Times a push woke the sleeping owner.
+    pub(crate) wakes: Cell<u32>,
+    closed: Cell<bool>,
     /// Set while the owner sleeps on this inbox, so a push checks one flag, not the waker.
     rx_waiting: Cell<bool>,
-    rx_waker: Cell<Option<Waker>>,
     /// Set while some sender waits for room, so a pop checks one flag, not the waiter list.
     tx_waiting: Cell<bool>,
-    tx_waiters: RefCell<Vec<Waker>>,
-    pub(crate) stats: QueueStats,
-    pub(crate) links: RefCell<InLinks<T>>,
-    pub(crate) meta: BoxMeta,
-}
-
-#[derive(Default)]
-pub(crate) struct QueueStats {
+    rx_waker: Cell<Option<Waker>>,
+    /// Values ever pushed into this inbox's own queue.
     pub(crate) pushes: Cell<u64>,
-    pub(crate) wakes: Cell<u64>,
-    pub(crate) undelivered: Cell<u64>,
+    pub(crate) meta: BoxMeta,
+    pub(crate) links: Lazy<InLinks<T>>,
 }
 
-/// Passthrough bookkeeping: where this inbox forwards (inbox→inbox), who forwards into it, and
-/// which outboxes are linked to it. Only touched when links change.
+/// What an inbox rarely needs, allocated on first use: passthrough bookkeeping (where it
+/// forwards, who forwards into it, which outboxes are linked to it), waiting senders,
+/// reservations and the count of values left unreceived at exit.
 pub(crate) struct InLinks<T> {
     pub(crate) forward: Option<Rc<InboxCore<T>>>,
     pub(crate) back: Vec<Weak<InboxCore<T>>>,
     pub(crate) senders: Vec<Weak<OutboxCore<T>>>,
+    reserved: u32,
+    tx_waiters: Vec<Waker>,
+    undelivered: u64,
+}
+
+impl<T> Default for InLinks<T> {
+    fn default() -> Self {
+        InLinks {
+            forward: None,
+            back: Vec::new(),
+            senders: Vec::new(),
+            reserved: 0,
+            tx_waiters: Vec::new(),
+            undelivered: 0,
+        }
+    }
+}
+
+fn clamp(capacity: usize) -> u32 {
+    u32::try_from(capacity.max(1)).unwrap_or(u32::MAX)
 }
 
 impl<T> InboxCore<T> {
     pub(crate) fn new(capacity: usize) -> Self {
         InboxCore {
             items: RefCell::new(VecDeque::new()),
-            capacity: Cell::new(capacity.max(1)),
-            reserved: Cell::new(0),
+            limit: Cell::new(clamp(capacity)),
+            capacity: Cell::new(clamp(capacity)),
+            wakes: Cell::new(0),
             closed: Cell::new(false),
-            limit: Cell::new(capacity.max(1)),
             rx_waiting: Cell::new(false),
-            rx_waker: Cell::new(None),
             tx_waiting: Cell::new(false),
-            tx_waiters: RefCell::new(Vec::new()),
-            stats: QueueStats::default(),
-            links: RefCell::new(InLinks {
-                forward: None,
-                back: Vec::new(),
-                senders: Vec::new(),
-            }),
+            rx_waker: Cell::new(None),
+            pushes: Cell::new(0),
             meta: BoxMeta::default(),
+            links: Lazy::new(),
         }
     }
 
@@ -78,22 +89,36 @@ impl<T> InboxCore<T> {
     }
 
     pub(crate) fn capacity(&self) -> usize {
-        self.capacity.get()
+        self.capacity.get() as usize
     }
 
     pub(crate) fn set_capacity(&self, capacity: usize) {
-        self.capacity.set(capacity.max(1));
+        self.capacity.set(clamp(capacity));
         self.update_limit();
         self.wake_senders();
+    }
+
+    fn reserved(&self) -> u32 {
+        self.links.get().map_or(0, |l| l.reserved)
     }
 
     fn update_limit(&self) {
         let limit = if self.closed.get() {
             0
         } else {
-            self.capacity.get().saturating_sub(self.reserved.get())
+            self.capacity.get().saturating_sub(self.reserved())
         };
         self.limit.set(limit);
+    }
+
+    /// Values left unreceived when the owner exited.
+    pub(crate) fn undelivered(&self) -> u64 {
+        self.links.get().map_or(0, |l| l.undelivered)
+    }
+
+    /// The inbox this one passes through to, if any.
+    pub(crate) fn forward(&self) -> Option<Rc<Self>> {
+        self.links.get().and_then(|l| l.forward.clone())
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -101,7 +126,7 @@ impl<T> InboxCore<T> {
     }
 
     fn has_room(&self) -> bool {
-        self.items.borrow().len() < self.limit.get()
+        self.items.borrow().len() < self.limit.get() as usize
     }
 
     /// The hot path of a send: pushes the value out of `slot` if there is room (and the inbox is
@@ -110,7 +135,7 @@ impl<T> InboxCore<T> {
     pub(crate) fn try_push_slot(&self, slot: &mut Option<T>) -> bool {
         {
             let mut items = self.items.borrow_mut();
-            if items.len() >= self.limit.get() {
+            if items.len() >= self.limit.get() as usize {
                 return false;
             }
             match slot.take() {
@@ -126,8 +151,7 @@ impl<T> InboxCore<T> {
     pub(crate) fn resolve(self: &Rc<Self>) -> Rc<Self> {
         let mut current = self.clone();
         loop {
-            let next = current.links.borrow().forward.clone();
-            match next {
+            match current.forward() {
                 Some(next) => current = next,
                 None => return current,
             }
@@ -141,7 +165,7 @@ impl<T> InboxCore<T> {
         }
         {
             let mut items = self.items.borrow_mut();
-            if items.len() >= self.limit.get() {
+            if items.len() >= self.limit.get() as usize {
                 return Err(TrySendError::Full(value));
             }
             items.push_back(value);
@@ -163,7 +187,7 @@ impl<T> InboxCore<T> {
 
     #[inline(always)]
     fn pushed(&self) {
-        self.stats.pushes.set(self.stats.pushes.get() + 1);
+        self.pushes.set(self.pushes.get() + 1);
         if self.rx_waiting.get() {
             self.wake_receiver();
         }
@@ -173,7 +197,7 @@ impl<T> InboxCore<T> {
     fn wake_receiver(&self) {
         self.rx_waiting.set(false);
         if let Some(waker) = self.rx_waker.take() {
-            self.stats.wakes.set(self.stats.wakes.get() + 1);
+            self.wakes.set(self.wakes.get().saturating_add(1));
             waker.wake();
         }
     }
@@ -191,7 +215,12 @@ impl<T> InboxCore<T> {
     #[cold]
     pub(crate) fn wake_senders(&self) {
         self.tx_waiting.set(false);
-        let waiters = std::mem::take(&mut *self.tx_waiters.borrow_mut());
+        let allocated = self.links.get().is_some();
+        let waiters = if allocated {
+            std::mem::take(&mut self.links.get_mut().tx_waiters)
+        } else {
+            Vec::new()
+        };
         for waker in waiters {
             waker.wake();
         }
@@ -208,7 +237,8 @@ impl<T> InboxCore<T> {
 
     pub(crate) fn register_sender(&self, cx: &Context<'_>) {
         self.tx_waiting.set(true);
-        let mut waiters = self.tx_waiters.borrow_mut();
+        let mut links = self.links.get_mut();
+        let waiters = &mut links.tx_waiters;
         if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
             waiters.push(cx.waker().clone());
         }
@@ -248,7 +278,7 @@ impl<T> InboxCore<T> {
             return Poll::Ready(Err(()));
         }
         if self.has_room() {
-            self.reserved.set(self.reserved.get() + 1);
+            self.links.get_mut().reserved += 1;
             self.update_limit();
             return Poll::Ready(Ok(()));
         }
@@ -257,7 +287,10 @@ impl<T> InboxCore<T> {
     }
 
     pub(crate) fn release_reservation(&self) {
-        self.reserved.set(self.reserved.get().saturating_sub(1));
+        {
+            let mut links = self.links.get_mut();
+            links.reserved = links.reserved.saturating_sub(1);
+        }
         self.update_limit();
         self.wake_senders();
     }
@@ -268,11 +301,9 @@ impl<T> InboxCore<T> {
         self.update_limit();
         let rest = std::mem::take(&mut *self.items.borrow_mut());
         if !rest.is_empty() {
-            self.stats
-                .undelivered
-                .set(self.stats.undelivered.get() + rest.len() as u64);
+            self.links.get_mut().undelivered += rest.len() as u64;
             tracing::debug!(
-                inbox = self.meta.name(),
+                owner = ?self.meta.owner(),
                 count = rest.len(),
                 "inbox closed with undelivered messages"
             );
@@ -308,7 +339,6 @@ impl<T: 'static> Default for Inbox<T> {
 impl<T> fmt::Debug for Inbox<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Inbox")
-            .field("name", &self.core.meta.name())
             .field("len", &self.core.len())
             .field("capacity", &self.core.capacity())
             .finish()
@@ -480,7 +510,7 @@ impl<T> Clone for InboxRef<T> {
 impl<T> fmt::Debug for InboxRef<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InboxRef")
-            .field("name", &self.core.meta.name())
+            .field("len", &self.core.len())
             .finish()
     }
 }
@@ -530,16 +560,16 @@ impl<T: 'static> InboxRef<T> {
 
     /// Total values ever pushed into this inbox's own queue.
     pub fn pushes(&self) -> u64 {
-        self.core.stats.pushes.get()
+        self.core.pushes.get()
     }
 
     /// Times a push woke the inbox's sleeping owner.
     pub fn wakes(&self) -> u64 {
-        self.core.stats.wakes.get()
+        u64::from(self.core.wakes.get())
     }
 
     /// Values that were queued when the owner exited and so were never received.
     pub fn undelivered(&self) -> u64 {
-        self.core.stats.undelivered.get()
+        self.core.undelivered()
     }
 }

@@ -60,7 +60,10 @@ pub fn pass_outbox<T: 'static>(
 /// already delivered stay in the inbox they reached. Returns whether it was linked.
 pub fn unlink<T: 'static>(from: impl Into<OutboxRef<T>>) -> bool {
     let core = from.into().core;
-    let was_linked = !matches!(core.links.borrow().downstream, Downstream::None);
+    let was_linked = core
+        .links
+        .get()
+        .is_some_and(|l| !matches!(l.downstream, Downstream::None));
     detach_downstream(&core);
     retarget(&core);
     was_linked
@@ -69,12 +72,12 @@ pub fn unlink<T: 'static>(from: impl Into<OutboxRef<T>>) -> bool {
 /// Removes an inbox→inbox passthrough made by [`pass_inbox`]. Returns whether there was one.
 pub fn unpass_inbox<T: 'static>(parent: impl Into<InboxRef<T>>) -> bool {
     let core = parent.into().core;
-    let old = core.links.borrow_mut().forward.take();
+    let old = core.links.get_mut().forward.take();
     match old {
         Some(child) => {
             child
                 .links
-                .borrow_mut()
+                .get_mut()
                 .back
                 .retain(|w| !std::ptr::eq(w.as_ptr(), Rc::as_ptr(&core)));
             retarget_inbox(&core);
@@ -95,7 +98,11 @@ fn live_downstream<T>(d: &Downstream<T>) -> Option<crate::error::Endpoint> {
 }
 
 fn check_unlinked<T>(from: &OutboxCore<T>) -> Result<(), LinkError> {
-    match live_downstream(&from.links.borrow().downstream) {
+    let existing = from
+        .links
+        .get()
+        .and_then(|l| live_downstream(&l.downstream));
+    match existing {
         Some(existing) => Err(LinkError::AlreadyLinked {
             from: from.meta.endpoint(),
             existing,
@@ -111,8 +118,8 @@ pub(crate) fn link_core<T: 'static>(
 ) -> Result<(), LinkError> {
     check_unlinked(from)?;
     detach_downstream(from);
-    from.links.borrow_mut().downstream = Downstream::Inbox(to.clone());
-    to.links.borrow_mut().senders.push(Rc::downgrade(from));
+    from.links.get_mut().downstream = Downstream::Inbox(to.clone());
+    to.links.get_mut().senders.push(Rc::downgrade(from));
     if let Some(capacity) = capacity {
         to.resolve().set_capacity(capacity);
     }
@@ -140,9 +147,9 @@ pub(crate) fn pass_inbox_core<T: 'static>(
         if Rc::ptr_eq(&node, parent) {
             return Err(wrong("the link would form a loop"));
         }
-        cursor = node.links.borrow().forward.clone();
+        cursor = node.forward();
     }
-    if let Some(existing) = parent.links.borrow().forward.as_ref()
+    if let Some(existing) = parent.forward()
         && !existing.is_closed()
     {
         return Err(LinkError::AlreadyLinked {
@@ -153,8 +160,8 @@ pub(crate) fn pass_inbox_core<T: 'static>(
     unpass_inbox(&InboxRef {
         core: parent.clone(),
     });
-    parent.links.borrow_mut().forward = Some(child.clone());
-    child.links.borrow_mut().back.push(Rc::downgrade(parent));
+    parent.links.get_mut().forward = Some(child.clone());
+    child.links.get_mut().back.push(Rc::downgrade(parent));
     retarget_inbox(parent);
     Ok(())
 }
@@ -178,37 +185,38 @@ pub(crate) fn pass_outbox_core<T: 'static>(
         if Rc::ptr_eq(&node, child) {
             return Err(wrong("the link would form a loop"));
         }
-        cursor = match &node.links.borrow().downstream {
+        cursor = node.links.get().and_then(|l| match &l.downstream {
             Downstream::Outbox(next) => Some(next.clone()),
             _ => None,
-        };
+        });
     }
     check_unlinked(child)?;
     detach_downstream(child);
-    child.links.borrow_mut().downstream = Downstream::Outbox(parent.clone());
-    parent
-        .links
-        .borrow_mut()
-        .upstream
-        .push(Rc::downgrade(child));
+    child.links.get_mut().downstream = Downstream::Outbox(parent.clone());
+    parent.links.get_mut().upstream.push(Rc::downgrade(child));
     retarget(child);
     Ok(())
 }
 
 /// Forgets `from`'s current downstream, removing it from that end's back-references.
 fn detach_downstream<T>(from: &OutboxCore<T>) {
-    let old = std::mem::replace(&mut from.links.borrow_mut().downstream, Downstream::None);
+    let allocated = from.links.get().is_some();
+    let old = if allocated {
+        std::mem::replace(&mut from.links.get_mut().downstream, Downstream::None)
+    } else {
+        Downstream::None
+    };
     let me: *const OutboxCore<T> = from;
     match old {
         Downstream::None => {}
         Downstream::Inbox(inbox) => inbox
             .links
-            .borrow_mut()
+            .get_mut()
             .senders
             .retain(|w| !std::ptr::eq(w.as_ptr(), me)),
         Downstream::Outbox(parent) => parent
             .links
-            .borrow_mut()
+            .get_mut()
             .upstream
             .retain(|w| !std::ptr::eq(w.as_ptr(), me)),
     }
@@ -217,11 +225,11 @@ fn detach_downstream<T>(from: &OutboxCore<T>) {
 /// Recomputes the final target of `out` and of every outbox passing through it, and releases
 /// held values into a new target.
 pub(crate) fn retarget<T>(out: &OutboxCore<T>) {
-    let new_target = match &out.links.borrow().downstream {
+    let new_target = out.links.get().and_then(|l| match &l.downstream {
         Downstream::None => None,
         Downstream::Inbox(inbox) => Some(inbox.resolve()),
         Downstream::Outbox(parent) => parent.target.borrow().clone(),
-    };
+    });
     let old = std::mem::replace(&mut *out.target.borrow_mut(), new_target.clone());
     let changed = match (&old, &new_target) {
         (Some(a), Some(b)) => !Rc::ptr_eq(a, b),
@@ -235,7 +243,7 @@ pub(crate) fn retarget<T>(out: &OutboxCore<T>) {
         }
         if let Some(queue) = &new_target {
             let (held, waiters) = {
-                let mut links = out.links.borrow_mut();
+                let mut links = out.links.get_mut();
                 (
                     std::mem::take(&mut links.held),
                     std::mem::take(&mut links.link_waiters),
@@ -247,11 +255,15 @@ pub(crate) fn retarget<T>(out: &OutboxCore<T>) {
                     kept.push_back(value);
                 }
             }
-            out.links.borrow_mut().held = kept;
+            out.links.get_mut().held = kept;
             waiters.into_iter().for_each(|w| w.wake());
         }
     }
-    let upstream: Vec<_> = out.links.borrow().upstream.clone();
+    let upstream: Vec<_> = out
+        .links
+        .get()
+        .map(|l| l.upstream.clone())
+        .unwrap_or_default();
     for child in upstream.iter().filter_map(|w| w.upgrade()) {
         retarget(&child);
     }
@@ -260,9 +272,9 @@ pub(crate) fn retarget<T>(out: &OutboxCore<T>) {
 /// Recomputes the targets of everything that sends into `inbox` (directly or through inboxes
 /// that pass through to it).
 fn retarget_inbox<T>(inbox: &InboxCore<T>) {
-    let (senders, back) = {
-        let links = inbox.links.borrow();
-        (links.senders.clone(), links.back.clone())
+    let (senders, back) = match inbox.links.get() {
+        Some(links) => (links.senders.clone(), links.back.clone()),
+        None => return,
     };
     for sender in senders.iter().filter_map(|w| w.upgrade()) {
         retarget(&sender);
@@ -275,12 +287,12 @@ fn retarget_inbox<T>(inbox: &InboxCore<T>) {
 /// The owner of an inbox exited: drop its passthrough so senders see the closed queue.
 pub(crate) fn close_inbox<T>(inbox: &InboxCore<T>) {
     inbox.close();
-    let old = inbox.links.borrow_mut().forward.take();
+    let old = inbox.links.get_mut().forward.take();
     if let Some(child) = old {
         let me: *const InboxCore<T> = inbox;
         child
             .links
-            .borrow_mut()
+            .get_mut()
             .back
             .retain(|w| !std::ptr::eq(w.as_ptr(), me));
     }
@@ -291,9 +303,9 @@ pub(crate) fn close_inbox<T>(inbox: &InboxCore<T>) {
 pub(crate) fn detach_outbox<T>(out: &OutboxCore<T>) {
     detach_downstream(out);
     retarget(out);
-    let upstream = std::mem::take(&mut out.links.borrow_mut().upstream);
+    let upstream = std::mem::take(&mut out.links.get_mut().upstream);
     for child in upstream.iter().filter_map(|w| w.upgrade()) {
-        child.links.borrow_mut().downstream = Downstream::None;
+        child.links.get_mut().downstream = Downstream::None;
         retarget(&child);
     }
 }

@@ -4,6 +4,7 @@
 use crate::coop;
 use crate::error::{SendError, TrySendError};
 use crate::inbox::{DEFAULT_CAPACITY, InboxCore};
+use crate::lazy::Lazy;
 use crate::registry::BoxMeta;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -16,7 +17,9 @@ use std::task::{Context, Poll, Waker};
 pub(crate) struct OutboxCore<T> {
     /// The final inbox a send pushes into; `None` while unlinked.
     pub(crate) target: RefCell<Option<Rc<InboxCore<T>>>>,
-    pub(crate) links: RefCell<OutLinks<T>>,
+    pub(crate) links: Lazy<OutLinks<T>>,
+    /// How many values may be held while unlinked.
+    pub(crate) held_capacity: Cell<u32>,
     pub(crate) sent: Cell<u64>,
     /// True while a send on this outbox waits for room (shown in the topology snapshot).
     pub(crate) blocked: Cell<bool>,
@@ -35,21 +38,26 @@ pub(crate) struct OutLinks<T> {
     pub(crate) upstream: Vec<Weak<OutboxCore<T>>>,
     /// Values sent while unlinked, delivered in order once linked.
     pub(crate) held: VecDeque<T>,
-    pub(crate) held_capacity: usize,
     pub(crate) link_waiters: Vec<Waker>,
+}
+
+impl<T> Default for OutLinks<T> {
+    fn default() -> Self {
+        OutLinks {
+            downstream: Downstream::None,
+            upstream: Vec::new(),
+            held: VecDeque::new(),
+            link_waiters: Vec::new(),
+        }
+    }
 }
 
 impl<T> OutboxCore<T> {
     pub(crate) fn new(held_capacity: usize) -> Self {
         OutboxCore {
             target: RefCell::new(None),
-            links: RefCell::new(OutLinks {
-                downstream: Downstream::None,
-                upstream: Vec::new(),
-                held: VecDeque::new(),
-                held_capacity: held_capacity.max(1),
-                link_waiters: Vec::new(),
-            }),
+            links: Lazy::new(),
+            held_capacity: Cell::new(u32::try_from(held_capacity.max(1)).unwrap_or(u32::MAX)),
             sent: Cell::new(0),
             blocked: Cell::new(false),
             meta: BoxMeta::default(),
@@ -73,8 +81,8 @@ impl<T> OutboxCore<T> {
     }
 
     fn hold(&self, value: T) -> Result<(), TrySendError<T>> {
-        let mut links = self.links.borrow_mut();
-        if links.held.len() >= links.held_capacity {
+        let mut links = self.links.get_mut();
+        if links.held.len() >= self.held_capacity.get() as usize {
             return Err(TrySendError::Full(value));
         }
         links.held.push_back(value);
@@ -84,11 +92,7 @@ impl<T> OutboxCore<T> {
     fn register_waiter(&self, cx: &Context<'_>) {
         match self.target.borrow().as_ref() {
             Some(queue) => queue.register_sender(cx),
-            None => self
-                .links
-                .borrow_mut()
-                .link_waiters
-                .push(cx.waker().clone()),
+            None => self.links.get_mut().link_waiters.push(cx.waker().clone()),
         }
     }
 
@@ -119,7 +123,8 @@ impl<T> OutboxCore<T> {
     ) -> Poll<Result<(), SendError<T>>> {
         let value = slot.take().expect("send polled after completion");
         let result = self.try_send(value);
-        self.blocked.set(matches!(result, Err(TrySendError::Full(_))));
+        self.blocked
+            .set(matches!(result, Err(TrySendError::Full(_))));
         match result {
             Ok(()) => Poll::Ready(Ok(())),
             Err(TrySendError::Closed(v)) => Poll::Ready(Err(SendError::Closed(v))),
@@ -147,7 +152,6 @@ impl<T: 'static> Default for Outbox<T> {
 impl<T> fmt::Debug for Outbox<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Outbox")
-            .field("name", &self.core.meta.name())
             .field("linked", &self.core.target.borrow().is_some())
             .finish()
     }
@@ -215,7 +219,7 @@ impl<T: 'static> Outbox<T> {
 
     /// Values held while unlinked.
     pub fn held(&self) -> usize {
-        self.core.links.borrow().held.len()
+        self.core.links.get().map_or(0, |l| l.held.len())
     }
 
     /// A cloneable reference for linking this outbox.
@@ -286,7 +290,7 @@ impl<T> Clone for OutboxRef<T> {
 impl<T> fmt::Debug for OutboxRef<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OutboxRef")
-            .field("name", &self.core.meta.name())
+            .field("linked", &self.core.target.borrow().is_some())
             .finish()
     }
 }

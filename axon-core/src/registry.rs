@@ -53,26 +53,39 @@ pub enum Direction {
     Out,
 }
 
-/// Name and owner of a box, filled in when its component is activated.
-#[derive(Default)]
+/// The owner of a box, filled in when its component is activated. The box's name lives once,
+/// in the owner's box list (found by this field's address), not in every box.
 pub(crate) struct BoxMeta {
-    owner: Cell<Option<ComponentId>>,
-    name: Cell<&'static str>,
+    /// `ComponentId::as_u64`, or `u64::MAX` before activation.
+    owner: Cell<u64>,
+}
+
+impl Default for BoxMeta {
+    fn default() -> Self {
+        BoxMeta {
+            owner: Cell::new(u64::MAX),
+        }
+    }
 }
 
 impl BoxMeta {
-    pub(crate) fn set(&self, owner: ComponentId, name: &'static str) {
-        self.owner.set(Some(owner));
-        self.name.set(name);
+    pub(crate) fn set_owner(&self, owner: ComponentId) {
+        self.owner.set(owner.as_u64());
     }
     pub(crate) fn owner(&self) -> Option<ComponentId> {
-        self.owner.get()
-    }
-    pub(crate) fn name(&self) -> &'static str {
-        match self.name.get() {
-            "" => "?",
-            n => n,
+        match self.owner.get() {
+            u64::MAX => None,
+            packed => Some(ComponentId {
+                index: packed as u32,
+                generation: (packed >> 32) as u32,
+            }),
         }
+    }
+    /// The box's name, when its owner runs in the scheduler polled on this thread.
+    pub(crate) fn name(&self) -> &'static str {
+        self.owner()
+            .and_then(|owner| crate::scheduler::box_name(owner, self))
+            .unwrap_or("?")
     }
     pub(crate) fn endpoint(&self) -> Endpoint {
         Endpoint {
@@ -85,19 +98,32 @@ impl BoxMeta {
     }
 }
 
+/// A box's name and doc string: static data written by `#[derive(Boxes)]`.
+#[derive(Debug)]
+pub struct BoxSpec {
+    name: &'static str,
+    doc: &'static str,
+}
+
+impl BoxSpec {
+    /// A box named `name`, documented by `doc`.
+    pub const fn new(name: &'static str, doc: &'static str) -> Self {
+        BoxSpec { name, doc }
+    }
+}
+
 /// One box of a component as the scheduler sees it: name, doc string, direction and item type,
 /// kept as data for linking by name and for introspection. Made by `#[derive(Boxes)]`.
 #[derive(Clone)]
 pub struct BoxEntry {
-    name: &'static str,
-    doc: &'static str,
+    spec: &'static BoxSpec,
     pub(crate) handle: Rc<dyn ErasedBox>,
 }
 
 impl fmt::Debug for BoxEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BoxEntry")
-            .field("name", &self.name)
+            .field("name", &self.spec.name)
             .field("direction", &self.direction())
             .field("type", &self.type_name())
             .finish()
@@ -106,28 +132,30 @@ impl fmt::Debug for BoxEntry {
 
 impl BoxEntry {
     /// Describes an inbox.
-    pub fn inbox<T: 'static>(name: &'static str, doc: &'static str, inbox: &Inbox<T>) -> Self {
+    pub fn inbox<T: 'static>(spec: &'static BoxSpec, inbox: &Inbox<T>) -> Self {
         BoxEntry {
-            name,
-            doc,
+            spec,
             handle: inbox.core.clone(),
         }
     }
     /// Describes an outbox.
-    pub fn outbox<T: 'static>(name: &'static str, doc: &'static str, outbox: &Outbox<T>) -> Self {
+    pub fn outbox<T: 'static>(spec: &'static BoxSpec, outbox: &Outbox<T>) -> Self {
         BoxEntry {
-            name,
-            doc,
+            spec,
             handle: outbox.core.clone(),
         }
     }
     /// The box name (the field name).
     pub fn name(&self) -> &'static str {
-        self.name
+        self.spec.name
     }
     /// The box's doc comment.
     pub fn doc(&self) -> &'static str {
-        self.doc
+        self.spec.doc
+    }
+    /// True when this entry describes the box whose owner record is `meta`.
+    pub(crate) fn has_meta(&self, meta: *const BoxMeta) -> bool {
+        std::ptr::eq(self.handle.meta(), meta)
     }
     /// Inbox or outbox.
     pub fn direction(&self) -> Direction {
@@ -164,7 +192,8 @@ pub struct BoxCounters {
 /// How one box is linked onward, for the topology snapshot.
 pub(crate) struct LinkView {
     pub(crate) to_owner: Option<ComponentId>,
-    pub(crate) to_name: &'static str,
+    /// Identifies the destination box within its owner's box list (compared, never read).
+    pub(crate) to_meta: *const BoxMeta,
     pub(crate) kind: crate::topology::LinkKind,
 }
 
@@ -243,17 +272,16 @@ impl<T: 'static> ErasedBox for InboxCore<T> {
         BoxCounters {
             depth: self.len(),
             capacity: self.capacity(),
-            messages: self.stats.pushes.get(),
-            wakes: self.stats.wakes.get(),
-            undelivered: self.stats.undelivered.get(),
+            messages: self.pushes.get(),
+            wakes: u64::from(self.wakes.get()),
+            undelivered: self.undelivered(),
         }
     }
     fn link_view(&self) -> Option<LinkView> {
-        let links = self.links.borrow();
-        let next = links.forward.as_ref()?;
+        let next = self.forward()?;
         Some(LinkView {
             to_owner: next.meta.owner(),
-            to_name: next.meta.name(),
+            to_meta: &next.meta,
             kind: crate::topology::LinkKind::InboxPassthrough,
         })
     }
@@ -297,27 +325,26 @@ impl<T: 'static> ErasedBox for OutboxCore<T> {
         }
     }
     fn counters(&self) -> BoxCounters {
-        let links = self.links.borrow();
         BoxCounters {
-            depth: links.held.len(),
-            capacity: links.held_capacity,
+            depth: self.links.get().map_or(0, |l| l.held.len()),
+            capacity: self.held_capacity.get() as usize,
             messages: self.sent.get(),
             wakes: 0,
             undelivered: 0,
         }
     }
     fn link_view(&self) -> Option<LinkView> {
-        match &self.links.borrow().downstream {
+        match &self.links.get()?.downstream {
             Downstream::None => None,
             Downstream::Inbox(i) if i.is_closed() => None,
             Downstream::Inbox(i) => Some(LinkView {
                 to_owner: i.meta.owner(),
-                to_name: i.meta.name(),
+                to_meta: &i.meta,
                 kind: crate::topology::LinkKind::Data,
             }),
             Downstream::Outbox(o) => Some(LinkView {
                 to_owner: o.meta.owner(),
-                to_name: o.meta.name(),
+                to_meta: &o.meta,
                 kind: crate::topology::LinkKind::OutboxPassthrough,
             }),
         }
@@ -336,7 +363,7 @@ impl<T: 'static> ErasedBox for OutboxCore<T> {
         match target {
             Some(queue) => queue.force_push(message).is_ok(),
             None => {
-                core.links.borrow_mut().held.push_back(message);
+                core.links.get_mut().held.push_back(message);
                 true
             }
         }

@@ -125,10 +125,22 @@ struct Slot {
 struct Entry {
     name: ComponentName,
     parent: Option<ComponentId>,
-    children: Vec<ComponentId>,
+    /// Children and the waker of `children().all_done()`; only parents allocate it.
+    family: Option<Box<Family>>,
     task: Option<Task<(), ComponentId>>,
     boxes: Box<[BoxEntry]>,
-    children_waiter: Option<Waker>,
+}
+
+#[derive(Default)]
+struct Family {
+    children: Vec<ComponentId>,
+    waiter: Option<Waker>,
+}
+
+impl Entry {
+    fn children(&self) -> &[ComponentId] {
+        self.family.as_ref().map_or(&[], |f| &f.children)
+    }
 }
 
 impl Table {
@@ -349,6 +361,23 @@ pub(crate) fn describe(id: ComponentId) -> String {
     .unwrap_or_else(|| id.to_string())
 }
 
+/// The name of the box of component `owner` whose owner record is `meta`.
+pub(crate) fn box_name(
+    owner: ComponentId,
+    meta: &crate::registry::BoxMeta,
+) -> Option<&'static str> {
+    with_current(|inner| {
+        let table = inner.table.try_borrow().ok()?;
+        let entry = table.get(owner)?;
+        entry
+            .boxes
+            .iter()
+            .find(|b| b.has_meta(meta))
+            .map(|b| b.name())
+    })
+    .flatten()
+}
+
 /// Whether `parent` is `child`'s parent. Unknown owners (not yet activated, or checked outside a
 /// running scheduler) are not refused.
 pub(crate) fn is_parent_of(parent: Option<ComponentId>, child: Option<ComponentId>) -> bool {
@@ -378,22 +407,20 @@ impl Inner {
             let id = table.insert(Entry {
                 name: name.clone(),
                 parent,
-                children: Vec::new(),
+                family: None,
                 task: None,
                 boxes,
-                children_waiter: None,
             });
             if let Some(parent) = parent.and_then(|p| table.get_mut(p)) {
-                parent.children.push(id);
+                parent.family.get_or_insert_default().children.push(id);
             }
             let entry = table.get(id).expect("just inserted");
             for b in entry.boxes.iter() {
-                b.handle.meta().set(id, b.name());
+                b.handle.meta().set_owner(id);
             }
             id
         };
         let span = tracing::debug_span!("component", name = %name, id = %id);
-        let scheduler = Rc::downgrade(self);
         let body = async move {
             let outcome = AssertUnwindSafe(component.main()).catch_unwind().await;
             let exit = match outcome {
@@ -401,15 +428,16 @@ impl Inner {
                 Ok(Err(error)) => Exit::Failed(error.to_string()),
                 Err(panic) => Exit::Failed(panic_message(&*panic)),
             };
-            if let Some(scheduler) = scheduler.upgrade() {
-                scheduler.on_exit(id, exit);
-            }
+            // A component only finishes inside its scheduler's poll, so the scheduler is the
+            // current one: no per-component back-pointer is needed.
+            with_current(|scheduler| scheduler.on_exit(id, exit));
         };
         // Entering a disabled span on every poll costs time for nothing.
+        // Boxed when enabled, so a disabled span adds nothing to every component's future.
         let body = if span.is_disabled() {
             futures::future::Either::Left(body)
         } else {
-            futures::future::Either::Right(body.instrument(span))
+            futures::future::Either::Right(Box::pin(body.instrument(span)))
         };
         let shared = self.shared.clone();
         let (runnable, task) = async_task::Builder::new()
@@ -484,10 +512,12 @@ impl Inner {
             };
             let mut parent_waker = None;
             if let Some(parent) = entry.parent.and_then(|p| table.get_mut(p)) {
-                parent.children.retain(|c| *c != id);
-                parent_waker = parent.children_waiter.take();
+                if let Some(family) = parent.family.as_mut() {
+                    family.children.retain(|c| *c != id);
+                    parent_waker = family.waiter.take();
+                }
             }
-            for child in &entry.children {
+            for child in entry.children() {
                 if let Some(child) = table.get_mut(*child) {
                     child.parent = None;
                 }
@@ -542,7 +572,7 @@ impl Inner {
             .table
             .borrow()
             .get(id)
-            .map(|e| e.children.clone())
+            .map(|e| e.children().to_vec())
             .unwrap_or_default();
         for child in children {
             self.cancel_tree(child);
@@ -585,7 +615,12 @@ impl Inner {
                     counters: b.handle.counters(),
                 });
                 if let Some(view) = b.handle.link_view() {
-                    topology.links.push(LinkInfo::new(id, b, view));
+                    let to_name = view
+                        .to_owner
+                        .and_then(|owner| table.get(owner))
+                        .and_then(|e| e.boxes.iter().find(|d| d.has_meta(view.to_meta)))
+                        .map_or("?", |d| d.name());
+                    topology.links.push(LinkInfo::new(id, b, view, to_name));
                 }
             }
         }
@@ -789,7 +824,7 @@ impl Children {
     pub fn ids(&self) -> Vec<ComponentId> {
         self.scheduler
             .upgrade()
-            .and_then(|s| s.table.borrow().get(self.id).map(|e| e.children.clone()))
+            .and_then(|s| s.table.borrow().get(self.id).map(|e| e.children().to_vec()))
             .unwrap_or_default()
     }
 
@@ -801,8 +836,8 @@ impl Children {
             };
             let mut table = scheduler.table.borrow_mut();
             match table.get_mut(self.id) {
-                Some(entry) if !entry.children.is_empty() => {
-                    entry.children_waiter = Some(cx.waker().clone());
+                Some(entry) if !entry.children().is_empty() => {
+                    entry.family.get_or_insert_default().waiter = Some(cx.waker().clone());
                     Poll::Pending
                 }
                 _ => Poll::Ready(()),

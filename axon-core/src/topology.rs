@@ -82,7 +82,12 @@ pub struct LinkInfo {
 }
 
 impl LinkInfo {
-    pub(crate) fn new(owner: ComponentId, source: &BoxEntry, view: LinkView) -> Self {
+    pub(crate) fn new(
+        owner: ComponentId,
+        source: &BoxEntry,
+        view: LinkView,
+        to_name: &'static str,
+    ) -> Self {
         LinkInfo {
             from: BoxAddress {
                 component: Some(owner),
@@ -90,7 +95,7 @@ impl LinkInfo {
             },
             to: BoxAddress {
                 component: view.to_owner,
-                box_name: view.to_name.to_string(),
+                box_name: to_name.to_string(),
             },
             kind: view.kind,
         }

@@ -93,6 +93,7 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
         }
     };
     let mut entries = Vec::new();
+    let mut specs = Vec::new();
     let mut inbox_type = None;
     let mut has_control = false;
     for field in named {
@@ -106,7 +107,9 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
             Direction::In => quote!(::axon_core::BoxEntry::inbox),
             Direction::Out => quote!(::axon_core::BoxEntry::outbox),
         };
-        entries.push(quote! { #constructor(#box_name, #doc, &self.#ident) });
+        let index = specs.len();
+        specs.push(quote! { ::axon_core::BoxSpec::new(#box_name, #doc) });
+        entries.push(quote! { #constructor(&SPECS[#index], &self.#ident) });
         if matches!(direction, Direction::In) {
             if box_name == "inbox" {
                 inbox_type = Some(inner.clone());
@@ -115,6 +118,7 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
             }
         }
     }
+    let count = specs.len();
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let helper = match (inbox_type, has_control) {
         (Some(t), true) => quote! {
@@ -132,6 +136,7 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
     Ok(quote! {
         impl #impl_generics ::axon_core::Boxes for #name #ty_generics #where_clause {
             fn boxes(&self) -> ::std::vec::Vec<::axon_core::BoxEntry> {
+                static SPECS: [::axon_core::BoxSpec; #count] = [#(#specs),*];
                 ::std::vec![#(#entries),*]
             }
         }
