@@ -78,3 +78,23 @@ pub(crate) fn short_type_name(full: &'static str) -> &'static str {
         None => full,
     }
 }
+
+/// A component seen as a pipeline stage: its standard boxes, typed. `#[derive(Boxes)]`
+/// implements it from the `inbox`, `control`, `outbox` and `signal` fields; a component without
+/// an `inbox` (a source) has `In = ()`, one without an `outbox` (a sink) has `Out = ()`.
+///
+/// [`Pipeline`](crate::Pipeline) uses it to link stages with their types checked at compile time.
+pub trait Stage: crate::Boxes {
+    /// What the stage's `inbox` carries.
+    type In: 'static;
+    /// What the stage's `outbox` carries.
+    type Out: 'static;
+    /// The `inbox`, if the stage has one.
+    fn stage_inbox(&self) -> Option<&crate::Inbox<Self::In>>;
+    /// The `control` inbox, if the stage has one.
+    fn stage_control(&self) -> Option<&crate::Inbox<crate::Control>>;
+    /// The `outbox`, if the stage has one.
+    fn stage_outbox(&self) -> Option<&crate::Outbox<Self::Out>>;
+    /// The `signal` outbox, if the stage has one.
+    fn stage_signal(&self) -> Option<&crate::Outbox<crate::Control>>;
+}

@@ -543,6 +543,11 @@ impl<T: 'static> InboxRef<T> {
         self.core.resolve().try_push(value)
     }
 
+    /// True when both refer to the same inbox.
+    pub fn same_inbox(&self, other: &InboxRef<T>) -> bool {
+        Rc::ptr_eq(&self.core, &other.core)
+    }
+
     /// True once the owner has exited.
     pub fn is_closed(&self) -> bool {
         self.core.resolve().is_closed()

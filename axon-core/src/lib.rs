@@ -54,6 +54,7 @@ extern crate self as axon_core;
 
 mod component;
 pub mod components;
+pub mod compose;
 mod control;
 pub mod coop;
 mod error;
@@ -66,7 +67,8 @@ mod scheduler;
 pub mod topology;
 
 pub use axon_macros::Boxes;
-pub use component::Component;
+pub use component::{Component, Stage};
+pub use compose::{Carousel, Graphline, GraphlineBuilder, Par, Pipeline, PipelineBuilder, Seq};
 pub use control::{Control, FailureInfo};
 pub use coop::yield_now;
 pub use error::{ComponentError, Endpoint, LinkError, SendError, TrySendError};

@@ -301,6 +301,14 @@ pub(crate) fn close_inbox<T>(inbox: &InboxCore<T>) {
 
 /// The owner of an outbox exited: remove its link and the passthroughs into it.
 pub(crate) fn detach_outbox<T>(out: &OutboxCore<T>) {
+    let held = out.links.get().map_or(0, |l| l.held.len());
+    if held > 0 {
+        tracing::warn!(
+            owner = ?out.meta.owner(),
+            held,
+            "component exited with values held on an unlinked outbox; they are dropped"
+        );
+    }
     detach_downstream(out);
     retarget(out);
     let upstream = std::mem::take(&mut out.links.get_mut().upstream);

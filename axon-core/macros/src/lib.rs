@@ -11,7 +11,9 @@ use quote::quote;
 use syn::{Data, DeriveInput, Expr, Fields, Lit, Meta, Type, parse_macro_input};
 
 /// Derives `axon_core::Boxes`: lists the component's `Inbox`/`Outbox` fields with their names and
-/// doc comments. When the struct has `inbox: Inbox<T>` and `control: Inbox<Control>` it also gets
+/// doc comments. Also derives `axon_core::Stage` from the standard boxes (`inbox`, `control`,
+/// `outbox`, `signal`; a missing data box counts as `()`), which is what lets `Pipeline` chain the
+/// component. When the struct has `inbox: Inbox<T>` and `control: Inbox<Control>` it also gets
 /// `inbox_or_finished()`, the usual "data until ProducerFinished, then drain" loop helper.
 #[proc_macro_derive(Boxes)]
 pub fn derive_boxes(input: TokenStream) -> TokenStream {
@@ -95,7 +97,9 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
     let mut entries = Vec::new();
     let mut specs = Vec::new();
     let mut inbox_type = None;
+    let mut outbox_type = None;
     let mut has_control = false;
+    let mut has_signal = false;
     for field in named {
         let Some((direction, inner)) = box_type(&field.ty) else {
             continue;
@@ -110,16 +114,52 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
         let index = specs.len();
         specs.push(quote! { ::axon_core::BoxSpec::new(#box_name, #doc) });
         entries.push(quote! { #constructor(&SPECS[#index], &self.#ident) });
-        if matches!(direction, Direction::In) {
-            if box_name == "inbox" {
-                inbox_type = Some(inner.clone());
-            } else if box_name == "control" && is_control(inner) {
-                has_control = true;
-            }
+        match direction {
+            Direction::In if box_name == "inbox" => inbox_type = Some(inner.clone()),
+            Direction::In if box_name == "control" && is_control(inner) => has_control = true,
+            Direction::Out if box_name == "outbox" => outbox_type = Some(inner.clone()),
+            Direction::Out if box_name == "signal" && is_control(inner) => has_signal = true,
+            _ => {}
         }
     }
     let count = specs.len();
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let stage = {
+        let (in_type, inbox) = match &inbox_type {
+            Some(t) => (
+                quote!(#t),
+                quote!(::core::option::Option::Some(&self.inbox)),
+            ),
+            None => (quote!(()), quote!(::core::option::Option::None)),
+        };
+        let (out_type, outbox) = match &outbox_type {
+            Some(t) => (
+                quote!(#t),
+                quote!(::core::option::Option::Some(&self.outbox)),
+            ),
+            None => (quote!(()), quote!(::core::option::Option::None)),
+        };
+        let control = if has_control {
+            quote!(::core::option::Option::Some(&self.control))
+        } else {
+            quote!(::core::option::Option::None)
+        };
+        let signal = if has_signal {
+            quote!(::core::option::Option::Some(&self.signal))
+        } else {
+            quote!(::core::option::Option::None)
+        };
+        quote! {
+            impl #impl_generics ::axon_core::Stage for #name #ty_generics #where_clause {
+                type In = #in_type;
+                type Out = #out_type;
+                fn stage_inbox(&self) -> ::core::option::Option<&::axon_core::Inbox<Self::In>> { #inbox }
+                fn stage_control(&self) -> ::core::option::Option<&::axon_core::Inbox<::axon_core::Control>> { #control }
+                fn stage_outbox(&self) -> ::core::option::Option<&::axon_core::Outbox<Self::Out>> { #outbox }
+                fn stage_signal(&self) -> ::core::option::Option<&::axon_core::Outbox<::axon_core::Control>> { #signal }
+            }
+        }
+    };
     let helper = match (inbox_type, has_control) {
         (Some(t), true) => quote! {
             impl #impl_generics #name #ty_generics #where_clause {
@@ -140,6 +180,7 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
                 ::std::vec![#(#entries),*]
             }
         }
+        #stage
         #helper
     })
 }

@@ -1,4 +1,4 @@
-//! Small components every Kamaelia user reaches for.
+//! Sources and sinks: DataSource, Collect, NullSink.
 
 use crate::{Boxes, Component, ComponentError, Control, Inbox, Outbox};
 use std::cell::RefCell;
@@ -129,5 +129,47 @@ impl<T: 'static> Component for Collect<T> {
                 }
             }
         }
+    }
+}
+
+/// Discards what arrives on `inbox`, on purpose, and counts it (so nothing vanishes unseen).
+#[derive(Boxes)]
+pub struct NullSink<T: 'static> {
+    /// Values to discard.
+    pub inbox: Inbox<T>,
+    /// `ProducerFinished` or `ShutdownMicroprocess` ends it.
+    pub control: Inbox<Control>,
+    discarded: Rc<std::cell::Cell<u64>>,
+}
+
+impl<T: 'static> Default for NullSink<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: 'static> NullSink<T> {
+    /// A sink that discards.
+    pub fn new() -> Self {
+        NullSink {
+            inbox: Inbox::new(),
+            control: Inbox::new(),
+            discarded: Rc::default(),
+        }
+    }
+
+    /// A handle to the number of values discarded so far.
+    pub fn counter(&self) -> Rc<std::cell::Cell<u64>> {
+        self.discarded.clone()
+    }
+}
+
+impl<T: 'static> Component for NullSink<T> {
+    async fn main(mut self) -> Result<(), ComponentError> {
+        while let Some(value) = self.inbox_or_finished().await {
+            drop(value);
+            self.discarded.set(self.discarded.get() + 1);
+        }
+        Ok(())
     }
 }

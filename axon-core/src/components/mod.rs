@@ -1,0 +1,25 @@
+//! Small components every Kamaelia user reaches for.
+//!
+//! | component | does |
+//! |---|---|
+//! | [`DataSource`] | an iterator → `outbox`, then `ProducerFinished` |
+//! | [`Collect`] | `inbox` → a `Vec` you can read (tests, examples) |
+//! | [`NullSink`] | explicit discard, counted |
+//! | [`map`] / [`Map`] | a closure applied to each value (Kamaelia's PureTransformer) |
+//! | [`filter`] / [`Filter`] | keeps values a predicate accepts |
+//! | [`Detuple`] | `(A, B)` → `B` |
+//! | [`Splitter`] | fan-out to sinks added and removed at run time |
+//! | [`ConsoleReader`] / [`ConsoleEchoer`] | stdin lines → `outbox`; `inbox` → stdout |
+//! | [`UnixProcess`] | a subprocess: `inbox` → its stdin, its stdout → `outbox`, exit status → `status` |
+
+mod console;
+mod process;
+mod sources_sinks;
+mod splitter;
+mod transform;
+
+pub use console::{ConsoleEchoer, ConsoleReader};
+pub use process::UnixProcess;
+pub use sources_sinks::{Collect, Collected, DataSource, NullSink};
+pub use splitter::Splitter;
+pub use transform::{Detuple, Filter, Map, filter, map};
