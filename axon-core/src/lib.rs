@@ -52,26 +52,31 @@
 
 extern crate self as axon_core;
 
+mod callbacks;
 mod component;
 pub mod components;
 pub mod compose;
 mod control;
 pub mod coop;
 mod error;
+mod handle;
 mod inbox;
 mod lazy;
 mod link;
 mod outbox;
 mod registry;
 mod scheduler;
+mod threaded;
 pub mod topology;
 
 pub use axon_macros::Boxes;
+pub use callbacks::{CallbackBoxes, CallbackComponent, Callbacks, Flow};
 pub use component::{Component, Stage};
 pub use compose::{Carousel, Graphline, GraphlineBuilder, Par, Pipeline, PipelineBuilder, Seq};
 pub use control::{Control, FailureInfo};
 pub use coop::yield_now;
 pub use error::{ComponentError, Endpoint, LinkError, SendError, TrySendError};
+pub use handle::{Handle, handle};
 pub use inbox::{DEFAULT_CAPACITY, Inbox, InboxRef, Next, Recv, RecvOrFinished};
 pub use link::{link, link_with_capacity, pass_inbox, pass_outbox, unlink, unpass_inbox};
 pub use outbox::{Outbox, OutboxRef, Permit, Send};
@@ -80,6 +85,7 @@ pub use scheduler::{
     Children, ComponentHandle, DEFAULT_MAX_POLLS_PER_TICK, Scheduler, SchedulerConfig, activate,
     children, current, link_named, run, topology,
 };
+pub use threaded::{RecvTimeoutError, ThreadBoxes, Threaded, threaded};
 pub use topology::Topology;
 #[cfg(test)]
 mod size_guard {

@@ -1,0 +1,175 @@
+//! Threaded components: a blocking body on its own OS thread, bridged to the scheduler by a
+//! proxy component over bounded channels (DESIGN §2.7).
+
+use crate::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
+use async_channel::{Receiver, Sender};
+use std::time::Duration;
+
+/// The blocking side of a [`Threaded`] component's boxes, used on its own thread. Data and
+/// control arrive in one ordered channel, so `ProducerFinished` never overtakes data.
+pub struct ThreadBoxes<I, O> {
+    inbound: Receiver<Next<I>>,
+    outbound: Sender<O>,
+    runtime: tokio::runtime::Handle,
+}
+
+/// Why a blocking receive returned without a value.
+#[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecvTimeoutError {
+    /// Nothing arrived in time.
+    Timeout,
+    /// The component's proxy is gone (the scheduler stopped it).
+    Disconnected,
+}
+
+impl<I: Send + 'static, O: Send + 'static> ThreadBoxes<I, O> {
+    /// Waits for the next data or control message; `None` once the proxy is gone.
+    pub fn recv_blocking(&self) -> Option<Next<I>> {
+        self.inbound.recv_blocking().ok()
+    }
+
+    /// Like [`recv_blocking`](Self::recv_blocking), giving up after `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Next<I>, RecvTimeoutError> {
+        let inbound = self.inbound.clone();
+        self.runtime
+            .block_on(async move { tokio::time::timeout(timeout, inbound.recv()).await })
+            .map_err(|_| RecvTimeoutError::Timeout)?
+            .map_err(|_| RecvTimeoutError::Disconnected)
+    }
+
+    /// Sends on the component's `outbox`, waiting while the bounded channel is full. Hands the
+    /// value back if the proxy is gone.
+    pub fn send_blocking(&self, value: O) -> Result<(), crate::SendError<O>> {
+        self.outbound
+            .send_blocking(value)
+            .map_err(|e| crate::SendError::Closed(e.into_inner()))
+    }
+}
+
+type Body<I, O> = Box<dyn FnOnce(ThreadBoxes<I, O>) -> Result<(), ComponentError> + Send>;
+
+/// A component whose body runs on its own OS thread, for code that blocks (file systems, C
+/// libraries, CPU-heavy work). Made by [`threaded`]. The proxy on the scheduler forwards
+/// `inbox` and `control` to the thread and the thread's sends to `outbox`. When the body
+/// returns, `ProducerFinished` goes out on `signal`; if it panics, the panic is reported like any
+/// component's (`Control::Failed` on `signal`). Types crossing the thread must be `Send`.
+///
+/// ```
+/// use axon_core::components::{Collect, DataSource};
+/// use axon_core::{Next, Scheduler, link, threaded};
+/// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+/// rt.block_on(async {
+///     let squares = threaded(|boxes| {
+///         while let Some(Next::Data(n)) = boxes.recv_blocking() {
+///             let n: u64 = n;
+///             std::thread::sleep(std::time::Duration::from_millis(1)); // blocking is fine here
+///             boxes.send_blocking(n * n)?;
+///         }
+///         Ok(())
+///     });
+///     let source = DataSource::new(1..=3u64);
+///     let (sink, out) = Collect::new();
+///     link(&source.outbox, &squares.inbox).unwrap();
+///     link(&source.signal, &squares.control).unwrap();
+///     link(&squares.outbox, &sink.inbox).unwrap();
+///     link(&squares.signal, &sink.control).unwrap();
+///     let scheduler = Scheduler::new();
+///     scheduler.activate(source);
+///     scheduler.activate(squares);
+///     scheduler.activate(sink);
+///     scheduler.run().await;
+///     assert_eq!(out.take(), [1, 4, 9]);
+/// });
+/// ```
+#[derive(Boxes)]
+pub struct Threaded<I: Send + 'static, O: Send + 'static> {
+    /// Data for the thread.
+    pub inbox: Inbox<I>,
+    /// Control for the thread, in order with the data.
+    pub control: Inbox<Control>,
+    /// What the thread sends.
+    pub outbox: Outbox<O>,
+    /// `ProducerFinished` when the body returns, `Failed` if it panics or errs.
+    pub signal: Outbox<Control>,
+    body: Body<I, O>,
+    capacity: usize,
+}
+
+/// Makes a [`Threaded`] component from a blocking body.
+pub fn threaded<I: Send + 'static, O: Send + 'static>(
+    body: impl FnOnce(ThreadBoxes<I, O>) -> Result<(), ComponentError> + Send + 'static,
+) -> Threaded<I, O> {
+    Threaded {
+        inbox: Inbox::new(),
+        control: Inbox::new(),
+        outbox: Outbox::new(),
+        signal: Outbox::new(),
+        body: Box::new(body),
+        capacity: crate::DEFAULT_CAPACITY,
+    }
+}
+
+impl<I: Send + 'static, O: Send + 'static> Threaded<I, O> {
+    /// Sets the bound of each channel between the proxy and the thread (at least 1).
+    pub fn with_channel_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity.max(1);
+        self
+    }
+}
+
+type Outcome = std::thread::Result<Result<(), ComponentError>>;
+
+impl<I: Send + 'static, O: Send + 'static> Component for Threaded<I, O> {
+    async fn main(mut self) -> Result<(), ComponentError> {
+        let (to_thread, inbound) = async_channel::bounded(self.capacity);
+        let (outbound, from_thread) = async_channel::bounded(self.capacity);
+        let (done_tx, done_rx) = async_channel::bounded::<Outcome>(1);
+        let boxes = ThreadBoxes {
+            inbound,
+            outbound,
+            runtime: tokio::runtime::Handle::current(),
+        };
+        let body = self.body;
+        std::thread::Builder::new()
+            .name("axon-threaded".to_string())
+            .spawn(move || {
+                let outcome =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(boxes)));
+                let _ = done_tx.send_blocking(outcome);
+            })?;
+        let (inbox, control, outbox) = (&mut self.inbox, &mut self.control, &self.outbox);
+        // Feed and drain concurrently, so neither side can wait on the other forever.
+        let feed = async {
+            loop {
+                let next = inbox.next_or_control(control).await;
+                let ends = matches!(&next, Next::Control(c) if c.ends_stream());
+                if to_thread.send(next).await.is_err() || ends {
+                    break;
+                }
+            }
+            std::future::pending::<()>().await
+        };
+        let drain = async {
+            while let Ok(value) = from_thread.recv().await {
+                outbox.send(value).await?;
+            }
+            Ok::<(), ComponentError>(())
+        };
+        tokio::select! {
+            () = feed => {}
+            result = drain => result?,
+        }
+        drop(to_thread);
+        match done_rx.recv().await {
+            Ok(Ok(Ok(()))) => {
+                self.signal.send(Control::ProducerFinished).await?;
+                Ok(())
+            }
+            Ok(Ok(Err(error))) => Err(error),
+            // Re-raised here so the scheduler reports it like any component's panic.
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => Err(ComponentError::msg("the component's thread vanished")),
+        }
+    }
+}
