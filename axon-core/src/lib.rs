@@ -66,6 +66,7 @@ mod link;
 mod outbox;
 mod registry;
 mod scheduler;
+pub mod testkit;
 mod threaded;
 pub mod topology;
 
