@@ -132,6 +132,184 @@ fn pipeline_axon(n: u64) -> Duration {
     })
 }
 
+/// The same system built with `Pipeline` (passthrough boxes at both ends).
+fn pipeline_composed(n: u64) -> Duration {
+    runtime().block_on(async {
+        let scheduler = Scheduler::new();
+        let source = Source {
+            outbox: Outbox::new(),
+            signal: Outbox::new(),
+            n,
+        };
+        let mut builder = axon_core::Pipeline::builder(source);
+        for _ in 0..STAGES {
+            builder = builder.then(PassThrough::default());
+        }
+        let sink = Sink::default();
+        let sum = sink.sum.clone();
+        let system = builder.then(sink).build().unwrap();
+        scheduler.activate(system);
+        let start = Instant::now();
+        scheduler.run().await;
+        let elapsed = start.elapsed();
+        assert_eq!(sum.get(), n * (n - 1) / 2);
+        elapsed
+    })
+}
+
+fn bench_composed(rows: &mut Vec<Row>, repeats: usize, n: u64) {
+    let (mut composed, mut hand) = (Vec::new(), Vec::new());
+    let per_hop = |d: Duration| d.as_nanos() as f64 / (n as f64 * HOPS as f64);
+    for _ in 0..repeats {
+        composed.push(per_hop(pipeline_composed(n)));
+        hand.push(per_hop(pipeline_axon(n)));
+    }
+    rows.push(Row {
+        bench: "pipeline-composed",
+        system: "axon-Pipeline",
+        value: median(composed),
+        unit: "ns/hop",
+    });
+    rows.push(Row {
+        bench: "pipeline-composed",
+        system: "axon-hand-linked",
+        value: median(hand),
+        unit: "ns/hop",
+    });
+}
+
+// ---------------------------------------------------------------- handle round trip
+
+/// Round trips from a tokio task on a multi-threaded runtime to a component on its own
+/// scheduler thread (through a `Handle`) and back.
+fn handle_round_trip(n: u32) -> Duration {
+    let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+    let scheduler_thread = std::thread::spawn(move || {
+        runtime().block_on(async {
+            let scheduler = Scheduler::new();
+            let echo = axon_core::components::map(|v: u32| v);
+            handle_tx.send(scheduler.handle(echo).unwrap()).unwrap();
+            scheduler.run().await;
+        })
+    });
+    let handle = handle_rx.recv().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let elapsed = rt.block_on(async move {
+        tokio::spawn(async move {
+            let start = Instant::now();
+            for i in 0..n {
+                handle.put(i).await.unwrap();
+                assert_eq!(handle.get().await, Some(i));
+            }
+            let elapsed = start.elapsed();
+            handle.finish().await;
+            elapsed
+        })
+        .await
+        .unwrap()
+    });
+    scheduler_thread.join().unwrap();
+    elapsed
+}
+
+/// The same round trip between two tokio tasks over two bounded mpsc channels, on a
+/// multi-threaded runtime with two workers (so the echo may run on the other thread).
+fn tokio_round_trip(n: u32) -> Duration {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let (to_echo, mut echo_rx) = tokio::sync::mpsc::channel::<u32>(CAPACITY);
+        let (echo_tx, mut from_echo) = tokio::sync::mpsc::channel::<u32>(CAPACITY);
+        tokio::spawn(async move {
+            while let Some(v) = echo_rx.recv().await {
+                if echo_tx.send(v).await.is_err() {
+                    break;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            let start = Instant::now();
+            for i in 0..n {
+                to_echo.send(i).await.unwrap();
+                assert_eq!(from_echo.recv().await, Some(i));
+            }
+            start.elapsed()
+        })
+        .await
+        .unwrap()
+    })
+}
+
+/// The round trip with the echo task on its own current-thread runtime on another thread, as
+/// the Handle's component is: the cost of waking a parked thread, both ways.
+fn tokio_cross_thread_round_trip(n: u32) -> Duration {
+    let (to_echo, mut echo_rx) = tokio::sync::mpsc::channel::<u32>(CAPACITY);
+    let (echo_tx, mut from_echo) = tokio::sync::mpsc::channel::<u32>(CAPACITY);
+    let echo_thread = std::thread::spawn(move || {
+        runtime().block_on(async move {
+            while let Some(v) = echo_rx.recv().await {
+                if echo_tx.send(v).await.is_err() {
+                    break;
+                }
+            }
+        })
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let elapsed = rt.block_on(async move {
+        tokio::spawn(async move {
+            let start = Instant::now();
+            for i in 0..n {
+                to_echo.send(i).await.unwrap();
+                assert_eq!(from_echo.recv().await, Some(i));
+            }
+            start.elapsed()
+        })
+        .await
+        .unwrap()
+    });
+    echo_thread.join().unwrap();
+    elapsed
+}
+
+fn bench_handle(rows: &mut Vec<Row>, repeats: usize, n: u32) {
+    let (mut handle, mut tokio, mut cross) = (Vec::new(), Vec::new(), Vec::new());
+    let per = |d: Duration| d.as_nanos() as f64 / n as f64;
+    for _ in 0..repeats {
+        handle.push(per(handle_round_trip(n)));
+        tokio.push(per(tokio_round_trip(n)));
+        cross.push(per(tokio_cross_thread_round_trip(n)));
+    }
+    rows.push(Row {
+        bench: "handle-round-trip",
+        system: "tokio-mpsc-cross-thread",
+        value: median(cross),
+        unit: "ns/round-trip",
+    });
+    rows.push(Row {
+        bench: "handle-round-trip",
+        system: "axon-Handle",
+        value: median(handle),
+        unit: "ns/round-trip",
+    });
+    rows.push(Row {
+        bench: "handle-round-trip",
+        system: "tokio-mpsc",
+        value: median(tokio),
+        unit: "ns/round-trip",
+    });
+}
+
 fn pipeline_tokio(n: u64) -> Duration {
     runtime().block_on(async {
         let local = tokio::task::LocalSet::new();
@@ -641,6 +819,8 @@ fn bench_spawn(rows: &mut Vec<Row>, counts: &[usize], repeats: usize) {
 fn baselines(bench: &str) -> &'static [&'static str] {
     match bench {
         "pipeline" => &["tokio-mpsc", "hand-loop", "direct-calls"],
+        "pipeline-composed" => &["axon-hand-linked"],
+        "handle-round-trip" => &["tokio-mpsc", "tokio-mpsc-cross-thread"],
         b if b.starts_with("spawn") || b.starts_with("memory") => &["tokio-task"],
         _ => &["tokio-mpsc"],
     }
@@ -702,6 +882,16 @@ fn main() {
     let mut rows = Vec::new();
     if wanted("pipeline") {
         bench_pipeline(&mut rows, repeats, if quick { 100_000 } else { 1_000_000 });
+    }
+    if wanted("composed") {
+        bench_composed(
+            &mut rows,
+            if quick { 3 } else { 9 },
+            if quick { 100_000 } else { 1_000_000 },
+        );
+    }
+    if wanted("handle") {
+        bench_handle(&mut rows, repeats, if quick { 10_000 } else { 100_000 });
     }
     if wanted("ring") {
         bench_ring(&mut rows, repeats, if quick { 100_000 } else { 1_000_000 });

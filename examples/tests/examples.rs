@@ -1,0 +1,126 @@
+//! The example programs, run as a user runs them.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[test]
+fn speakers_demultiplexes_a_play_into_one_file_per_speaker() {
+    let dir = std::env::temp_dir().join(format!("kamaelia-speakers-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let play = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample_play.txt");
+    let output = Command::new(env!("CARGO_BIN_EXE_speakers"))
+        .arg(play)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    assert_eq!(
+        read("PRODUCER.txt"),
+        "I have a message for you.\nIt is small, but it matters.\nYour inbox is full.\n\
+         I shall wait, as a pipe waits.\nThen here is the next.\n"
+    );
+    assert_eq!(
+        read("CONSUMER.txt"),
+        "Then send it, and I will wake.\nI have taken one. There is room again.\n"
+    );
+    assert_eq!(read("SCHEDULER.txt").lines().count(), 3);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["CONSUMER.txt", "PRODUCER.txt", "SCHEDULER.txt"]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("PRODUCER: 5 lines"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn speakers_reports_a_missing_file_clearly() {
+    let output = Command::new(env!("CARGO_BIN_EXE_speakers"))
+        .args(["/nonexistent/play.txt", "/tmp/unused-speakers-out"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot read /nonexistent/play.txt"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn topology_dot_draws_a_running_system_with_clusters() {
+    let output = Command::new(env!("CARGO_BIN_EXE_topology_dot"))
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let dot = String::from_utf8(output.stdout).unwrap();
+    assert!(dot.starts_with("digraph axon"), "{dot}");
+    assert!(
+        dot.contains("subgraph cluster_"),
+        "nesting drawn as clusters: {dot}"
+    );
+    assert!(dot.contains("Pipeline"), "{dot}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stderr).unwrap();
+    assert!(json["components"].as_array().unwrap().len() >= 5);
+}
+
+#[test]
+fn embedded_tokio_server_answers_through_its_pipeline() {
+    let mut server = Command::new(env!("CARGO_BIN_EXE_embedded_tokio_server"))
+        .args(["--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first_line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut first_line)
+        .unwrap();
+    let addr = first_line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
+        .to_string();
+    // Two clients at once, each getting its own answers.
+    let clients: Vec<_> = (0..2)
+        .map(|i| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let stream = std::net::TcpStream::connect(&addr).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(10)))
+                    .unwrap();
+                let mut writer = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut answers = Vec::new();
+                for word in ["alpha", "beta"] {
+                    writeln!(writer, "{word}{i}").unwrap();
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    answers.push(line.trim().to_string());
+                }
+                answers
+            })
+        })
+        .collect();
+    for (i, client) in clients.into_iter().enumerate() {
+        let answers = client.join().unwrap();
+        assert!(answers[0].ends_with(&format!(": ALPHA{i}")), "{answers:?}");
+        assert!(answers[1].ends_with(&format!(": BETA{i}")), "{answers:?}");
+    }
+    // Ctrl-C stops it cleanly.
+    Command::new("kill")
+        .args(["-INT", &server.id().to_string()])
+        .status()
+        .unwrap();
+    let status = server.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
