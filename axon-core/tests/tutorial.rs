@@ -95,3 +95,105 @@ async fn linking_by_name_reports_both_types() {
     assert!(text.contains("u32") && text.contains("String"), "{text}");
     scheduler.shutdown();
 }
+
+#[test]
+fn chapter_8_pipelines() -> Result<(), Box<dyn std::error::Error>> {
+    use axon_core::components::map;
+    use axon_core::pipeline;
+    let (sink, lines) = Collect::new();
+    let numbered = pipeline!(
+        DataSource::new(["to be".to_string(), "or not".to_string()]),
+        NumberLines::default(),
+        map(|s: String| s.to_uppercase()),
+        sink,
+    )?;
+    axon_core::run(numbered)?;
+    assert_eq!(lines.take(), ["   1 TO BE", "   2 OR NOT"]);
+    Ok(())
+}
+
+#[test]
+fn chapter_9_graphlines() -> Result<(), Box<dyn std::error::Error>> {
+    use axon_core::Graphline;
+    use axon_core::components::map;
+    let graph = Graphline::<u32, String>::builder()
+        .child("double", map(|n: u32| n * 2))
+        .child("text", map(|n: u32| n.to_string()))
+        .link(("self", "inbox"), ("double", "inbox"))
+        .link(("double", "outbox"), ("text", "inbox"))
+        .link(("double", "signal"), ("text", "control"))
+        .link(("text", "outbox"), ("self", "outbox"))
+        .build()?;
+    let (sink, out) = Collect::new();
+    let system = axon_core::pipeline!(DataSource::new([1u32, 5]), graph, sink)?;
+    axon_core::run(system)?;
+    assert_eq!(out.take(), ["2", "10"]);
+    Ok(())
+}
+
+/// Plain logic: no boxes, no async, trivially unit-testable.
+#[derive(Default)]
+struct WordCounter {
+    counts: std::collections::BTreeMap<String, usize>,
+}
+
+impl WordCounter {
+    fn add_line(&mut self, line: &str) {
+        for word in line.split_whitespace() {
+            *self.counts.entry(word.to_lowercase()).or_default() += 1;
+        }
+    }
+    fn report(&self) -> Vec<String> {
+        self.counts
+            .iter()
+            .map(|(w, n)| format!("{w} {n}"))
+            .collect()
+    }
+}
+
+#[derive(Boxes, Default)]
+struct CountWords {
+    inbox: Inbox<String>,
+    control: Inbox<Control>,
+    outbox: Outbox<String>,
+    signal: Outbox<Control>,
+    counter: WordCounter,
+}
+
+impl Component for CountWords {
+    async fn main(mut self) -> Result<(), ComponentError> {
+        while let Some(line) = self.inbox_or_finished().await {
+            self.counter.add_line(&line);
+        }
+        for line in self.counter.report() {
+            self.outbox.send(line).await?;
+        }
+        self.signal.send(Control::ProducerFinished).await?;
+        Ok(())
+    }
+}
+
+#[test]
+fn chapter_10_the_plain_type_alone() {
+    let mut counter = WordCounter::default();
+    counter.add_line("To be or not to be");
+    assert_eq!(counter.report(), ["be 2", "not 1", "or 1", "to 2"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn chapter_11_counts_words() -> Result<(), LinkError> {
+    use axon_core::testkit::TestKit;
+    use std::time::Duration;
+    let mut outcome = TestKit::new(CountWords::default())
+        .deliver_all(
+            Duration::ZERO,
+            "inbox",
+            ["a b".to_string(), "b".to_string()],
+        )?
+        .control(Duration::from_secs(1), Control::ProducerFinished)?
+        .collect::<String>("outbox")?
+        .run_for(Duration::from_secs(5))
+        .await;
+    assert_eq!(outcome.take::<String>("outbox"), ["a 1", "b 2"]);
+    Ok(())
+}

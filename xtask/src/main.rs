@@ -54,11 +54,32 @@ fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
 }
 
-fn run(mut command: Command) -> Result<(), String> {
+fn run(command: Command) -> Result<(), String> {
+    run_within(command, None)
+}
+
+/// Runs `command`, killing it if it outlives `limit` (a hung test fails instead of stalling CI).
+fn run_within(mut command: Command, limit: Option<std::time::Duration>) -> Result<(), String> {
     eprintln!("xtask: running {command:?}");
-    let status = command
-        .status()
+    let mut child = command
+        .spawn()
         .map_err(|e| format!("could not start {command:?}: {e}"))?;
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(|e| format!("waiting for {command:?}: {e}"))?
+        {
+            break status;
+        }
+        if limit.is_some_and(|limit| started.elapsed() > limit) {
+            let _ = child.kill();
+            return Err(format!(
+                "{command:?} took longer than {limit:?} and was stopped"
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
     if status.success() {
         Ok(())
     } else {
@@ -101,7 +122,7 @@ fn test(extra: &[String]) -> Result<(), String> {
     run(command)?;
     let mut doc = cargo();
     doc.args(["test", "--workspace", "--doc"]).args(features());
-    run(doc)
+    run_within(doc, Some(std::time::Duration::from_secs(20 * 60)))
 }
 
 fn lint() -> Result<(), String> {
