@@ -73,10 +73,19 @@ impl<T> std::error::Error for TrySendError<T> {}
 /// One end of a linkage, as named in errors: component name, id and box name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
-    /// The owning component's name, or `"?"` when the box is not yet activated.
-    pub component: String,
+    /// The owning component's name and id, or `(not activated)`.
+    pub component: Box<str>,
     /// The box name.
-    pub box_name: String,
+    pub box_name: Box<str>,
+}
+
+impl Endpoint {
+    pub(crate) fn new(component: impl Into<Box<str>>, box_name: impl Into<Box<str>>) -> Self {
+        Endpoint {
+            component: component.into(),
+            box_name: box_name.into(),
+        }
+    }
 }
 
 impl fmt::Display for Endpoint {
@@ -92,14 +101,14 @@ pub enum LinkError {
     /// The component is not (or no longer) running in this scheduler.
     NoSuchComponent {
         /// The component asked for.
-        component: String,
+        component: Box<str>,
     },
     /// The component has no box of that name and direction.
     NoSuchBox {
         /// The end that was asked for.
         endpoint: Endpoint,
         /// The boxes it does have.
-        available: Vec<String>,
+        available: Box<[String]>,
     },
     /// The two boxes carry different types.
     TypeMismatch {

@@ -47,8 +47,6 @@
 //! See `docs/architecture.md` for how a message travels and how the scheduler runs inside
 //! tokio, and `docs/tutorial.md` for a guided start.
 #![forbid(unsafe_code)]
-// LinkError names both ends and both types; linking is a cold path, so its size does not matter.
-#![allow(clippy::result_large_err)]
 
 extern crate self as axon_core;
 

@@ -90,10 +90,10 @@ impl BoxMeta {
     pub(crate) fn endpoint(&self) -> Endpoint {
         Endpoint {
             component: match self.owner() {
-                Some(id) => crate::scheduler::describe(id),
-                None => "(not activated)".to_string(),
+                Some(id) => crate::scheduler::describe(id).into(),
+                None => "(not activated)".into(),
             },
-            box_name: self.name().to_string(),
+            box_name: self.name().into(),
         }
     }
 }

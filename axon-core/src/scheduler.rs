@@ -676,7 +676,7 @@ impl ComponentHandle {
             .as_ref()
             .and_then(|s| s.boxes_of(self.id))
             .ok_or_else(|| LinkError::NoSuchComponent {
-                component: format!("{self:?}"),
+                component: format!("{self:?}").into(),
             })?;
         boxes
             .iter()
@@ -684,8 +684,8 @@ impl ComponentHandle {
             .cloned()
             .ok_or_else(|| LinkError::NoSuchBox {
                 endpoint: Endpoint {
-                    component: format!("{self:?}"),
-                    box_name: box_name.to_string(),
+                    component: format!("{self:?}").into(),
+                    box_name: box_name.into(),
                 },
                 available: boxes
                     .iter()
@@ -702,8 +702,8 @@ impl ComponentHandle {
 
     fn typed_error(&self, entry: &BoxEntry, wanted: &'static str) -> LinkError {
         let endpoint = Endpoint {
-            component: format!("{self:?}"),
-            box_name: entry.name().to_string(),
+            component: format!("{self:?}").into(),
+            box_name: entry.name().into(),
         };
         LinkError::TypeMismatch {
             from: endpoint.clone(),
@@ -766,7 +766,7 @@ pub fn link_named(
         .scheduler
         .upgrade()
         .ok_or_else(|| LinkError::NoSuchComponent {
-            component: format!("{:?}", from.0),
+            component: format!("{:?}", from.0).into(),
         })?;
     let _enter = Enter::new(&scheduler);
     registry::link_erased(&source.handle, &destination.handle)

@@ -151,8 +151,8 @@ fn a_bad_graphline_table_is_a_clear_error_at_construction() {
             to,
             to_type,
         } => {
-            assert_eq!((from.component.as_str(), *from_type), ("a", "u8"));
-            assert_eq!(to.component, "b");
+            assert_eq!((&*from.component, *from_type), ("a", "u8"));
+            assert_eq!(&*to.component, "b");
             assert!(to_type.contains("String"));
         }
         other => panic!("expected TypeMismatch, got {other}"),

@@ -114,7 +114,8 @@ impl<I: 'static, O: 'static> GraphlineBuilder<I, O> {
         for (name, _, _) in &self.children {
             if name == "self" || !names.insert(name.as_str()) {
                 return Err(LinkError::NoSuchComponent {
-                    component: format!("{name:?} (child names must be unique and not \"self\")"),
+                    component: format!("{name:?} (child names must be unique and not \"self\")")
+                        .into(),
                 });
             }
         }
@@ -127,7 +128,7 @@ impl<I: 'static, O: 'static> GraphlineBuilder<I, O> {
                     .iter()
                     .find(|(n, _, _)| n == component)
                     .ok_or_else(|| LinkError::NoSuchComponent {
-                        component: component.to_string(),
+                        component: component.into(),
                     })?;
                 (&boxes[..], role.child_direction())
             };
@@ -136,10 +137,7 @@ impl<I: 'static, O: 'static> GraphlineBuilder<I, O> {
                 .find(|b| b.name() == box_name && b.direction() == direction)
                 .cloned()
                 .ok_or_else(|| LinkError::NoSuchBox {
-                    endpoint: Endpoint {
-                        component: component.to_string(),
-                        box_name: box_name.to_string(),
-                    },
+                    endpoint: endpoint(component, box_name),
                     available: boxes
                         .iter()
                         .filter(|b| b.direction() == direction)
@@ -213,10 +211,7 @@ impl Role {
 }
 
 fn endpoint(component: &str, box_name: &str) -> Endpoint {
-    Endpoint {
-        component: component.to_string(),
-        box_name: box_name.to_string(),
-    }
+    Endpoint::new(component, box_name)
 }
 
 /// Names the ends of an error by their table names.
