@@ -124,3 +124,21 @@ fn embedded_tokio_server_answers_through_its_pipeline() {
     let status = server.wait().unwrap();
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn shout_is_a_console_pipeline() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shout"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hello\nkamaelia\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), "HELLO\nKAMAELIA\n");
+}
