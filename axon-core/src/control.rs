@@ -45,6 +45,18 @@ pub struct FailureInfo {
     pub message: String,
 }
 
+impl FailureInfo {
+    /// A failure report from code outside the scheduler (a component telling its consumers why
+    /// it stopped): `component` says who, `message` says why; `id` starts empty.
+    pub fn new(component: impl Into<String>, message: impl Into<String>) -> Self {
+        FailureInfo {
+            component: component.into(),
+            id: String::new(),
+            message: message.into(),
+        }
+    }
+}
+
 impl fmt::Display for FailureInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

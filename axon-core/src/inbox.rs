@@ -540,7 +540,10 @@ impl<T: 'static> InboxRef<T> {
 
     /// Sends if there is room now.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
-        self.core.resolve().try_push(value)
+        match self.core.forward() {
+            None => self.core.try_push(value),
+            Some(_) => self.core.resolve().try_push(value),
+        }
     }
 
     /// True when both refer to the same inbox.

@@ -82,7 +82,7 @@ pub use outbox::{Outbox, OutboxRef, Permit, Send};
 pub use registry::{BoxCounters, BoxEntry, BoxSpec, Boxes, ComponentId, Direction};
 pub use scheduler::{
     Children, ComponentHandle, DEFAULT_MAX_POLLS_PER_TICK, Scheduler, SchedulerConfig, activate,
-    children, current, link_named, run, topology,
+    children, current, extension, link_named, run, topology,
 };
 pub use threaded::{RecvTimeoutError, ThreadBoxes, Threaded, threaded};
 pub use topology::Topology;

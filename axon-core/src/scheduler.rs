@@ -84,6 +84,8 @@ pub(crate) struct Inner {
     local: RefCell<VecDeque<Runnable<ComponentId>>>,
     table: RefCell<Table>,
     config: SchedulerConfig,
+    /// Per-scheduler services for higher crates (the CAT lives here), one per type.
+    extensions: RefCell<Vec<Rc<dyn std::any::Any>>>,
 }
 
 /// The part other threads (and tokio's drivers) touch: the remote ready queue and the
@@ -239,6 +241,7 @@ impl Scheduler {
                 local: RefCell::new(VecDeque::new()),
                 table: RefCell::new(Table::default()),
                 config,
+                extensions: RefCell::new(Vec::new()),
             }),
         }
     }
@@ -276,6 +279,13 @@ impl Scheduler {
     /// A snapshot of components, boxes and linkages.
     pub fn topology(&self) -> Topology {
         self.inner.topology()
+    }
+
+    /// This scheduler's instance of `T`, made with `T::default()` on first use. Higher crates keep
+    /// per-scheduler state here (the Co-ordinating Assistant Tracker does): two schedulers in one
+    /// process never share it, unlike a global singleton.
+    pub fn extension<T: Default + 'static>(&self) -> Rc<T> {
+        self.inner.extension()
     }
 
     /// The handle of a running component, looked up by id.
@@ -395,6 +405,20 @@ pub(crate) fn is_parent_of(parent: Option<ComponentId>, child: Option<ComponentI
 }
 
 impl Inner {
+    fn extension<T: Default + 'static>(&self) -> Rc<T> {
+        let found = self
+            .extensions
+            .borrow()
+            .iter()
+            .find_map(|e| e.clone().downcast::<T>().ok());
+        found.unwrap_or_else(|| {
+            // Made outside the borrow: `T::default()` may itself look up an extension.
+            let made = Rc::new(T::default());
+            self.extensions.borrow_mut().push(made.clone());
+            made
+        })
+    }
+
     fn activate<C: Component>(
         self: &Rc<Self>,
         component: C,
@@ -794,6 +818,12 @@ pub fn current() -> Option<ComponentHandle> {
         })
     })
     .flatten()
+}
+
+/// The current scheduler's instance of `T` (see [`Scheduler::extension`]); `None` outside a
+/// running component.
+pub fn extension<T: Default + 'static>() -> Option<Rc<T>> {
+    with_current(|inner| inner.extension::<T>())
 }
 
 /// A snapshot of the topology of the scheduler running the current component.

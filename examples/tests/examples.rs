@@ -140,5 +140,8 @@ fn shout_is_a_console_pipeline() {
         .unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success());
-    assert_eq!(String::from_utf8(output.stdout).unwrap(), "HELLO\nKAMAELIA\n");
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        "HELLO\nKAMAELIA\n"
+    );
 }

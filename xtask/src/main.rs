@@ -11,7 +11,10 @@
 use std::process::{Command, ExitCode};
 
 /// Benchmark groups: name → (package, bench target).
-const BENCH_GROUPS: &[(&str, &str, &str)] = &[("core", "axon-core", "core")];
+const BENCH_GROUPS: &[(&str, &str, &str)] = &[
+    ("core", "axon-core", "core"),
+    ("core", "kamaelia-cat", "backplane"),
+];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -153,7 +156,8 @@ fn bench(args: &[String]) -> Result<(), String> {
         .filter(|(name, _, _)| group.is_none_or(|g| g == *name))
         .collect();
     if selected.is_empty() {
-        let known: Vec<_> = BENCH_GROUPS.iter().map(|(n, _, _)| *n).collect();
+        let mut known: Vec<_> = BENCH_GROUPS.iter().map(|(n, _, _)| *n).collect();
+        known.dedup();
         return Err(format!(
             "unknown bench group {:?}; known groups: {}",
             group.unwrap_or(""),

@@ -1,0 +1,275 @@
+//! Services and tracked values.
+
+use axon_core::{InboxRef, Scheduler};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::any::{Any, TypeId};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::rc::Rc;
+
+/// The Co-ordinating Assistant Tracker of one scheduler.
+#[derive(Default)]
+pub struct Cat {
+    services: RefCell<BTreeMap<String, Service>>,
+    values: RefCell<BTreeMap<String, serde_json::Value>>,
+}
+
+struct Service {
+    inbox: Rc<dyn Any>,
+    type_id: TypeId,
+    type_name: &'static str,
+}
+
+/// A registered service, as listed by [`Cat::services`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ServiceInfo {
+    /// Its name.
+    pub name: String,
+    /// The type of message its inbox takes.
+    pub message_type: &'static str,
+}
+
+/// What the CAT could not do.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CatError {
+    /// A service of that name is already registered.
+    ServiceAlreadyExists {
+        /// The name.
+        name: String,
+    },
+    /// No service of that name is registered.
+    NoSuchService {
+        /// The name.
+        name: String,
+    },
+    /// The service takes another type of message.
+    TypeMismatch {
+        /// The name.
+        name: String,
+        /// The type asked for.
+        expected: &'static str,
+        /// The type registered.
+        stored: &'static str,
+    },
+    /// A value of that name is already tracked.
+    NamespaceClash {
+        /// The name.
+        name: String,
+    },
+    /// No value of that name is tracked (declare it with `track_value` first).
+    AccessToUndeclaredTrackedVariable {
+        /// The name.
+        name: String,
+    },
+    /// A value could not be converted to or from JSON.
+    Value {
+        /// The name.
+        name: String,
+        /// What serde said.
+        error: serde_json::Error,
+    },
+    /// Called outside a running component, so there is no current scheduler.
+    NoScheduler,
+}
+
+impl fmt::Display for CatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CatError::ServiceAlreadyExists { name } => {
+                write!(f, "a service named {name:?} is already registered")
+            }
+            CatError::NoSuchService { name } => write!(f, "no service named {name:?}"),
+            CatError::TypeMismatch {
+                name,
+                expected,
+                stored,
+            } => write!(
+                f,
+                "service {name:?} takes {stored}, not the {expected} asked for"
+            ),
+            CatError::NamespaceClash { name } => {
+                write!(f, "a value named {name:?} is already tracked")
+            }
+            CatError::AccessToUndeclaredTrackedVariable { name } => write!(
+                f,
+                "no value named {name:?} is tracked (declare it with track_value first)"
+            ),
+            CatError::Value { name, error } => write!(f, "value {name:?}: {error}"),
+            CatError::NoScheduler => f.write_str(
+                "the CAT of the current scheduler was asked for outside a running component",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CatError {}
+
+impl From<CatError> for axon_core::ComponentError {
+    fn from(e: CatError) -> Self {
+        axon_core::ComponentError::msg(e)
+    }
+}
+
+impl Cat {
+    /// The CAT of the scheduler running the current component.
+    pub fn current() -> Result<Rc<Cat>, CatError> {
+        axon_core::extension::<Cat>().ok_or(CatError::NoScheduler)
+    }
+
+    /// The CAT of `scheduler`.
+    pub fn of(scheduler: &Scheduler) -> Rc<Cat> {
+        scheduler.extension::<Cat>()
+    }
+
+    /// Registers `inbox` under `name`, so components can find it by name.
+    pub fn register_service<T: 'static>(
+        &self,
+        name: impl Into<String>,
+        inbox: InboxRef<T>,
+    ) -> Result<(), CatError> {
+        let name = name.into();
+        let mut services = self.services.borrow_mut();
+        if services.contains_key(&name) {
+            return Err(CatError::ServiceAlreadyExists { name });
+        }
+        services.insert(
+            name,
+            Service {
+                inbox: Rc::new(inbox),
+                type_id: TypeId::of::<T>(),
+                type_name: std::any::type_name::<T>(),
+            },
+        );
+        Ok(())
+    }
+
+    /// The inbox registered under `name`, if it takes `T`.
+    pub fn retrieve_service<T: 'static>(&self, name: &str) -> Result<InboxRef<T>, CatError> {
+        let services = self.services.borrow();
+        let service = services.get(name).ok_or_else(|| CatError::NoSuchService {
+            name: name.to_string(),
+        })?;
+        if service.type_id != TypeId::of::<T>() {
+            return Err(CatError::TypeMismatch {
+                name: name.to_string(),
+                expected: std::any::type_name::<T>(),
+                stored: service.type_name,
+            });
+        }
+        service
+            .inbox
+            .downcast_ref::<InboxRef<T>>()
+            .cloned()
+            .ok_or_else(|| CatError::NoSuchService {
+                name: name.to_string(),
+            })
+    }
+
+    /// Removes the service `name`.
+    pub fn deregister_service(&self, name: &str) -> Result<(), CatError> {
+        self.services
+            .borrow_mut()
+            .remove(name)
+            .map(|_| ())
+            .ok_or_else(|| CatError::NoSuchService {
+                name: name.to_string(),
+            })
+    }
+
+    /// Every registered service, by name.
+    pub fn services(&self) -> Vec<ServiceInfo> {
+        self.services
+            .borrow()
+            .iter()
+            .map(|(name, s)| ServiceInfo {
+                name: name.clone(),
+                message_type: s.type_name,
+            })
+            .collect()
+    }
+
+    /// Declares a tracked value. Fails if `name` is already tracked.
+    pub fn track_value(
+        &self,
+        name: impl Into<String>,
+        value: impl Serialize,
+    ) -> Result<(), CatError> {
+        let name = name.into();
+        let json = to_json(&name, value)?;
+        let mut values = self.values.borrow_mut();
+        if values.contains_key(&name) {
+            return Err(CatError::NamespaceClash { name });
+        }
+        values.insert(name, json);
+        Ok(())
+    }
+
+    /// Updates a tracked value. Fails if it was never declared.
+    pub fn update_value(&self, name: &str, value: impl Serialize) -> Result<(), CatError> {
+        let json = to_json(name, value)?;
+        match self.values.borrow_mut().get_mut(name) {
+            Some(slot) => {
+                *slot = json;
+                Ok(())
+            }
+            None => Err(CatError::AccessToUndeclaredTrackedVariable {
+                name: name.to_string(),
+            }),
+        }
+    }
+
+    /// Declares the value if needed, then sets it: for counters a component owns.
+    pub fn set_value(&self, name: &str, value: impl Serialize) -> Result<(), CatError> {
+        let json = to_json(name, value)?;
+        self.values.borrow_mut().insert(name.to_string(), json);
+        Ok(())
+    }
+
+    /// Adds `delta` to a numeric value, declaring it at 0 first if needed.
+    pub fn add_to_value(&self, name: &str, delta: i64) {
+        let mut values = self.values.borrow_mut();
+        let slot = values
+            .entry(name.to_string())
+            .or_insert(serde_json::Value::from(0));
+        let now = slot.as_i64().unwrap_or(0).saturating_add(delta);
+        *slot = serde_json::Value::from(now);
+    }
+
+    /// A tracked value, as `V`.
+    pub fn retrieve_value<V: DeserializeOwned>(&self, name: &str) -> Result<V, CatError> {
+        let values = self.values.borrow();
+        let json = values
+            .get(name)
+            .ok_or_else(|| CatError::AccessToUndeclaredTrackedVariable {
+                name: name.to_string(),
+            })?;
+        serde_json::from_value(json.clone()).map_err(|error| CatError::Value {
+            name: name.to_string(),
+            error,
+        })
+    }
+
+    /// Every tracked value, by name, as JSON.
+    pub fn values(&self) -> Vec<(String, serde_json::Value)> {
+        self.values
+            .borrow()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// A snapshot of every tracked value as one JSON object (for stats pages).
+    pub fn values_json(&self) -> serde_json::Value {
+        serde_json::Value::Object(self.values.borrow().clone().into_iter().collect())
+    }
+}
+
+fn to_json(name: &str, value: impl Serialize) -> Result<serde_json::Value, CatError> {
+    serde_json::to_value(value).map_err(|error| CatError::Value {
+        name: name.to_string(),
+        error,
+    })
+}
