@@ -231,11 +231,13 @@ impl Cat {
     /// Adds `delta` to a numeric value, declaring it at 0 first if needed.
     pub fn add_to_value(&self, name: &str, delta: i64) {
         let mut values = self.values.borrow_mut();
-        let slot = values
-            .entry(name.to_string())
-            .or_insert(serde_json::Value::from(0));
-        let now = slot.as_i64().unwrap_or(0).saturating_add(delta);
-        *slot = serde_json::Value::from(now);
+        // Looked up by &str first: counters are bumped often, declared once.
+        if let Some(slot) = values.get_mut(name) {
+            let now = slot.as_i64().unwrap_or(0).saturating_add(delta);
+            *slot = serde_json::Value::from(now);
+        } else {
+            values.insert(name.to_string(), serde_json::Value::from(delta));
+        }
     }
 
     /// A tracked value, as `V`.

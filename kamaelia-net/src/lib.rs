@@ -1,4 +1,42 @@
-//! TCP, UDP and multicast networking components for Kamaelia: a server with a protocol component per connection.
+//! # kamaelia-net
 //!
-//! **Not built yet.** This crate will hold TcpServer (a protocol component per connection), TcpClient, UDP and multicast transceivers, framing, and the codec-agnostic HTTP live-streaming endpoint. Nothing in it works yet; see issue 6 of the project.
+//! Sockets as components. tokio's reactor is the one `select()`: every socket component simply
+//! awaits its socket.
+//!
+//! - [`TcpServer`]: accepts connections and gives each a socket component plus a **protocol
+//!   component** made by a factory, linked both ways (Kamaelia's SimpleServer / ServerCore).
+//! - [`TcpClient`]: connects (with optional retry and backoff); inbox → socket, socket → outbox.
+//! - [`UdpTransceiver`] and [`MulticastTransceiver`]: datagrams as `(SocketAddr, Bytes)`.
+//! - [`framing`]: length-prefixed frames and fixed-size chunks, with a maximum frame size.
+//!
+//! ```no_run
+//! use axon_core::{Scheduler, components::map};
+//! use bytes::Bytes;
+//! use kamaelia_net::{ServerConfig, TcpServer};
+//!
+//! # async fn example() -> std::io::Result<()> {
+//! // An echo server: every connection gets its own protocol component.
+//! let server = TcpServer::bind(ServerConfig::new("127.0.0.1:8000".parse().unwrap()), |_conn| {
+//!     map(|data: Bytes| data)
+//! })?;
+//! println!("listening on {}", server.local_addr());
+//! let scheduler = Scheduler::new();
+//! scheduler.activate(server);
+//! scheduler.run().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Statistics are CAT values named `net.tcp.<bind address>.<what>`: `connections` (open now),
+//! `accepted`, `refused`, `bytes_in`, `bytes_out`.
 #![forbid(unsafe_code)]
+
+mod client;
+mod connection;
+pub mod framing;
+mod server;
+mod udp;
+
+pub use client::TcpClient;
+pub use connection::{ConnectionInfo, TcpConnection};
+pub use server::{ServerConfig, TcpServer};
+pub use udp::{MulticastConfig, MulticastTransceiver, UdpTransceiver};

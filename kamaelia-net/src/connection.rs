@@ -1,0 +1,243 @@
+//! One TCP connection as a component: socket → `outbox`, `inbox` → socket.
+
+use axon_core::{Boxes, Component, ComponentError, Control, FailureInfo, Inbox, Next, Outbox};
+use bytes::{Bytes, BytesMut};
+use kamaelia_cat::Cat;
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+/// Who is on the other end, given to a server's protocol factory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    /// A number unique within the server.
+    pub id: u64,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The server's address for this connection.
+    pub local: SocketAddr,
+}
+
+/// What `ProducerFinished` on `control` means for the socket.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum OnFinish {
+    /// Server side: the protocol is done; flush, then close.
+    Close,
+    /// Client side: nothing more to send; flush, half-close, keep reading until the peer closes.
+    HalfClose,
+}
+
+/// Counters a connection keeps in the CAT, named `<prefix>.bytes_in` etc.
+#[derive(Clone)]
+pub(crate) struct Stats {
+    pub(crate) bytes_in: Rc<str>,
+    pub(crate) bytes_out: Rc<str>,
+    pub(crate) connections: Rc<str>,
+    pub(crate) open: Rc<Cell<usize>>,
+}
+
+const READ_CHUNK: usize = 16 * 1024;
+
+/// The socket of one TCP connection. Bytes read go out on `outbox` as they arrive;
+/// `ProducerFinished` on `signal` at end of stream. What arrives on `inbox` is written; the end
+/// of the writing side (`ProducerFinished` on `control`, after the data) flushes and closes.
+/// A reset, an I/O error or the idle timeout is reported as `Control::Failed` on `signal`;
+/// none of them affects any other connection.
+#[derive(Boxes)]
+pub struct TcpConnection {
+    /// Bytes to write.
+    pub inbox: Inbox<Bytes>,
+    /// `ProducerFinished`: flush and close; `ShutdownMicroprocess`: close now.
+    pub control: Inbox<Control>,
+    /// Bytes read.
+    pub outbox: Outbox<Bytes>,
+    /// `ProducerFinished` at end of stream; `Failed` on reset, error or idle timeout.
+    pub signal: Outbox<Control>,
+    stream: Option<TcpStream>,
+    on_finish: OnFinish,
+    idle_timeout: Option<Duration>,
+    stats: Option<Stats>,
+}
+
+impl TcpConnection {
+    pub(crate) fn new(
+        stream: TcpStream,
+        on_finish: OnFinish,
+        idle_timeout: Option<Duration>,
+        stats: Option<Stats>,
+        write_queue: usize,
+    ) -> Self {
+        TcpConnection {
+            inbox: Inbox::with_capacity(write_queue),
+            control: Inbox::new(),
+            outbox: Outbox::new(),
+            signal: Outbox::new(),
+            stream: Some(stream),
+            on_finish,
+            idle_timeout,
+            stats,
+        }
+    }
+}
+
+fn failed(what: &str, detail: impl std::fmt::Display) -> Control {
+    Control::Failed(Box::new(FailureInfo::new(
+        "TcpConnection",
+        format!("{what}: {detail}"),
+    )))
+}
+
+/// Counts an open connection for its whole life, however it ends.
+struct OpenGuard {
+    stats: Option<Stats>,
+    cat: Option<Rc<Cat>>,
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        if let (Some(stats), Some(cat)) = (&self.stats, &self.cat) {
+            stats.open.set(stats.open.get().saturating_sub(1));
+            let _ = cat.set_value(&stats.connections, stats.open.get());
+        }
+    }
+}
+
+impl Component for TcpConnection {
+    async fn main(mut self) -> Result<(), ComponentError> {
+        let Some(stream) = self.stream.take() else {
+            return Ok(());
+        };
+        let settings = Settings {
+            on_finish: self.on_finish,
+            idle_timeout: self.idle_timeout,
+            stats: self.stats.clone(),
+        };
+        run_socket(
+            stream,
+            &mut self.inbox,
+            &mut self.control,
+            &self.outbox,
+            &self.signal,
+            settings,
+        )
+        .await
+    }
+}
+
+/// How a socket is run.
+pub(crate) struct Settings {
+    pub(crate) on_finish: OnFinish,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) stats: Option<Stats>,
+}
+
+/// Moves bytes between a socket and a component's boxes until the connection ends (see
+/// [`TcpConnection`] for what ends it).
+pub(crate) async fn run_socket(
+    stream: TcpStream,
+    inbox: &mut Inbox<Bytes>,
+    control: &mut Inbox<Control>,
+    outbox: &Outbox<Bytes>,
+    signal: &Outbox<Control>,
+    settings: Settings,
+) -> Result<(), ComponentError> {
+    {
+        let cat = Cat::current().ok();
+        let _open = OpenGuard {
+            stats: settings.stats.clone(),
+            cat: cat.clone(),
+        };
+        let _ = stream.set_nodelay(true);
+        let (mut read_half, mut write_half) = stream.into_split();
+        let last_activity = Cell::new(Instant::now());
+        let stats = settings.stats.clone();
+        let count = |name: fn(&Stats) -> &str, n: usize| {
+            if let (Some(stats), Some(cat)) = (&stats, &cat) {
+                cat.add_to_value(name(stats), n as i64);
+            }
+        };
+        let reader = async {
+            let mut buffer = BytesMut::with_capacity(READ_CHUNK);
+            loop {
+                buffer.reserve(READ_CHUNK);
+                match read_half.read_buf(&mut buffer).await {
+                    Ok(0) => return signal.send(Control::ProducerFinished).await.is_ok(),
+                    Ok(n) => {
+                        last_activity.set(Instant::now());
+                        count(|s| &s.bytes_in, n);
+                        if outbox.send(buffer.split().freeze()).await.is_err() {
+                            return false; // nobody is listening any more
+                        }
+                    }
+                    Err(e) => {
+                        let _ = signal.send(failed("connection lost", e)).await;
+                        return false;
+                    }
+                }
+            }
+        };
+        let on_finish = settings.on_finish;
+        let writer = async {
+            loop {
+                match inbox.next_or_control(control).await {
+                    Next::Data(bytes) => {
+                        if let Err(e) = write_half.write_all(&bytes).await {
+                            let _ = signal.try_send(failed("write failed", e));
+                            return;
+                        }
+                        last_activity.set(Instant::now());
+                        count(|s| &s.bytes_out, bytes.len());
+                    }
+                    Next::Control(Control::ProducerFinished) => {
+                        let _ = write_half.flush().await;
+                        let _ = write_half.shutdown().await;
+                        return;
+                    }
+                    Next::Control(_) => return,
+                }
+            }
+        };
+        tokio::pin!(reader, writer);
+        let (mut reading, mut writing) = (true, true);
+        // Server side ends when the protocol has finished writing (or the peer reset); client
+        // side ends when the peer has finished sending (or reset).
+        loop {
+            let idle_deadline = settings
+                .idle_timeout
+                .map(|t| last_activity.get() + t)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
+            tokio::select! {
+                still_open = &mut reader, if reading => {
+                    reading = false;
+                    if !still_open || on_finish == OnFinish::HalfClose {
+                        break;
+                    }
+                }
+                () = &mut writer, if writing => {
+                    writing = false;
+                    if on_finish == OnFinish::Close {
+                        break;
+                    }
+                }
+                () = tokio::time::sleep_until(idle_deadline), if settings.idle_timeout.is_some() => {
+                    let timeout = settings.idle_timeout.unwrap_or_default();
+                    if Instant::now() >= last_activity.get() + timeout {
+                        let _ = signal.try_send(failed(
+                            "idle timeout",
+                            format!("no bytes moved for {timeout:?}"),
+                        ));
+                        break;
+                    }
+                }
+            }
+            if !reading && !writing {
+                break;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,200 @@
+//! `TcpServer`: a protocol component per connection.
+
+use crate::connection::{ConnectionInfo, OnFinish, Stats, TcpConnection};
+use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Outbox, Stage, link};
+use bytes::Bytes;
+use kamaelia_cat::Cat;
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// How a [`TcpServer`] listens and what it allows.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Address to listen on (examples use 127.0.0.1).
+    pub bind: SocketAddr,
+    /// Listen backlog: connections the kernel queues before `accept` (at least 1024 by
+    /// default, so thousands of clients arriving at once are not turned away).
+    pub backlog: u32,
+    /// Connections open at once; an extra one is accepted and closed at once (counted in
+    /// `refused`). `None`: no limit.
+    pub max_connections: Option<usize>,
+    /// A connection on which no byte moves in either direction for this long is closed, and
+    /// its protocol told why (`Control::Failed`). This is also what frees a client that stops
+    /// reading: its writes stall, so nothing moves. `None`: never.
+    pub idle_timeout: Option<Duration>,
+    /// Messages queued for writing per connection before the protocol's sends wait (the
+    /// backpressure policy: with messages of at most M bytes a connection buffers at most
+    /// `write_queue × M` bytes plus the kernel's socket buffer).
+    pub write_queue: usize,
+}
+
+impl ServerConfig {
+    /// Listen on `bind` with the defaults: backlog 1024, no connection limit, no idle timeout,
+    /// a write queue of 64 messages.
+    pub fn new(bind: SocketAddr) -> Self {
+        ServerConfig {
+            bind,
+            backlog: 1024,
+            max_connections: None,
+            idle_timeout: None,
+            write_queue: axon_core::DEFAULT_CAPACITY,
+        }
+    }
+
+    /// Sets the connection limit.
+    pub fn max_connections(mut self, limit: usize) -> Self {
+        self.max_connections = Some(limit);
+        self
+    }
+
+    /// Sets the idle timeout.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout);
+        self
+    }
+}
+
+type Factory<P> = Box<dyn FnMut(&ConnectionInfo) -> P>;
+
+/// Accepts TCP connections; for each, a [`TcpConnection`] (the socket) and a protocol component
+/// from the factory, linked both ways: the protocol sees the client's bytes on its `inbox` and
+/// what it sends on its `outbox` goes to the client. Client end of stream → `ProducerFinished`
+/// to the protocol's `control`; protocol exit (`ProducerFinished` on its `signal`) → the socket
+/// flushes and closes. Resets, half-closes and abrupt disconnects end only their own connection.
+///
+/// `ShutdownMicroprocess` on `control` stops accepting and shuts every connection down.
+#[derive(Boxes)]
+pub struct TcpServer<P: Stage<In = Bytes, Out = Bytes> + Component> {
+    /// `ShutdownMicroprocess` stops the server; `ProducerFinished` stops accepting and lets
+    /// open connections finish.
+    pub control: Inbox<Control>,
+    /// The message that stopped it, once every connection has closed.
+    pub signal: Outbox<Control>,
+    socket: Option<std::net::TcpListener>,
+    local: SocketAddr,
+    config: ServerConfig,
+    factory: Factory<P>,
+}
+
+impl<P: Stage<In = Bytes, Out = Bytes> + Component> TcpServer<P> {
+    /// Binds and listens now (so the address is known, clients can connect at once, and a port
+    /// in use is an error here); accepts once activated. `factory` makes the protocol component
+    /// for each connection.
+    pub fn bind(
+        config: ServerConfig,
+        factory: impl FnMut(&ConnectionInfo) -> P + 'static,
+    ) -> std::io::Result<Self> {
+        let domain = socket2::Domain::for_address(config.bind);
+        let socket =
+            socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&config.bind.into())?;
+        socket.listen(i32::try_from(config.backlog).unwrap_or(i32::MAX))?;
+        socket.set_nonblocking(true)?;
+        let socket: std::net::TcpListener = socket.into();
+        let local = socket.local_addr()?;
+        Ok(TcpServer {
+            control: Inbox::new(),
+            signal: Outbox::new(),
+            socket: Some(socket),
+            local,
+            config,
+            factory: Box::new(factory),
+        })
+    }
+
+    /// The address it is bound to (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+}
+
+impl<P: Stage<In = Bytes, Out = Bytes> + Component> Component for TcpServer<P> {
+    async fn main(mut self) -> Result<(), ComponentError> {
+        let socket = self.socket.take().expect("a server runs once");
+        let listener = tokio::net::TcpListener::from_std(socket)?;
+        let cat = Cat::current()?;
+        let prefix = format!("net.tcp.{}", self.local);
+        let name = |what: &str| -> Rc<str> { format!("{prefix}.{what}").into() };
+        let stats = Stats {
+            bytes_in: name("bytes_in"),
+            bytes_out: name("bytes_out"),
+            connections: name("connections"),
+            open: Rc::new(Cell::new(0)),
+        };
+        let (accepted, refused) = (name("accepted"), name("refused"));
+        for value in [
+            &stats.bytes_in,
+            &stats.bytes_out,
+            &stats.connections,
+            &accepted,
+            &refused,
+        ] {
+            cat.set_value(value, 0)?;
+        }
+        let mut next_id = 0u64;
+        let ending = loop {
+            tokio::select! {
+                message = self.control.recv() => break message,
+                accepted_connection = listener.accept() => {
+                    let (stream, peer) = match accepted_connection {
+                        Ok(pair) => pair,
+                        Err(e) => {
+                            // Out of file descriptors and the like: say so, keep serving.
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        }
+                    };
+                    if self.config.max_connections.is_some_and(|max| stats.open.get() >= max) {
+                        cat.add_to_value(&refused, 1);
+                        drop(stream); // closed at once: the client sees EOF, not a hang
+                        continue;
+                    }
+                    cat.add_to_value(&accepted, 1);
+                    next_id += 1;
+                    let info = ConnectionInfo {
+                        id: next_id,
+                        peer,
+                        local: stream.local_addr().unwrap_or(self.local),
+                    };
+                    let protocol = (self.factory)(&info);
+                    let connection = TcpConnection::new(
+                        stream,
+                        OnFinish::Close,
+                        self.config.idle_timeout,
+                        Some(stats.clone()),
+                        self.config.write_queue,
+                    );
+                    if let Some(inbox) = protocol.stage_inbox() {
+                        link(&connection.outbox, inbox)?;
+                    }
+                    if let Some(control) = protocol.stage_control() {
+                        link(&connection.signal, control)?;
+                    }
+                    if let Some(outbox) = protocol.stage_outbox() {
+                        link(outbox, &connection.inbox)?;
+                    }
+                    if let Some(signal) = protocol.stage_signal() {
+                        link(signal, &connection.control)?;
+                    }
+                    stats.open.set(stats.open.get() + 1);
+                    cat.set_value(&stats.connections, stats.open.get())?;
+                    axon_core::activate(connection);
+                    axon_core::activate(protocol);
+                }
+            }
+        };
+        drop(listener);
+        let children = axon_core::children();
+        if matches!(ending, Control::ProducerFinished) {
+            children.all_done().await;
+        } else {
+            children.shutdown(Duration::from_secs(1)).await;
+        }
+        self.signal.send(ending).await?;
+        Ok(())
+    }
+}
