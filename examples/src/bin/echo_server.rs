@@ -1,0 +1,40 @@
+//! `echo_server [--bind ADDR] [--max-connections N] [--idle-timeout SECS]`: the paper's
+//! SimpleServer with the Echo protocol — every connection gets its own Echo component, and
+//! what a client sends comes back. Prints `listening on ADDR` first; Ctrl-C stops it cleanly.
+//! The default address is 127.0.0.1:1501.
+
+use axon_core::components::map;
+use bytes::Bytes;
+use kamaelia_examples::{flag, run_until_ctrl_c, usage_error};
+use kamaelia_net::{ServerConfig, TcpServer};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const USAGE: &str = "echo_server [--bind ADDR] [--max-connections N] [--idle-timeout SECS]";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("usage: {USAGE}");
+        return;
+    }
+    let parsed = (|| -> Result<ServerConfig, String> {
+        let bind: SocketAddr = flag(&args, "--bind")?.unwrap_or(([127, 0, 0, 1], 1501).into());
+        let mut config = ServerConfig::new(bind);
+        config.max_connections = flag(&args, "--max-connections")?;
+        config.idle_timeout = flag::<u64>(&args, "--idle-timeout")?.map(Duration::from_secs);
+        Ok(config)
+    })();
+    let config = parsed.unwrap_or_else(|e| usage_error(&e, USAGE));
+    let result = run_until_ctrl_c(|scheduler| {
+        let server = TcpServer::bind(config.clone(), |_connection| map(|data: Bytes| data))
+            .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+        println!("listening on {}", server.local_addr());
+        scheduler.activate(server);
+        Ok(())
+    });
+    if let Err(e) = result {
+        eprintln!("echo_server: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,46 @@
+//! `framed_reverse_server [--bind ADDR] [--max-frame BYTES]`: a small framed protocol. Clients
+//! send messages as frames (a 4-byte big-endian length, then the bytes); each comes back
+//! reversed, framed the same way. The protocol for each connection is itself a pipeline:
+//! Deframer → reverse → Framer. A frame longer than the maximum (default 65536) closes that
+//! connection only. Prints `listening on ADDR` first; Ctrl-C stops it cleanly.
+
+use axon_core::components::map;
+use axon_core::pipeline;
+use bytes::Bytes;
+use kamaelia_examples::{flag, run_until_ctrl_c, usage_error};
+use kamaelia_net::framing::{Deframer, Framer};
+use kamaelia_net::{ServerConfig, TcpServer};
+use std::net::SocketAddr;
+
+const USAGE: &str = "framed_reverse_server [--bind ADDR] [--max-frame BYTES]";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let parsed = (|| -> Result<(SocketAddr, usize), String> {
+        Ok((
+            flag(&args, "--bind")?.unwrap_or(([127, 0, 0, 1], 1502).into()),
+            flag(&args, "--max-frame")?.unwrap_or(65_536),
+        ))
+    })();
+    let (bind, max_frame) = parsed.unwrap_or_else(|e| usage_error(&e, USAGE));
+    let result = run_until_ctrl_c(|scheduler| {
+        let server = TcpServer::bind(ServerConfig::new(bind), move |_| {
+            pipeline!(
+                Deframer::new(max_frame),
+                map(|message: Bytes| Bytes::from(
+                    message.iter().rev().copied().collect::<Vec<u8>>()
+                )),
+                Framer::new(max_frame),
+            )
+            .expect("fresh stages link")
+        })
+        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+        println!("listening on {}", server.local_addr());
+        scheduler.activate(server);
+        Ok(())
+    });
+    if let Err(e) = result {
+        eprintln!("framed_reverse_server: {e}");
+        std::process::exit(1);
+    }
+}
