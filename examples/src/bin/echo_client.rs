@@ -53,11 +53,8 @@ fn main() {
         eprintln!("echo_client: {e}");
         std::process::exit(1);
     }
-    match ending.borrow_mut().take() {
-        Some(Control::Failed(info)) => {
-            eprintln!("echo_client: {}", info.message);
-            std::process::exit(1);
-        }
-        _ => {}
+    if let Some(Control::Failed(info)) = ending.borrow_mut().take() {
+        eprintln!("echo_client: {}", info.message);
+        std::process::exit(1);
     }
 }
