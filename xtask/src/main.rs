@@ -14,6 +14,7 @@ use std::process::{Command, ExitCode};
 const BENCH_GROUPS: &[(&str, &str, &str)] = &[
     ("core", "axon-core", "core"),
     ("core", "kamaelia-cat", "backplane"),
+    ("net", "kamaelia-net", "net"),
 ];
 
 fn main() -> ExitCode {
