@@ -145,3 +145,43 @@ fn shout_is_a_console_pipeline() {
         "HELLO\nKAMAELIA\n"
     );
 }
+
+fn mime_dict(mode: &str, input: &str) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mime_dict"))
+        .arg(mode)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn mime_dict_parses_to_json_and_renders_back() {
+    let text = "To: a@example.org\r\nTo: b@example.org\r\nSubject: hi\r\n\r\nBody\r\n";
+    let parsed = mime_dict("parse", text);
+    assert!(parsed.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&parsed.stdout).unwrap();
+    assert_eq!(json["headers"][1][1], "b@example.org");
+    assert_eq!(json["body"], "Body\r\n");
+    let rendered = mime_dict("render", &String::from_utf8(parsed.stdout).unwrap());
+    assert!(rendered.status.success());
+    assert_eq!(String::from_utf8(rendered.stdout).unwrap(), text);
+}
+
+#[test]
+fn mime_dict_reports_malformed_input() {
+    let out = mime_dict("parse", "no colon\n\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"));
+    let out = mime_dict("render", "{not json");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a MimeDict"));
+}

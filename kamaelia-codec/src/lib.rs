@@ -1,4 +1,16 @@
-//! Pure transformation components for Kamaelia: Ogg demux, Vorbis decode, MimeDict marshalling and framing.
+//! Pure transformation components for Kamaelia: no sockets, no devices.
 //!
-//! **Not built yet.** This crate will hold OggDemux, VorbisDecode (lewton), Marshaller and MimeDict, and chunk framing. Nothing in it works yet; see issue 7 of the project.
+//! Built so far:
+//! - [`MimeDict`]: an RFC 2822-style header block plus a body — header order and repeated
+//!   headers kept, folded lines unfolded on parse, and an exact round trip for what it renders.
+//! - [`Marshaller`]: the paper's generic marshalling component (`marshall` / `demarshall` in,
+//!   `marshalled` / `demarshalled` out) for any [`Marshal`] type.
+//!
+//! **Not built yet** (issue 7): OggDemux and VorbisDecode.
 #![forbid(unsafe_code)]
+
+mod marshaller;
+mod mimedict;
+
+pub use marshaller::{Marshal, Marshaller};
+pub use mimedict::{MimeDict, MimeError, MimeErrorKind};
