@@ -5,12 +5,15 @@
 //!   headers kept, folded lines unfolded on parse, and an exact round trip for what it renders.
 //! - [`Marshaller`]: the paper's generic marshalling component (`marshall` / `demarshall` in,
 //!   `marshalled` / `demarshalled` out) for any [`Marshal`] type.
+//! - [`OggDemux`]: bytes in any split → Ogg packets, CRC-checked, resynchronising after damage.
 //!
-//! **Not built yet** (issue 7): OggDemux and VorbisDecode.
+//! **Not built yet** (issue 7): VorbisDecode.
 #![forbid(unsafe_code)]
 
 mod marshaller;
 mod mimedict;
+mod ogg;
 
 pub use marshaller::{Marshal, Marshaller};
 pub use mimedict::{MimeDict, MimeError, MimeErrorKind};
+pub use ogg::{OggDamage, OggDemux, OggDemuxer, OggEvent, OggPacket, ogg_crc};

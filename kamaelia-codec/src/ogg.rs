@@ -1,0 +1,330 @@
+//! `OggDemux`: a push parser from bytes in any split to Ogg packets, with page CRC checks,
+//! resynchronisation after damage, and chained streams.
+//!
+//! Written here rather than taken from the `ogg` crate: its `PacketReader` pulls from a
+//! `Read + Seek` source, and a component is pushed bytes as they arrive (from a socket, one
+//! byte at a time if need be) and must never block or seek.
+
+use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
+use bytes::{Buf, Bytes, BytesMut};
+use std::collections::HashMap;
+
+/// One Ogg packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OggPacket {
+    /// The logical stream's serial number.
+    pub serial: u32,
+    /// The packet's bytes.
+    pub data: Bytes,
+    /// Granule position of the page on which the packet ends (`-1`: none set).
+    pub granule: i64,
+    /// The first packet of its logical stream (a new stream, or a new link of a chain).
+    pub bos: bool,
+    /// The last packet of its logical stream.
+    pub eos: bool,
+}
+
+/// Bytes that could not be used: where, how many, and why. Reported, never fatal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OggDamage {
+    /// Offset in the input of the first byte skipped.
+    pub offset: u64,
+    /// Bytes skipped before the next valid page.
+    pub skipped: u64,
+    /// What was wrong.
+    pub reason: &'static str,
+}
+
+/// What the parser found next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OggEvent {
+    /// A complete packet.
+    Packet(OggPacket),
+    /// Damaged or foreign bytes were skipped (a partial packet they cut is dropped too).
+    Damage(OggDamage),
+}
+
+const CRC_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut r = (i as u32) << 24;
+        let mut bit = 0;
+        while bit < 8 {
+            r = if r & 0x8000_0000 != 0 {
+                (r << 1) ^ 0x04c1_1db7
+            } else {
+                r << 1
+            };
+            bit += 1;
+        }
+        table[i] = r;
+        i += 1;
+    }
+    table
+};
+
+/// The Ogg page checksum (CRC-32, polynomial 0x04c11db7, no reflection, initial 0).
+pub fn ogg_crc(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0u32, |crc, &b| {
+        (crc << 8) ^ CRC_TABLE[(((crc >> 24) as u8) ^ b) as usize]
+    })
+}
+
+const HEADER: usize = 27;
+const CAPTURE: &[u8; 4] = b"OggS";
+/// The largest page: 27 + 255 lacing values + 255 × 255 bytes.
+const MAX_PAGE: usize = HEADER + 255 + 255 * 255;
+
+/// A packet being assembled from segments (it may span pages).
+struct Partial {
+    data: BytesMut,
+    bos: bool,
+}
+
+/// The push parser behind [`OggDemux`]: feed bytes with [`push`](Self::push), take events with
+/// [`next_event`](Self::next_event).
+#[derive(Default)]
+pub struct OggDemuxer {
+    buffer: BytesMut,
+    /// Input offset of `buffer[0]`.
+    offset: u64,
+    /// Damage being accumulated (bytes skipped since the last good page).
+    skipping: Option<OggDamage>,
+    partial: HashMap<u32, Partial>,
+    /// Next expected page sequence number per stream.
+    sequence: HashMap<u32, u32>,
+    /// First packet of a stream not yet returned (to mark `bos`).
+    fresh: HashMap<u32, bool>,
+    ready: std::collections::VecDeque<OggEvent>,
+}
+
+impl OggDemuxer {
+    /// A parser at the start of a stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds input bytes, in any split.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buffer.extend_from_slice(bytes);
+    }
+
+    /// The next packet or damage report, if the input so far holds one.
+    pub fn next_event(&mut self) -> Option<OggEvent> {
+        loop {
+            if let Some(event) = self.ready.pop_front() {
+                return Some(event);
+            }
+            if !self.next_page() {
+                return None;
+            }
+        }
+    }
+
+    /// At end of input: what is left (an unfinished page, or a packet cut off by the end) is
+    /// reported as damage.
+    pub fn finish(&mut self) -> Option<OggDamage> {
+        let leftover = self.buffer.len() as u64 + self.skipping.as_ref().map_or(0, |d| d.skipped);
+        self.partial.clear();
+        if leftover == 0 {
+            return None;
+        }
+        let offset = self.skipping.as_ref().map_or(self.offset, |d| d.offset);
+        self.skipping = None;
+        self.offset += self.buffer.len() as u64;
+        self.buffer.clear();
+        Some(OggDamage {
+            offset,
+            skipped: leftover,
+            reason: "the input ended inside a page",
+        })
+    }
+
+    fn skip(&mut self, n: usize, reason: &'static str) {
+        let offset = self.offset;
+        match &mut self.skipping {
+            Some(damage) => damage.skipped += n as u64,
+            None => {
+                self.skipping = Some(OggDamage {
+                    offset,
+                    skipped: n as u64,
+                    reason,
+                })
+            }
+        }
+        // Whatever packet was being assembled is cut: it can never be completed correctly.
+        self.partial.clear();
+        self.buffer.advance(n);
+        self.offset += n as u64;
+    }
+
+    /// Parses one page if the buffer holds one; returns whether progress was made.
+    fn next_page(&mut self) -> bool {
+        // Find the capture pattern.
+        match self.buffer.windows(4).position(|w| w == CAPTURE) {
+            Some(0) => {}
+            Some(at) => {
+                self.skip(at, "bytes between pages are not Ogg");
+                return true;
+            }
+            None => {
+                // Keep the last 3 bytes: they may begin "OggS".
+                let keep = self.buffer.len().min(3);
+                let drop = self.buffer.len() - keep;
+                if drop > 0 {
+                    self.skip(drop, "bytes between pages are not Ogg");
+                    return true;
+                }
+                return false;
+            }
+        }
+        if self.buffer.len() < HEADER {
+            return false;
+        }
+        let header = &self.buffer[..HEADER];
+        let segments = header[26] as usize;
+        if header[4] != 0 {
+            self.skip(1, "unknown Ogg version");
+            return true;
+        }
+        if self.buffer.len() < HEADER + segments {
+            return false;
+        }
+        let lacing = &self.buffer[HEADER..HEADER + segments];
+        let body: usize = lacing.iter().map(|&l| l as usize).sum();
+        let total = HEADER + segments + body;
+        debug_assert!(total <= MAX_PAGE);
+        if self.buffer.len() < total {
+            return false;
+        }
+        let mut page = self.buffer[..total].to_vec();
+        let stored = u32::from_le_bytes([page[22], page[23], page[24], page[25]]);
+        page[22..26].fill(0);
+        if ogg_crc(&page) != stored {
+            self.skip(1, "page checksum mismatch");
+            return true;
+        }
+        // A good page: report any damage before it, then its packets.
+        if let Some(damage) = self.skipping.take() {
+            self.ready.push_back(OggEvent::Damage(damage));
+        }
+        let page = self.buffer.split_to(total).freeze();
+        self.offset += total as u64;
+        self.take_packets(&page, segments);
+        true
+    }
+
+    fn take_packets(&mut self, page: &Bytes, segments: usize) {
+        let flags = page[5];
+        let (continued, bos, eos) = (flags & 1 != 0, flags & 2 != 0, flags & 4 != 0);
+        let granule = i64::from_le_bytes(page[6..14].try_into().expect("8 bytes"));
+        let serial = u32::from_le_bytes(page[14..18].try_into().expect("4 bytes"));
+        let sequence = u32::from_le_bytes(page[18..22].try_into().expect("4 bytes"));
+        if bos {
+            // A new logical stream (or a new link of a chain) under this serial.
+            self.partial.remove(&serial);
+            self.fresh.insert(serial, true);
+        } else if self
+            .sequence
+            .get(&serial)
+            .is_some_and(|&expected| expected != sequence)
+        {
+            // Pages missing: a packet spanning the gap is lost.
+            self.partial.remove(&serial);
+        }
+        self.sequence.insert(serial, sequence.wrapping_add(1));
+        let lacing = &page[HEADER..HEADER + segments];
+        let mut at = HEADER + segments;
+        let mut first_segment = true;
+        let mut ended = Vec::new();
+        for &len in lacing {
+            let len = len as usize;
+            let piece = &page[at..at + len];
+            at += len;
+            let has_partial = self.partial.contains_key(&serial);
+            if first_segment && continued && !has_partial {
+                // The start of this packet was lost: drop its continuation.
+                if len < 255 {
+                    first_segment = false;
+                }
+                continue;
+            }
+            first_segment = false;
+            let fresh = self.fresh.get(&serial).copied().unwrap_or(false);
+            let partial = self.partial.entry(serial).or_insert_with(|| Partial {
+                data: BytesMut::new(),
+                bos: fresh,
+            });
+            partial.data.extend_from_slice(piece);
+            if len < 255 {
+                let done = self.partial.remove(&serial).expect("just filled");
+                self.fresh.insert(serial, false);
+                ended.push(done);
+            }
+        }
+        let count = ended.len();
+        for (i, done) in ended.into_iter().enumerate() {
+            let last = i + 1 == count;
+            self.ready.push_back(OggEvent::Packet(OggPacket {
+                serial,
+                data: done.data.freeze(),
+                granule: if last { granule } else { -1 },
+                bos: done.bos,
+                eos: eos && last && !self.partial.contains_key(&serial),
+            }));
+        }
+        if eos {
+            self.partial.remove(&serial);
+            self.sequence.remove(&serial);
+        }
+    }
+}
+
+/// Bytes in (any split, one byte at a time if need be), Ogg packets out. Page checksums are
+/// checked; after damage it resynchronises on the next valid page and reports what it skipped
+/// (with the byte offset) on `errors`; a new serial number with its first page starts a new
+/// stream (chained files). Never panics on any input.
+#[derive(Boxes, Default)]
+pub struct OggDemux {
+    /// Ogg bytes.
+    pub inbox: Inbox<Bytes>,
+    /// `ProducerFinished` at end of input.
+    pub control: Inbox<Control>,
+    /// Packets, in order.
+    pub outbox: Outbox<OggPacket>,
+    /// What was skipped, and where.
+    pub errors: Outbox<OggDamage>,
+    /// Forwards the end of the input.
+    pub signal: Outbox<Control>,
+    demuxer: OggDemuxer,
+}
+
+impl Component for OggDemux {
+    async fn main(mut self) -> Result<(), ComponentError> {
+        loop {
+            match self.inbox.next_or_control(&mut self.control).await {
+                Next::Data(bytes) => {
+                    self.demuxer.push(&bytes);
+                    while let Some(event) = self.demuxer.next_event() {
+                        match event {
+                            OggEvent::Packet(p) => self.outbox.send(p).await?,
+                            // Damage is data: reported, never fatal. If nobody listens on
+                            // `errors`, up to a hold-queue's worth is kept, then dropped.
+                            OggEvent::Damage(d) => {
+                                let _ = self.errors.try_send(d);
+                            }
+                        }
+                    }
+                }
+                Next::Control(message) => {
+                    if let Some(d) = self.demuxer.finish() {
+                        let _ = self.errors.try_send(d);
+                    }
+                    self.signal.send(message).await?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
