@@ -7,13 +7,16 @@
 //!   `marshalled` / `demarshalled` out) for any [`Marshal`] type.
 //! - [`OggDemux`]: bytes in any split → Ogg packets, CRC-checked, resynchronising after damage.
 //!
-//! **Not built yet** (issue 7): VorbisDecode.
+//! - [`VorbisDecode`]: Ogg Vorbis packets or bytes → PCM blocks (lewton), announcing each
+//!   stream's format, skipping and reporting damage.
 #![forbid(unsafe_code)]
 
 mod marshaller;
 mod mimedict;
 mod ogg;
+mod vorbis;
 
 pub use marshaller::{Marshal, Marshaller};
 pub use mimedict::{MimeDict, MimeError, MimeErrorKind};
 pub use ogg::{OggDamage, OggDemux, OggDemuxer, OggEvent, OggPacket, ogg_crc};
+pub use vorbis::{DecodeNotice, PcmBlock, PcmSamples, VorbisDecode, VorbisDecoder};

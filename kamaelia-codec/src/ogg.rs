@@ -16,8 +16,11 @@ pub struct OggPacket {
     pub serial: u32,
     /// The packet's bytes.
     pub data: Bytes,
-    /// Granule position of the page on which the packet ends (`-1`: none set).
+    /// Granule position of the page on which the packet ends (`-1`: none set). For Vorbis, the
+    /// sample count at the end of the last packet completed on that page.
     pub granule: i64,
+    /// The last packet completed on its page (the one the page's granule position describes).
+    pub last_in_page: bool,
     /// The first packet of its logical stream (a new stream, or a new link of a chain).
     pub bos: bool,
     /// The last packet of its logical stream.
@@ -269,7 +272,8 @@ impl OggDemuxer {
             self.ready.push_back(OggEvent::Packet(OggPacket {
                 serial,
                 data: done.data.freeze(),
-                granule: if last { granule } else { -1 },
+                granule,
+                last_in_page: last,
                 bos: done.bos,
                 eos: eos && last && !self.partial.contains_key(&serial),
             }));

@@ -1,0 +1,420 @@
+//! `VorbisDecode`: Ogg Vorbis packets (or raw Ogg bytes) to PCM, with lewton.
+
+use crate::ogg::{OggDemuxer, OggEvent, OggPacket};
+use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
+use bytes::Bytes;
+use lewton::audio::{PreviousWindowRight, read_audio_packet_generic};
+use lewton::header::{
+    IdentHeader, SetupHeader, read_header_comment, read_header_ident, read_header_setup,
+};
+
+/// Decoded samples, interleaved by channel.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PcmSamples {
+    /// 16-bit signed.
+    I16(Vec<i16>),
+    /// 32-bit float in −1.0 ..= 1.0.
+    F32(Vec<f32>),
+}
+
+impl PcmSamples {
+    /// Samples in all channels together.
+    pub fn len(&self) -> usize {
+        match self {
+            PcmSamples::I16(s) => s.len(),
+            PcmSamples::F32(s) => s.len(),
+        }
+    }
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A block of decoded audio.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PcmBlock {
+    /// Frames per second.
+    pub sample_rate: u32,
+    /// Channels, interleaved in `samples`.
+    pub channels: u16,
+    /// The samples.
+    pub samples: PcmSamples,
+}
+
+impl PcmBlock {
+    /// Frames (samples per channel) in the block.
+    pub fn frames(&self) -> usize {
+        self.samples.len() / usize::from(self.channels.max(1))
+    }
+}
+
+/// What the decoder tells its listeners besides audio.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeNotice {
+    /// A stream starts (or a chained link changes format): what the PCM that follows is.
+    Format {
+        /// The logical stream's serial number.
+        serial: u32,
+        /// Frames per second.
+        sample_rate: u32,
+        /// Channels.
+        channels: u16,
+    },
+    /// Audio arrived before a complete set of headers (a stream joined mid-way): it is skipped
+    /// until the next stream start.
+    WaitingForHeaders {
+        /// The serial of the audio being skipped.
+        serial: u32,
+    },
+    /// A packet could not be decoded (damage); it is skipped and decoding goes on.
+    BadPacket {
+        /// The stream.
+        serial: u32,
+        /// Why.
+        reason: String,
+    },
+    /// The Ogg layer skipped damaged bytes.
+    Damage {
+        /// Input offset of the damage.
+        offset: u64,
+        /// Bytes skipped.
+        skipped: u64,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+enum State {
+    /// No stream start seen yet (or the last one ended).
+    Idle,
+    Ident(Box<IdentHeader>),
+    Comment(Box<IdentHeader>),
+    Ready {
+        ident: Box<IdentHeader>,
+        setup: Box<SetupHeader>,
+        window: PreviousWindowRight,
+        /// Granule position reached so far (None until the first audio packet).
+        position: Option<u64>,
+    },
+}
+
+/// The decoding state machine behind [`VorbisDecode`]: feed it Ogg packets in order.
+pub struct VorbisDecoder {
+    state: State,
+    serial: Option<u32>,
+    f32: bool,
+    waiting_reported: bool,
+}
+
+impl Default for VorbisDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl VorbisDecoder {
+    /// A decoder producing 16-bit samples.
+    pub fn new() -> Self {
+        VorbisDecoder {
+            state: State::Idle,
+            serial: None,
+            f32: false,
+            waiting_reported: false,
+        }
+    }
+
+    /// A decoder producing 32-bit float samples.
+    pub fn new_f32() -> Self {
+        VorbisDecoder {
+            f32: true,
+            ..Self::new()
+        }
+    }
+
+    /// Decodes one packet: maybe a notice, maybe audio.
+    pub fn packet(&mut self, packet: &OggPacket) -> (Option<DecodeNotice>, Option<PcmBlock>) {
+        if packet.bos {
+            self.serial = Some(packet.serial);
+            self.waiting_reported = false;
+            return match read_header_ident(&packet.data) {
+                Ok(ident) => {
+                    self.state = State::Ident(Box::new(ident));
+                    (None, None)
+                }
+                Err(e) => {
+                    self.state = State::Idle;
+                    (
+                        Some(bad(packet.serial, format!("not a Vorbis stream: {e:?}"))),
+                        None,
+                    )
+                }
+            };
+        }
+        if self.serial != Some(packet.serial) {
+            // Another logical stream (or a stream joined mid-way): not ours to decode.
+            return (self.waiting(packet.serial), None);
+        }
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::Idle => (self.waiting(packet.serial), None),
+            State::Ident(ident) => match read_header_comment(&packet.data) {
+                Ok(_) => {
+                    self.state = State::Comment(ident);
+                    (None, None)
+                }
+                Err(e) => (
+                    Some(bad(packet.serial, format!("bad comment header: {e:?}"))),
+                    None,
+                ),
+            },
+            State::Comment(ident) => {
+                match read_header_setup(
+                    &packet.data,
+                    ident.audio_channels,
+                    (ident.blocksize_0, ident.blocksize_1),
+                ) {
+                    Ok(setup) => {
+                        let notice = DecodeNotice::Format {
+                            serial: packet.serial,
+                            sample_rate: ident.audio_sample_rate,
+                            channels: u16::from(ident.audio_channels),
+                        };
+                        self.state = State::Ready {
+                            ident,
+                            setup: Box::new(setup),
+                            window: PreviousWindowRight::new(),
+                            position: None,
+                        };
+                        (Some(notice), None)
+                    }
+                    Err(e) => (
+                        Some(bad(packet.serial, format!("bad setup header: {e:?}"))),
+                        None,
+                    ),
+                }
+            }
+            State::Ready {
+                ident,
+                setup,
+                mut window,
+                position,
+            } => {
+                let result = self.audio(&ident, &setup, &mut window, position, packet);
+                let (notice, block, position) = match result {
+                    Ok((block, position)) => (None, block, position),
+                    Err(reason) => (Some(bad(packet.serial, reason)), None, position),
+                };
+                if !packet.eos {
+                    self.state = State::Ready {
+                        ident,
+                        setup,
+                        window,
+                        position,
+                    };
+                }
+                (notice, block)
+            }
+        }
+    }
+
+    /// Decodes an audio packet; the block (none for the first, which only primes the window)
+    /// and the new position.
+    fn audio(
+        &self,
+        ident: &IdentHeader,
+        setup: &SetupHeader,
+        window: &mut PreviousWindowRight,
+        position: Option<u64>,
+        packet: &OggPacket,
+    ) -> Result<(Option<PcmBlock>, Option<u64>), String> {
+        let channels = usize::from(ident.audio_channels);
+        let page_position = u64::try_from(packet.granule).ok();
+        // The first audio packet only primes the overlap window: it has no output, and the
+        // stream's sample count starts at 0 after it. (Taking the page's granule position here
+        // instead would be wrong when that page is also the last: the end-of-stream trim would
+        // then cut real audio.)
+        let Some(position) = position else {
+            read_audio_packet_generic::<Vec<Vec<f32>>>(ident, setup, &packet.data, window)
+                .map_err(|e| format!("{e:?}"))?;
+            return Ok((None, Some(0)));
+        };
+        let samples = if self.f32 {
+            let mut planes: Vec<Vec<f32>> =
+                read_audio_packet_generic(ident, setup, &packet.data, window)
+                    .map_err(|e| format!("{e:?}"))?;
+            let frames = frames_to_keep(&planes, position, page_position, packet.eos);
+            planes.iter_mut().for_each(|p| p.truncate(frames));
+            PcmSamples::F32(interleave(&planes, channels))
+        } else {
+            let mut planes: Vec<Vec<i16>> =
+                read_audio_packet_generic(ident, setup, &packet.data, window)
+                    .map_err(|e| format!("{e:?}"))?;
+            let frames = frames_to_keep(&planes, position, page_position, packet.eos);
+            planes.iter_mut().for_each(|p| p.truncate(frames));
+            PcmSamples::I16(interleave(&planes, channels))
+        };
+        let frames = samples.len() / channels.max(1);
+        // The page's granule position is authoritative where a page ends; between, count.
+        let next = if packet.last_in_page {
+            page_position.or(Some(position + frames as u64))
+        } else {
+            Some(position + frames as u64)
+        };
+        Ok((
+            Some(PcmBlock {
+                sample_rate: ident.audio_sample_rate,
+                channels: u16::from(ident.audio_channels),
+                samples,
+            }),
+            next,
+        ))
+    }
+
+    fn waiting(&mut self, serial: u32) -> Option<DecodeNotice> {
+        if self.waiting_reported {
+            return None;
+        }
+        self.waiting_reported = true;
+        Some(DecodeNotice::WaitingForHeaders { serial })
+    }
+}
+
+/// The last packet of a stream is cut so the stream ends exactly at its final granule position
+/// (what the Vorbis specification asks, and what libvorbis does).
+fn frames_to_keep<T>(
+    planes: &[Vec<T>],
+    position: u64,
+    page_position: Option<u64>,
+    eos: bool,
+) -> usize {
+    let decoded = planes.first().map_or(0, Vec::len);
+    match (eos, page_position) {
+        (true, Some(end)) => decoded.min(end.saturating_sub(position) as usize),
+        _ => decoded,
+    }
+}
+
+fn interleave<T: Copy>(planes: &[Vec<T>], channels: usize) -> Vec<T> {
+    let frames = planes.first().map_or(0, Vec::len);
+    let mut out = Vec::with_capacity(frames * channels);
+    for frame in 0..frames {
+        for plane in planes.iter().take(channels) {
+            out.push(plane[frame]);
+        }
+    }
+    out
+}
+
+fn bad(serial: u32, reason: String) -> DecodeNotice {
+    DecodeNotice::BadPacket { serial, reason }
+}
+
+/// Ogg Vorbis to PCM blocks. Takes Ogg packets on `packets` (from an [`OggDemux`](crate::OggDemux))
+/// or raw Ogg bytes on `inbox`; sends [`PcmBlock`]s on `outbox`, and on `notices` a
+/// [`DecodeNotice::Format`] before the audio of each stream (a chained file's next link may
+/// change rate and channels), damage and bad packets (skipped; decoding goes on), and
+/// [`DecodeNotice::WaitingForHeaders`] when audio arrives before any headers (a stream joined
+/// mid-way). `ProducerFinished` on `control` ends it after everything queued.
+#[derive(Boxes)]
+pub struct VorbisDecode {
+    /// Raw Ogg bytes, in any split.
+    pub inbox: Inbox<Bytes>,
+    /// Ogg packets.
+    pub packets: Inbox<OggPacket>,
+    /// `ProducerFinished` at the end of the input.
+    pub control: Inbox<Control>,
+    /// Decoded audio.
+    pub outbox: Outbox<PcmBlock>,
+    /// Formats, damage, and waits for headers.
+    pub notices: Outbox<DecodeNotice>,
+    /// Forwards the end of the input.
+    pub signal: Outbox<Control>,
+    decoder: VorbisDecoder,
+    demuxer: OggDemuxer,
+}
+
+impl Default for VorbisDecode {
+    fn default() -> Self {
+        Self::with_decoder(VorbisDecoder::new())
+    }
+}
+
+impl VorbisDecode {
+    /// A decoder producing 32-bit float samples instead of 16-bit.
+    pub fn f32() -> Self {
+        Self::with_decoder(VorbisDecoder::new_f32())
+    }
+
+    fn with_decoder(decoder: VorbisDecoder) -> Self {
+        VorbisDecode {
+            inbox: Inbox::new(),
+            packets: Inbox::new(),
+            control: Inbox::new(),
+            outbox: Outbox::new(),
+            notices: Outbox::new(),
+            signal: Outbox::new(),
+            decoder,
+            demuxer: OggDemuxer::new(),
+        }
+    }
+
+    async fn decode(&mut self, packet: &OggPacket) -> Result<(), ComponentError> {
+        let (notice, block) = self.decoder.packet(packet);
+        if let Some(notice) = notice {
+            // Notices are information: kept (bounded) if nobody listens, never blocking audio.
+            let _ = self.notices.try_send(notice);
+        }
+        if let Some(block) = block.filter(|b| !b.samples.is_empty()) {
+            self.outbox.send(block).await?;
+        }
+        Ok(())
+    }
+
+    async fn drain_demuxer(&mut self) -> Result<(), ComponentError> {
+        while let Some(event) = self.demuxer.next_event() {
+            match event {
+                OggEvent::Packet(packet) => self.decode(&packet).await?,
+                OggEvent::Damage(d) => {
+                    let _ = self.notices.try_send(DecodeNotice::Damage {
+                        offset: d.offset,
+                        skipped: d.skipped,
+                        reason: d.reason,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Component for VorbisDecode {
+    async fn main(mut self) -> Result<(), ComponentError> {
+        loop {
+            tokio::select! {
+                biased;
+                packet = self.packets.recv() => self.decode(&packet).await?,
+                next = self.inbox.next_or_control(&mut self.control) => match next {
+                    Next::Data(bytes) => {
+                        self.demuxer.push(&bytes);
+                        self.drain_demuxer().await?;
+                    }
+                    Next::Control(message) => {
+                        while let Some(packet) = self.packets.try_recv() {
+                            self.decode(&packet).await?;
+                        }
+                        if let Some(d) = self.demuxer.finish() {
+                            let _ = self.notices.try_send(DecodeNotice::Damage {
+                                offset: d.offset,
+                                skipped: d.skipped,
+                                reason: d.reason,
+                            });
+                        }
+                        self.signal.send(message).await?;
+                        return Ok(());
+                    }
+                },
+            }
+        }
+    }
+}
