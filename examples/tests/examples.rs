@@ -185,3 +185,42 @@ fn mime_dict_reports_malformed_input() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a MimeDict"));
 }
+
+#[test]
+fn ogg_to_wav_converts_each_link_and_reports_errors() {
+    let data = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../kamaelia-codec/testdata/chained_stereo_mono.ogg"
+    );
+    let out = std::env::temp_dir().join(format!("kamaelia-o2w-{}.wav", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_ogg_to_wav"))
+        .arg(data)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("44100 Hz, 2 channel(s), 44100 frames"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("22050 Hz, 1 channel(s), 44100 frames"),
+        "{stdout}"
+    );
+    let second = out.with_file_name(format!("kamaelia-o2w-{}-2.wav", std::process::id()));
+    assert_eq!(std::fs::read(&second).unwrap().len(), 44 + 44100 * 2);
+    let _ = std::fs::remove_file(&out);
+    let _ = std::fs::remove_file(&second);
+
+    let missing = Command::new(env!("CARGO_BIN_EXE_ogg_to_wav"))
+        .args(["/nonexistent.ogg", "/tmp/never.wav"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot open /nonexistent.ogg"));
+}

@@ -1,4 +1,15 @@
-//! Files, clocks and audio devices as Kamaelia components: ReadFile at a constant bitrate, audio playback, WAV writing.
+//! Files, clocks and audio devices as Kamaelia components.
 //!
-//! **Not built yet.** This crate will hold ReadFile (chunked and constant-bitrate modes), AudioPlayback (cpal, behind a `playback` feature), WavWriter and NullSink. Nothing in it works yet; see issue 7 of the project.
+//! - [`ReadFile`]: a file in chunks, as fast as the consumer takes them, or at a constant
+//!   bitrate (the paper's `ReadFileAdaptor(readmode="bitrate")`) paced by tokio's clock without
+//!   drift; optionally looping.
+//! - [`WavWriter`]: PCM blocks to WAV files (a new file for each change of format).
+//!
+//! **Not built yet** (issue 7): `AudioPlayback` (cpal, behind a `playback` feature).
 #![forbid(unsafe_code)]
+
+mod read_file;
+mod wav;
+
+pub use read_file::{ReadFile, ReadMode};
+pub use wav::{WavWriter, wav_header};
