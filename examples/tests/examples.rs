@@ -1,6 +1,6 @@
 //! The example programs, run as a user runs them.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -223,4 +223,104 @@ fn ogg_to_wav_converts_each_link_and_reports_errors() {
         .unwrap();
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot open /nonexistent.ogg"));
+}
+
+/// Real playback through cpal and ALSA, captured by ALSA's `file` plugin (see
+/// kamaelia-media/tests/alsa/capture.conf) and compared with oggdec's decode within 1.
+#[test]
+fn playback_through_alsa_matches_the_reference_decode() {
+    if !kamaelia_media::PLAYBACK_AVAILABLE {
+        if std::env::var_os("KAMAELIA_REQUIRE_ALL").is_some() {
+            panic!("built without the playback feature (KAMAELIA_REQUIRE_ALL is set)");
+        }
+        eprintln!("SKIPPED: built without the playback feature");
+        return;
+    }
+    let root = env!("CARGO_MANIFEST_DIR");
+    let capture = std::env::temp_dir().join(format!("kamaelia-capture-{}.raw", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_play_ogg"))
+        .arg(format!(
+            "{root}/../kamaelia-codec/testdata/tone_44k_stereo.ogg"
+        ))
+        .env(
+            "ALSA_CONFIG_PATH",
+            format!("/usr/share/alsa/alsa.conf:{root}/../kamaelia-media/tests/alsa/capture.conf"),
+        )
+        .env("KAMAELIA_ALSA_CAPTURE", &capture)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let played = std::fs::read(&capture).unwrap();
+    let reference = std::fs::read(format!(
+        "{root}/../kamaelia-codec/testdata/tone_44k_stereo.raw"
+    ))
+    .unwrap();
+    assert!(
+        played.len() >= reference.len(),
+        "captured {} of {} bytes",
+        played.len(),
+        reference.len()
+    );
+    let worst = played
+        .chunks_exact(2)
+        .zip(reference.chunks_exact(2))
+        .map(|(a, b)| {
+            (i16::from_le_bytes([a[0], a[1]]) as i32 - i16::from_le_bytes([b[0], b[1]]) as i32)
+                .abs()
+        })
+        .max()
+        .unwrap();
+    assert!(
+        worst <= 1,
+        "played samples differ from oggdec's by up to {worst}"
+    );
+    // Whatever follows the audio is the device's padding: silence.
+    assert!(played[reference.len()..].iter().all(|&b| b == 0));
+    let _ = std::fs::remove_file(capture);
+}
+
+#[test]
+fn playback_without_a_device_fails_clearly_without_hanging() {
+    // ALSA configured with no usable default device.
+    let dir = std::env::temp_dir().join(format!("kamaelia-noalsa-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("none.conf");
+    std::fs::write(&conf, "pcm.!default { type hw card 99 }\n").unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_play_ogg"))
+        .arg(format!(
+            "{root}/../kamaelia-codec/testdata/tone_44k_stereo.ogg"
+        ))
+        .env(
+            "ALSA_CONFIG_PATH",
+            format!("/usr/share/alsa/alsa.conf:{}", conf.display()),
+        )
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "play_ogg hung without a device"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("play_ogg:"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -5,11 +5,14 @@
 //!   drift; optionally looping.
 //! - [`WavWriter`]: PCM blocks to WAV files (a new file for each change of format).
 //!
-//! **Not built yet** (issue 7): `AudioPlayback` (cpal, behind a `playback` feature).
+//! - [`AudioPlayback`]: PCM to the default audio output (cpal, behind the `playback` feature;
+//!   without it, or without a device, it says so clearly and stops).
 #![forbid(unsafe_code)]
 
+mod playback;
 mod read_file;
 mod wav;
 
+pub use playback::{AudioPlayback, PLAYBACK_AVAILABLE};
 pub use read_file::{ReadFile, ReadMode};
 pub use wav::{WavWriter, wav_header};

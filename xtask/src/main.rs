@@ -46,7 +46,15 @@ fn usage() -> String {
 /// The cargo feature arguments every build uses. Features that need system libraries are turned
 /// on only when those libraries are present, so a fresh machine still builds and tests.
 fn features() -> Vec<String> {
-    let wanted: Vec<&str> = Vec::new();
+    let mut wanted: Vec<&str> = Vec::new();
+    // Audio output needs ALSA's development files (found through pkg-config).
+    let alsa = Command::new("pkg-config")
+        .args(["--exists", "alsa"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if alsa {
+        wanted.push("kamaelia-examples/playback");
+    }
     if wanted.is_empty() {
         Vec::new()
     } else {
