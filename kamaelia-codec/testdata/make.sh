@@ -24,6 +24,10 @@ data[mid:mid + 1000] = b"\xaa" * 1000
 open("damaged_middle.ogg", "wb").write(data)
 PY
 
+# 30 seconds of stereo for the media benchmark (decode speed, × real time).
+sox -R -n -r 44100 -c 2 -b 16 "$tmp/bench.wav" synth 30 sine 220-880 sine 330-990 gain -6
+oggenc -Q -s 3004 -q 1 -o bench_30s_stereo.ogg "$tmp/bench.wav"
+
 # Reference facts: frames per channel from oggdec (raw 16-bit output), per link for the chain.
 frames() { # file channels
     oggdec -Q -R -o - "$1" | wc -c | awk -v ch="$2" '{ print $1 / 2 / ch }'
@@ -33,6 +37,7 @@ frames() { # file channels
     echo "tone_44k_stereo.ogg $(frames tone_44k_stereo.ogg 2)"
     echo "pluck_22k_mono.ogg $(frames pluck_22k_mono.ogg 1)"
     echo "undamaged_long.ogg $(frames "$tmp/long.ogg" 1)"
+    echo "bench_30s_stereo.ogg $(frames bench_30s_stereo.ogg 2)"
 } > facts.txt
 # oggdec decodes only the first link of a chain, so each link is given separately above.
 # The stereo file's samples, for the ±1 comparison.

@@ -15,6 +15,7 @@ const BENCH_GROUPS: &[(&str, &str, &str)] = &[
     ("core", "axon-core", "core"),
     ("core", "kamaelia-cat", "backplane"),
     ("net", "kamaelia-net", "net"),
+    ("media", "kamaelia-media", "media"),
 ];
 
 fn main() -> ExitCode {
