@@ -13,6 +13,6 @@ mod playback;
 mod read_file;
 mod wav;
 
-pub use playback::{AudioPlayback, PLAYBACK_AVAILABLE};
+pub use playback::{AudioPlayback, PLAYBACK_AVAILABLE, probe_output};
 pub use read_file::{ReadFile, ReadMode};
 pub use wav::{WavWriter, wav_header};

@@ -56,16 +56,30 @@ impl AudioPlayback {
     }
 }
 
+/// Checks, without playing anything, whether the default output device can play `sample_rate`
+/// Hz with `channels` channels: `Err` says why not (no device, no such format, or a build
+/// without the `playback` feature). For choosing a fallback before starting.
+pub fn probe_output(sample_rate: u32, channels: u16) -> Result<(), String> {
+    #[cfg(feature = "playback")]
+    {
+        device::open(sample_rate, channels, Arc::new(AtomicU64::new(0))).map(drop)
+    }
+    #[cfg(not(feature = "playback"))]
+    {
+        let _ = (sample_rate, channels);
+        Err(NO_PLAYBACK.to_string())
+    }
+}
+
+#[cfg(not(feature = "playback"))]
+const NO_PLAYBACK: &str = "built without audio output: enable the `playback` feature of \
+     kamaelia-media (needs pkg-config and ALSA's development files, e.g. libasound2-dev)";
+
 #[cfg(not(feature = "playback"))]
 impl Component for AudioPlayback {
     async fn main(mut self) -> Result<(), ComponentError> {
         let _ = (&mut self.inbox, &self.underruns);
-        self.fail(
-            "built without audio output: enable the `playback` feature of kamaelia-media \
-             (needs pkg-config and ALSA's development files, e.g. libasound2-dev)"
-                .to_string(),
-        )
-        .await
+        self.fail(NO_PLAYBACK.to_string()).await
     }
 }
 
@@ -88,7 +102,7 @@ mod device {
     }
 
     /// An open output stream and its ring.
-    struct Output {
+    pub(super) struct Output {
         stream: cpal::Stream,
         ring: Arc<Ring>,
         rate: u32,
@@ -108,7 +122,11 @@ mod device {
         }
     }
 
-    fn open(rate: u32, channels: u16, underruns: Arc<AtomicU64>) -> Result<Output, String> {
+    pub(super) fn open(
+        rate: u32,
+        channels: u16,
+        underruns: Arc<AtomicU64>,
+    ) -> Result<Output, String> {
         let host = cpal::default_host();
         let device = host
             .default_output_device()
