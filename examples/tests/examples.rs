@@ -324,3 +324,33 @@ fn playback_without_a_device_fails_clearly_without_hanging() {
     assert!(stderr.contains("play_ogg:"), "{stderr}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn the_streaming_demo_streams_over_tcp_and_plays_or_writes_a_wav() {
+    let out = std::env::temp_dir().join(format!("kamaelia-demo-{}.wav", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_streaming_demo"))
+        .args(["--seconds", "2", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("kbit/s"), "a progress line: {stdout}");
+    assert!(stdout.contains("received"), "{stdout}");
+    if stdout.contains("writing") {
+        // No audio device here: the decoded stream went to a WAV file, header completed.
+        let wav = std::fs::read(&out).unwrap();
+        assert_eq!(&wav[..4], b"RIFF");
+        let data = u32::from_le_bytes(wav[40..44].try_into().unwrap()) as usize;
+        assert_eq!(data, wav.len() - 44);
+        assert!(
+            data > 44_100 * 4,
+            "at least a second of stereo audio: {data} bytes"
+        );
+        let _ = std::fs::remove_file(&out);
+    }
+}

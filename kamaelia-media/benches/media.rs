@@ -49,11 +49,14 @@ fn bare_lewton(bytes: &[u8]) -> (Duration, u64) {
     (start.elapsed(), frames)
 }
 
+/// Bytes after the first chunk, and when the first and the latest chunk arrived.
+type Seen = std::rc::Rc<std::cell::Cell<(u64, Option<Instant>, Option<Instant>)>>;
+
 /// Sums the bytes it receives after the first chunk, and when the first and latest arrived.
 #[derive(axon_core::Boxes)]
 struct CountBytes {
     inbox: axon_core::Inbox<Bytes>,
-    seen: std::rc::Rc<std::cell::Cell<(u64, Option<Instant>, Option<Instant>)>>,
+    seen: Seen,
 }
 
 impl axon_core::Component for CountBytes {
@@ -76,7 +79,7 @@ impl axon_core::Component for CountBytes {
 fn bitrate_rate(path: &std::path::Path, seconds: u64) -> f64 {
     runtime().block_on(async {
         let reader = ReadFile::new(path).bitrate(400_000).looping(true);
-        let seen = std::rc::Rc::new(std::cell::Cell::new((0u64, None, None)));
+        let seen: Seen = std::rc::Rc::new(std::cell::Cell::new((0u64, None, None)));
         let counter = CountBytes {
             inbox: axon_core::Inbox::new(),
             seen: seen.clone(),
