@@ -69,7 +69,11 @@ const CRC_TABLE: [u32; 256] = {
 
 /// The Ogg page checksum (CRC-32, polynomial 0x04c11db7, no reflection, initial 0).
 pub fn ogg_crc(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0u32, |crc, &b| {
+    crc_update(0, bytes)
+}
+
+fn crc_update(crc: u32, bytes: &[u8]) -> u32 {
+    bytes.iter().fold(crc, |crc, &b| {
         (crc << 8) ^ CRC_TABLE[(((crc >> 24) as u8) ^ b) as usize]
     })
 }
@@ -201,10 +205,11 @@ impl OggDemuxer {
         if self.buffer.len() < total {
             return false;
         }
-        let mut page = self.buffer[..total].to_vec();
+        // The checksum covers the page with its own CRC field read as zeros.
+        let page = &self.buffer[..total];
         let stored = u32::from_le_bytes([page[22], page[23], page[24], page[25]]);
-        page[22..26].fill(0);
-        if ogg_crc(&page) != stored {
+        let crc = crc_update(crc_update(crc_update(0, &page[..22]), &[0; 4]), &page[26..]);
+        if crc != stored {
             self.skip(1, "page checksum mismatch");
             return true;
         }

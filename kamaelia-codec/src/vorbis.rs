@@ -7,6 +7,7 @@ use lewton::audio::{PreviousWindowRight, read_audio_packet_generic};
 use lewton::header::{
     IdentHeader, SetupHeader, read_header_comment, read_header_ident, read_header_setup,
 };
+use lewton::samples::InterleavedSamples;
 
 /// Decoded samples, interleaved by channel.
 #[derive(Clone, Debug, PartialEq)]
@@ -239,20 +240,31 @@ impl VorbisDecoder {
                 .map_err(|e| format!("{e:?}"))?;
             return Ok((None, Some(0)));
         };
+        // lewton interleaves as it decodes; the stream's last packet is then trimmed.
         let samples = if self.f32 {
-            let mut planes: Vec<Vec<f32>> =
+            let mut decoded: InterleavedSamples<f32> =
                 read_audio_packet_generic(ident, setup, &packet.data, window)
                     .map_err(|e| format!("{e:?}"))?;
-            let frames = frames_to_keep(&planes, position, page_position, packet.eos);
-            planes.iter_mut().for_each(|p| p.truncate(frames));
-            PcmSamples::F32(interleave(&planes, channels))
+            let keep = frames_to_keep(
+                decoded.samples.len() / channels.max(1),
+                position,
+                page_position,
+                packet.eos,
+            );
+            decoded.samples.truncate(keep * channels);
+            PcmSamples::F32(decoded.samples)
         } else {
-            let mut planes: Vec<Vec<i16>> =
+            let mut decoded: InterleavedSamples<i16> =
                 read_audio_packet_generic(ident, setup, &packet.data, window)
                     .map_err(|e| format!("{e:?}"))?;
-            let frames = frames_to_keep(&planes, position, page_position, packet.eos);
-            planes.iter_mut().for_each(|p| p.truncate(frames));
-            PcmSamples::I16(interleave(&planes, channels))
+            let keep = frames_to_keep(
+                decoded.samples.len() / channels.max(1),
+                position,
+                page_position,
+                packet.eos,
+            );
+            decoded.samples.truncate(keep * channels);
+            PcmSamples::I16(decoded.samples)
         };
         let frames = samples.len() / channels.max(1);
         // The page's granule position is authoritative where a page ends; between, count.
@@ -282,28 +294,11 @@ impl VorbisDecoder {
 
 /// The last packet of a stream is cut so the stream ends exactly at its final granule position
 /// (what the Vorbis specification asks, and what libvorbis does).
-fn frames_to_keep<T>(
-    planes: &[Vec<T>],
-    position: u64,
-    page_position: Option<u64>,
-    eos: bool,
-) -> usize {
-    let decoded = planes.first().map_or(0, Vec::len);
+fn frames_to_keep(decoded: usize, position: u64, page_position: Option<u64>, eos: bool) -> usize {
     match (eos, page_position) {
         (true, Some(end)) => decoded.min(end.saturating_sub(position) as usize),
         _ => decoded,
     }
-}
-
-fn interleave<T: Copy>(planes: &[Vec<T>], channels: usize) -> Vec<T> {
-    let frames = planes.first().map_or(0, Vec::len);
-    let mut out = Vec::with_capacity(frames * channels);
-    for frame in 0..frames {
-        for plane in planes.iter().take(channels) {
-            out.push(plane[frame]);
-        }
-    }
-    out
 }
 
 fn bad(serial: u32, reason: String) -> DecodeNotice {

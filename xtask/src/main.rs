@@ -48,12 +48,7 @@ fn usage() -> String {
 /// on only when those libraries are present, so a fresh machine still builds and tests.
 fn features() -> Vec<String> {
     let mut wanted: Vec<&str> = Vec::new();
-    // Audio output needs ALSA's development files (found through pkg-config).
-    let alsa = Command::new("pkg-config")
-        .args(["--exists", "alsa"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if alsa {
+    if alsa_present() {
         wanted.push("kamaelia-examples/playback");
     }
     if wanted.is_empty() {
@@ -61,6 +56,14 @@ fn features() -> Vec<String> {
     } else {
         vec!["--features".to_string(), wanted.join(",")]
     }
+}
+
+/// Audio output needs ALSA's development files, found through pkg-config.
+fn alsa_present() -> bool {
+    Command::new("pkg-config")
+        .args(["--exists", "alsa"])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn cargo() -> Command {
@@ -176,9 +179,10 @@ fn bench(args: &[String]) -> Result<(), String> {
     }
     for (_, package, target) in selected {
         let mut command = cargo();
+        // Benchmarks need no optional feature (and a package-qualified one would be refused
+        // when building a single package).
         command
             .args(["bench", "--package", package, "--bench", target])
-            .args(features())
             .arg("--");
         if json {
             command.arg("--json");
