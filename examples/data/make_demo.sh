@@ -18,3 +18,5 @@ sox -R $(ls "$tmp"/l*.wav | sort -V) "$tmp/left.wav"
 sox -R $(ls "$tmp"/r*.wav | sort -V) "$tmp/right.wav"
 sox -R -M "$tmp/left.wav" "$tmp/right.wav" "$tmp/demo.wav" gain -n -1
 oggenc -Q -s 4242 -q 3 -o demo.ogg "$tmp/demo.wav"
+# Reference frames per channel (oggdec, 16-bit stereo: 4 bytes a frame).
+oggdec -Q -R -o - demo.ogg | wc -c | awk '{ print "demo.ogg", $1 / 4 }' > demo_facts.txt

@@ -2,7 +2,11 @@
 //! its own documented command line; this library holds only what several of them share.
 #![forbid(unsafe_code)]
 
-use axon_core::Scheduler;
+use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Outbox, Scheduler, pass_outbox};
+use bytes::Bytes;
+use kamaelia_codec::{OggDemuxer, OggEvent};
+use kamaelia_media::ReadFile;
+use std::path::PathBuf;
 
 /// Runs `scheduler` on a current-thread runtime until every component has finished or Ctrl-C
 /// is pressed (then everything is shut down cleanly). Returns whether it was interrupted.
@@ -46,4 +50,71 @@ pub fn flag<T: std::str::FromStr>(args: &[String], flag: &str) -> Result<Option<
 pub fn usage_error(message: &str, usage: &str) -> ! {
     eprintln!("error: {message}\nusage: {usage}");
     std::process::exit(2);
+}
+
+/// The protocol for one connection: the file at a constant bit rate, then the end.
+#[derive(Boxes)]
+pub struct StreamFile {
+    /// What the client sends (ignored: the stream is on demand from its start).
+    pub inbox: Inbox<Bytes>,
+    /// The client's end of stream.
+    pub control: Inbox<Control>,
+    /// The file's bytes, at the bit rate.
+    pub outbox: Outbox<Bytes>,
+    /// `ProducerFinished` at the end of the file.
+    pub signal: Outbox<Control>,
+    file: PathBuf,
+    bitrate: u64,
+}
+
+impl StreamFile {
+    /// Streams `file` at `bitrate` bits per second.
+    pub fn new(file: PathBuf, bitrate: u64) -> Self {
+        StreamFile {
+            inbox: Inbox::new(),
+            control: Inbox::new(),
+            outbox: Outbox::new(),
+            signal: Outbox::new(),
+            file,
+            bitrate,
+        }
+    }
+}
+
+impl Component for StreamFile {
+    async fn main(self) -> Result<(), ComponentError> {
+        let reader = ReadFile::new(&self.file).bitrate(self.bitrate);
+        pass_outbox(&reader.outbox, &self.outbox)?;
+        pass_outbox(&reader.signal, &self.signal)?;
+        axon_core::activate(reader);
+        axon_core::children().all_done().await;
+        let _ = (&self.inbox, &self.control);
+        Ok(())
+    }
+}
+
+/// Rate, channels, nominal bit rate and duration, from the file's first and last packets.
+pub fn describe(bytes: &[u8]) -> Option<(u32, u16, u64, f64)> {
+    let mut demuxer = OggDemuxer::new();
+    demuxer.push(bytes);
+    let (mut ident, mut last_granule) = (None, 0i64);
+    while let Some(event) = demuxer.next_event() {
+        if let OggEvent::Packet(p) = event {
+            if ident.is_none() && p.data.starts_with(b"\x01vorbis") && p.data.len() >= 24 {
+                ident = Some(p.data.clone());
+            }
+            last_granule = last_granule.max(p.granule);
+        }
+    }
+    let ident = ident?;
+    let channels = u16::from(ident[11]);
+    let rate = u32::from_le_bytes(ident[12..16].try_into().ok()?);
+    let nominal = i32::from_le_bytes(ident[20..24].try_into().ok()?);
+    let seconds = last_granule.max(0) as f64 / f64::from(rate.max(1));
+    let bitrate = if nominal > 0 {
+        nominal as u64
+    } else {
+        (bytes.len() as f64 * 8.0 / seconds.max(0.001)) as u64
+    };
+    Some((rate, channels, bitrate, seconds))
 }

@@ -194,3 +194,75 @@ fn the_framed_protocol_reverses_frames_and_drops_only_an_oversize_client() {
     assert_eq!(again, frame(b"llits"));
     server.interrupt();
 }
+
+const DEMO_FRAMES: u64 = 882_000; // examples/data/demo_facts.txt (oggdec)
+
+#[test]
+fn ffprobe_ffmpeg_and_our_client_read_the_simple_streaming_server() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/data/demo.ogg");
+    let facts =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/demo_facts.txt"))
+            .unwrap();
+    assert!(
+        facts.contains(&format!("demo.ogg {DEMO_FRAMES}")),
+        "{facts}"
+    );
+    let server = Server::start(
+        env!("CARGO_BIN_EXE_simple_streaming_server"),
+        &[
+            "--bind",
+            "127.0.0.1:0",
+            "--file",
+            demo,
+            "--bitrate",
+            "20000000",
+        ],
+    );
+    // Our own client.
+    let ours = Command::new(env!("CARGO_BIN_EXE_simple_streaming_client"))
+        .args(["--connect", &server.addr])
+        .output()
+        .unwrap();
+    assert!(
+        ours.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ours.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&ours.stdout).trim(),
+        format!("44100 Hz, 2 channel(s), {DEMO_FRAMES} frames")
+    );
+    if have("ffprobe") {
+        let probe = Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name,sample_rate,channels",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(format!("tcp://{}", server.addr))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&probe.stdout).trim(),
+            "vorbis,44100,2"
+        );
+    }
+    if have("ffmpeg") {
+        let decoded = Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(format!("tcp://{}", server.addr))
+            .args(["-f", "s16le", "-"])
+            .output()
+            .unwrap();
+        assert!(decoded.status.success());
+        assert_eq!(
+            decoded.stdout.len() as u64 / 4,
+            DEMO_FRAMES,
+            "ffmpeg decoded the whole stream"
+        );
+    }
+    server.interrupt();
+}

@@ -8,13 +8,11 @@
 //! time, and a level meter. Ctrl-C stops it cleanly.
 
 use axon_core::components::map;
-use axon_core::{
-    Boxes, Component, ComponentError, Control, Inbox, Outbox, Scheduler, pass_outbox, pipeline,
-};
+use axon_core::{Control, Scheduler, pipeline};
 use bytes::Bytes;
-use kamaelia_codec::{OggDemuxer, OggEvent, PcmBlock, PcmSamples, VorbisDecode};
-use kamaelia_examples::{flag, usage_error};
-use kamaelia_media::{AudioPlayback, ReadFile, WavWriter, probe_output};
+use kamaelia_codec::{PcmBlock, PcmSamples, VorbisDecode};
+use kamaelia_examples::{StreamFile, describe, flag, usage_error};
+use kamaelia_media::{AudioPlayback, WavWriter, probe_output};
 use kamaelia_net::{ServerConfig, TcpClient, TcpServer};
 use std::cell::Cell;
 use std::io::Write;
@@ -23,55 +21,6 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "streaming_demo [--file F] [--bitrate BPS] [--out F.wav] [--seconds N]";
-
-/// The protocol for one connection: the file at a constant bit rate, then the end.
-#[derive(Boxes)]
-struct StreamFile {
-    inbox: Inbox<Bytes>,
-    control: Inbox<Control>,
-    outbox: Outbox<Bytes>,
-    signal: Outbox<Control>,
-    file: PathBuf,
-    bitrate: u64,
-}
-
-impl Component for StreamFile {
-    async fn main(self) -> Result<(), ComponentError> {
-        let reader = ReadFile::new(&self.file).bitrate(self.bitrate);
-        pass_outbox(&reader.outbox, &self.outbox)?;
-        pass_outbox(&reader.signal, &self.signal)?;
-        axon_core::activate(reader);
-        axon_core::children().all_done().await;
-        let _ = (&self.inbox, &self.control);
-        Ok(())
-    }
-}
-
-/// Rate, channels, nominal bit rate and duration, from the file's first and last packets.
-fn describe(bytes: &[u8]) -> Option<(u32, u16, u64, f64)> {
-    let mut demuxer = OggDemuxer::new();
-    demuxer.push(bytes);
-    let (mut ident, mut last_granule) = (None, 0i64);
-    while let Some(event) = demuxer.next_event() {
-        if let OggEvent::Packet(p) = event {
-            if ident.is_none() && p.data.starts_with(b"\x01vorbis") && p.data.len() >= 24 {
-                ident = Some(p.data.clone());
-            }
-            last_granule = last_granule.max(p.granule);
-        }
-    }
-    let ident = ident?;
-    let channels = u16::from(ident[11]);
-    let rate = u32::from_le_bytes(ident[12..16].try_into().ok()?);
-    let nominal = i32::from_le_bytes(ident[20..24].try_into().ok()?);
-    let seconds = last_granule.max(0) as f64 / f64::from(rate.max(1));
-    let bitrate = if nominal > 0 {
-        nominal as u64
-    } else {
-        (bytes.len() as f64 * 8.0 / seconds.max(0.001)) as u64
-    };
-    Some((rate, channels, bitrate, seconds))
-}
 
 #[derive(Default)]
 struct Stats {
@@ -139,13 +88,8 @@ fn main() {
     let result: Result<(), String> = runtime.block_on(async {
         let scheduler = Scheduler::new();
         let stream_file = file.clone();
-        let server = TcpServer::bind(ServerConfig::new("127.0.0.1:0".parse().unwrap()), move |_| StreamFile {
-            inbox: Inbox::new(),
-            control: Inbox::new(),
-            outbox: Outbox::new(),
-            signal: Outbox::new(),
-            file: stream_file.clone(),
-            bitrate,
+        let server = TcpServer::bind(ServerConfig::new("127.0.0.1:0".parse().unwrap()), move |_| {
+            StreamFile::new(stream_file.clone(), bitrate)
         })
         .map_err(|e| format!("cannot start the server: {e}"))?;
         let address = server.local_addr();

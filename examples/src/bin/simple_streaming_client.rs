@@ -1,0 +1,89 @@
+//! `simple_streaming_client --connect ADDR [--out F.wav] [--play]`: the paper's
+//! SimpleStreamingClient — TcpClient → VorbisDecode → a WAV file (`--out`), the speakers
+//! (`--play`), or nowhere (just counted). Prints rate, channels and frames at the end of the
+//! stream and exits 0; a connection failure is reported on stderr with exit status 1.
+
+use axon_core::components::{Collect, NullSink};
+use axon_core::{Control, Scheduler, link, pipeline};
+use kamaelia_codec::{DecodeNotice, PcmBlock, VorbisDecode};
+use kamaelia_examples::{flag, usage_error};
+use kamaelia_media::{AudioPlayback, WavWriter};
+use kamaelia_net::TcpClient;
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
+
+const USAGE: &str = "simple_streaming_client --connect ADDR [--out F.wav] [--play]";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let parsed = (|| -> Result<(SocketAddr, Option<PathBuf>), String> {
+        Ok((
+            flag(&args, "--connect")?.ok_or("--connect ADDR is required")?,
+            flag(&args, "--out")?,
+        ))
+    })();
+    let (address, out) = parsed.unwrap_or_else(|e| usage_error(&e, USAGE));
+    let play = args.iter().any(|a| a == "--play");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let frames = Rc::new(Cell::new(0u64));
+    let (ending, notices) = runtime.block_on(async {
+        let decode = VorbisDecode::default();
+        let (notice_sink, notices) = Collect::<DecodeNotice>::new();
+        link(&decode.notices, &notice_sink.inbox).unwrap();
+        let counted = frames.clone();
+        let count = axon_core::components::map(move |block: PcmBlock| {
+            counted.set(counted.get() + block.frames() as u64);
+            block
+        });
+        let client = TcpClient::new(address).with_retry(3, Duration::from_millis(100));
+        let scheduler = Scheduler::new();
+        let (end, ending) = Collect::<Control>::new();
+        let system = match (&out, play) {
+            (Some(path), _) => pipeline!(client, decode, count, WavWriter::new(path)).unwrap(),
+            (None, true) => pipeline!(client, decode, count, AudioPlayback::default()).unwrap(),
+            (None, false) => pipeline!(client, decode, count, NullSink::<PcmBlock>::new()).unwrap(),
+        };
+        link(&system.signal, &end.inbox).unwrap();
+        let stops = [end.control.to_ref(), notice_sink.control.to_ref()];
+        let running = scheduler.activate(system);
+        scheduler.activate(end);
+        scheduler.activate(notice_sink);
+        let stop = async {
+            while running.is_running() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            for s in &stops {
+                let _ = s.send(Control::ProducerFinished).await;
+            }
+        };
+        tokio::join!(scheduler.run(), stop);
+        (ending.take(), notices.take())
+    });
+    if let Some(Control::Failed(info)) = ending.first() {
+        eprintln!("simple_streaming_client: {}", info.message);
+        std::process::exit(1);
+    }
+    let format = notices.iter().rev().find_map(|n| match n {
+        DecodeNotice::Format {
+            sample_rate,
+            channels,
+            ..
+        } => Some((*sample_rate, *channels)),
+        _ => None,
+    });
+    match format {
+        Some((rate, channels)) => {
+            println!("{rate} Hz, {channels} channel(s), {} frames", frames.get())
+        }
+        None => {
+            eprintln!("simple_streaming_client: no Vorbis audio arrived from {address}");
+            std::process::exit(1);
+        }
+    }
+}
