@@ -241,30 +241,11 @@ impl VorbisDecoder {
             return Ok((None, Some(0)));
         };
         // lewton interleaves as it decodes; the stream's last packet is then trimmed.
+        let trim = |decoded: usize| frames_to_keep(decoded, position, page_position, packet.eos);
         let samples = if self.f32 {
-            let mut decoded: InterleavedSamples<f32> =
-                read_audio_packet_generic(ident, setup, &packet.data, window)
-                    .map_err(|e| format!("{e:?}"))?;
-            let keep = frames_to_keep(
-                decoded.samples.len() / channels.max(1),
-                position,
-                page_position,
-                packet.eos,
-            );
-            decoded.samples.truncate(keep * channels);
-            PcmSamples::F32(decoded.samples)
+            PcmSamples::F32(decode_interleaved(ident, setup, window, packet, trim)?)
         } else {
-            let mut decoded: InterleavedSamples<i16> =
-                read_audio_packet_generic(ident, setup, &packet.data, window)
-                    .map_err(|e| format!("{e:?}"))?;
-            let keep = frames_to_keep(
-                decoded.samples.len() / channels.max(1),
-                position,
-                page_position,
-                packet.eos,
-            );
-            decoded.samples.truncate(keep * channels);
-            PcmSamples::I16(decoded.samples)
+            PcmSamples::I16(decode_interleaved(ident, setup, window, packet, trim)?)
         };
         let frames = samples.len() / channels.max(1);
         // The page's granule position is authoritative where a page ends; between, count.
@@ -290,6 +271,23 @@ impl VorbisDecoder {
         self.waiting_reported = true;
         Some(DecodeNotice::WaitingForHeaders { serial })
     }
+}
+
+/// Decodes one audio packet to interleaved samples, keeping `keep(decoded frames)` frames.
+fn decode_interleaved<S: lewton::samples::Sample>(
+    ident: &IdentHeader,
+    setup: &SetupHeader,
+    window: &mut PreviousWindowRight,
+    packet: &OggPacket,
+    keep: impl Fn(usize) -> usize,
+) -> Result<Vec<S>, String> {
+    let mut decoded: InterleavedSamples<S> =
+        read_audio_packet_generic(ident, setup, &packet.data, window)
+            .map_err(|e| format!("{e:?}"))?;
+    let channels = decoded.channel_count.max(1);
+    let frames = keep(decoded.samples.len() / channels);
+    decoded.samples.truncate(frames * channels);
+    Ok(decoded.samples)
 }
 
 /// The last packet of a stream is cut so the stream ends exactly at its final granule position
