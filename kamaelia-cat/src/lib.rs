@@ -39,7 +39,7 @@
 //! | `backplane.<name>.published` | value: values published | [`Backplane`] |
 //! | `backplane.<name>.dropped` | value: values dropped by `DropOldest` subscribers | [`SubscribeTo`] |
 //! | `backplane.<name>.disconnected` | value: subscribers removed by `Disconnect` | [`SubscribeTo`] |
-//! | `net.tcp.<bind>.connections`, `.accepted`, `.refused`, `.bytes_in`, `.bytes_out` | values | kamaelia-net (planned) |
+//! | `net.tcp.<bind>.connections`, `.accepted`, `.refused`, `.bytes_in`, `.bytes_out` | values | kamaelia-net `TcpServer` |
 //! | `stream.<name>.listeners`, `.bytes`, `.drops` | values | the streaming servers (planned) |
 #![forbid(unsafe_code)]
 
