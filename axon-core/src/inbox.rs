@@ -529,20 +529,23 @@ impl<T: 'static> From<&InboxRef<T>> for InboxRef<T> {
 
 impl<T: 'static> InboxRef<T> {
     /// Sends straight into the inbox (following passthrough), waiting while it is full.
+    /// Like every send, it spends no cooperative budget: it completes only into bounded room.
     pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
         let mut slot = Some(value);
-        poll_fn(|cx| {
-            std::task::ready!(coop::poll_spend(cx));
-            self.core.resolve().poll_push(cx, &mut slot)
-        })
-        .await
+        poll_fn(|cx| self.with_final(|queue| queue.poll_push(cx, &mut slot))).await
     }
 
     /// Sends if there is room now.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        self.with_final(|queue| queue.try_push(value))
+    }
+
+    /// Runs `f` on the inbox that finally receives: this one unless it passes through (the
+    /// common case costs no `Rc` clone).
+    fn with_final<R>(&self, f: impl FnOnce(&InboxCore<T>) -> R) -> R {
         match self.core.forward() {
-            None => self.core.try_push(value),
-            Some(_) => self.core.resolve().try_push(value),
+            None => f(&self.core),
+            Some(_) => f(&self.core.resolve()),
         }
     }
 

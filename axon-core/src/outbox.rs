@@ -1,7 +1,6 @@
 //! Outboxes: a relinkable pointer to the final destination queue, so a send is one push however
 //! deep the passthrough chain (the paper's "collapse outboxes into inboxes").
 
-use crate::coop;
 use crate::error::{SendError, TrySendError};
 use crate::inbox::{DEFAULT_CAPACITY, InboxCore};
 use crate::lazy::Lazy;
@@ -189,10 +188,10 @@ impl<T: 'static> Outbox<T> {
 
     /// Waits for room in the destination and reserves it: [`Permit::send`] then cannot fail for
     /// lack of room. Cancel-safe: dropping the future or the permit gives the room back.
-    /// An unlinked outbox waits until it is linked. `Err(())` means the destination has closed.
+    /// An unlinked outbox waits until it is linked. `Err(SendError::Closed(()))` means the
+    /// destination has closed. Like every send, it spends no cooperative budget.
     pub async fn reserve(&self) -> Result<Permit<T>, crate::error::SendError<()>> {
         poll_fn(|cx| {
-            std::task::ready!(coop::poll_spend(cx));
             let target = self.core.target.borrow().clone();
             match target {
                 Some(queue) => match queue.poll_reserve(cx) {

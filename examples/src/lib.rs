@@ -2,7 +2,10 @@
 //! its own documented command line; this library holds only what several of them share.
 #![forbid(unsafe_code)]
 
-use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Outbox, Scheduler, pass_outbox};
+use axon_core::{
+    Boxes, Component, ComponentError, ComponentHandle, Control, Inbox, InboxRef, Outbox, Scheduler,
+    pass_outbox,
+};
 use bytes::Bytes;
 use kamaelia_codec::{OggDemuxer, OggEvent};
 use kamaelia_media::ReadFile;
@@ -28,6 +31,25 @@ pub fn run_until_ctrl_c(
             }
         }
     })
+}
+
+/// Runs `scheduler` until `main` has finished, then ends the `collectors` (components gathering
+/// results, which would otherwise wait forever) with `ProducerFinished`, so `run` returns.
+/// Checks every 10 ms rather than spinning.
+pub async fn run_until_finished(
+    scheduler: &Scheduler,
+    main: &ComponentHandle,
+    collectors: &[InboxRef<Control>],
+) {
+    let stop = async {
+        while main.is_running() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        for collector in collectors {
+            let _ = collector.send(Control::ProducerFinished).await;
+        }
+    };
+    tokio::join!(scheduler.run(), stop);
 }
 
 /// The value after `flag` in the command line, parsed; `Ok(None)` when the flag is absent.

@@ -1,6 +1,6 @@
 //! `VorbisDecode`: Ogg Vorbis packets (or raw Ogg bytes) to PCM, with lewton.
 
-use crate::ogg::{OggDemuxer, OggEvent, OggPacket};
+use crate::ogg::{OggDamage, OggDemuxer, OggEvent, OggPacket};
 use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
 use bytes::Bytes;
 use lewton::audio::{PreviousWindowRight, read_audio_packet_generic};
@@ -85,6 +85,16 @@ pub enum DecodeNotice {
         /// Why.
         reason: &'static str,
     },
+}
+
+impl From<OggDamage> for DecodeNotice {
+    fn from(d: OggDamage) -> Self {
+        DecodeNotice::Damage {
+            offset: d.offset,
+            skipped: d.skipped,
+            reason: d.reason,
+        }
+    }
 }
 
 enum State {
@@ -369,11 +379,7 @@ impl VorbisDecode {
             match event {
                 OggEvent::Packet(packet) => self.decode(&packet).await?,
                 OggEvent::Damage(d) => {
-                    let _ = self.notices.try_send(DecodeNotice::Damage {
-                        offset: d.offset,
-                        skipped: d.skipped,
-                        reason: d.reason,
-                    });
+                    let _ = self.notices.try_send(d.into());
                 }
             }
         }
@@ -397,11 +403,7 @@ impl Component for VorbisDecode {
                             self.decode(&packet).await?;
                         }
                         if let Some(d) = self.demuxer.finish() {
-                            let _ = self.notices.try_send(DecodeNotice::Damage {
-                                offset: d.offset,
-                                skipped: d.skipped,
-                                reason: d.reason,
-                            });
+                            let _ = self.notices.try_send(d.into());
                         }
                         self.signal.send(message).await?;
                         return Ok(());

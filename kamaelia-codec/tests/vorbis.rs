@@ -54,11 +54,7 @@ fn decode(bytes: &[u8], seed: u64) -> Decoded {
                 }
             }
         }
-        OggEvent::Damage(d) => out.notices.push(DecodeNotice::Damage {
-            offset: d.offset,
-            skipped: d.skipped,
-            reason: d.reason,
-        }),
+        OggEvent::Damage(d) => out.notices.push(d.into()),
     };
     let mut next = splits(seed);
     let mut rest = bytes;

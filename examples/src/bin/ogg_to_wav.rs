@@ -6,6 +6,7 @@
 use axon_core::components::Collect;
 use axon_core::{Control, Scheduler, link, pipeline};
 use kamaelia_codec::{DecodeNotice, VorbisDecode};
+use kamaelia_examples::run_until_finished;
 use kamaelia_media::{ReadFile, WavWriter};
 use std::path::PathBuf;
 
@@ -37,15 +38,7 @@ fn main() {
         scheduler.activate(report);
         scheduler.activate(notice_sink);
         scheduler.activate(end);
-        let stop = async {
-            while system.is_running() {
-                tokio::task::yield_now().await;
-            }
-            for done in [&notices_done, &end_done, &report_done] {
-                let _ = done.send(Control::ProducerFinished).await;
-            }
-        };
-        tokio::join!(scheduler.run(), stop);
+        run_until_finished(&scheduler, &system, &[notices_done, end_done, report_done]).await;
         (written.take(), ending.take(), notices.take())
     });
     for notice in &notices {

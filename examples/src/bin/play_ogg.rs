@@ -5,6 +5,7 @@
 use axon_core::components::Collect;
 use axon_core::{Control, Scheduler, link, pipeline};
 use kamaelia_codec::VorbisDecode;
+use kamaelia_examples::run_until_finished;
 use kamaelia_media::{AudioPlayback, ReadFile};
 
 fn main() {
@@ -29,13 +30,7 @@ fn main() {
         let scheduler = Scheduler::new();
         let system = scheduler.activate(system);
         scheduler.activate(end);
-        let stop = async {
-            while system.is_running() {
-                tokio::task::yield_now().await;
-            }
-            let _ = end_control.send(Control::ProducerFinished).await;
-        };
-        tokio::join!(scheduler.run(), stop);
+        run_until_finished(&scheduler, &system, &[end_control]).await;
         ending.take()
     });
     match ending.first() {

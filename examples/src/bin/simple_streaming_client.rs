@@ -6,7 +6,7 @@
 use axon_core::components::{Collect, NullSink};
 use axon_core::{Control, Scheduler, link, pipeline};
 use kamaelia_codec::{DecodeNotice, PcmBlock, VorbisDecode};
-use kamaelia_examples::{flag, usage_error};
+use kamaelia_examples::{flag, run_until_finished, usage_error};
 use kamaelia_media::{AudioPlayback, WavWriter};
 use kamaelia_net::TcpClient;
 use std::cell::Cell;
@@ -54,15 +54,7 @@ fn main() {
         let running = scheduler.activate(system);
         scheduler.activate(end);
         scheduler.activate(notice_sink);
-        let stop = async {
-            while running.is_running() {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            for s in &stops {
-                let _ = s.send(Control::ProducerFinished).await;
-            }
-        };
-        tokio::join!(scheduler.run(), stop);
+        run_until_finished(&scheduler, &running, &stops).await;
         (ending.take(), notices.take())
     });
     if let Some(Control::Failed(info)) = ending.first() {
