@@ -5,8 +5,9 @@
 //! `Read + Seek` source, and a component is pushed bytes as they arrive (from a socket, one
 //! byte at a time if need be) and must never block or seek.
 
+use crate::page::{HEADER, PageSplitter, Split};
 use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
 
 /// One Ogg packet.
@@ -47,42 +48,6 @@ pub enum OggEvent {
     Damage(OggDamage),
 }
 
-const CRC_TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut r = (i as u32) << 24;
-        let mut bit = 0;
-        while bit < 8 {
-            r = if r & 0x8000_0000 != 0 {
-                (r << 1) ^ 0x04c1_1db7
-            } else {
-                r << 1
-            };
-            bit += 1;
-        }
-        table[i] = r;
-        i += 1;
-    }
-    table
-};
-
-/// The Ogg page checksum (CRC-32, polynomial 0x04c11db7, no reflection, initial 0).
-pub fn ogg_crc(bytes: &[u8]) -> u32 {
-    crc_update(0, bytes)
-}
-
-fn crc_update(crc: u32, bytes: &[u8]) -> u32 {
-    bytes.iter().fold(crc, |crc, &b| {
-        (crc << 8) ^ CRC_TABLE[(((crc >> 24) as u8) ^ b) as usize]
-    })
-}
-
-const HEADER: usize = 27;
-const CAPTURE: &[u8; 4] = b"OggS";
-/// The largest page: 27 + 255 lacing values + 255 × 255 bytes.
-const MAX_PAGE: usize = HEADER + 255 + 255 * 255;
-
 /// A packet being assembled from segments (it may span pages).
 struct Partial {
     data: BytesMut,
@@ -93,11 +58,7 @@ struct Partial {
 /// [`next_event`](Self::next_event).
 #[derive(Default)]
 pub struct OggDemuxer {
-    buffer: BytesMut,
-    /// Input offset of `buffer[0]`.
-    offset: u64,
-    /// Damage being accumulated (bytes skipped since the last good page).
-    skipping: Option<OggDamage>,
+    pages: PageSplitter,
     partial: HashMap<u32, Partial>,
     /// Next expected page sequence number per stream.
     sequence: HashMap<u32, u32>,
@@ -114,7 +75,7 @@ impl OggDemuxer {
 
     /// Adds input bytes, in any split.
     pub fn push(&mut self, bytes: &[u8]) {
-        self.buffer.extend_from_slice(bytes);
+        self.pages.push(bytes);
     }
 
     /// The next packet or damage report, if the input so far holds one.
@@ -123,8 +84,13 @@ impl OggDemuxer {
             if let Some(event) = self.ready.pop_front() {
                 return Some(event);
             }
-            if !self.next_page() {
-                return None;
+            match self.pages.next()? {
+                Split::Page(page) => self.take_packets(&page),
+                Split::Damage(damage) => {
+                    // Whatever packet was being assembled is cut: it can never be completed.
+                    self.partial.clear();
+                    return Some(OggEvent::Damage(damage));
+                }
             }
         }
     }
@@ -132,98 +98,12 @@ impl OggDemuxer {
     /// At end of input: what is left (an unfinished page, or a packet cut off by the end) is
     /// reported as damage.
     pub fn finish(&mut self) -> Option<OggDamage> {
-        let leftover = self.buffer.len() as u64 + self.skipping.as_ref().map_or(0, |d| d.skipped);
         self.partial.clear();
-        if leftover == 0 {
-            return None;
-        }
-        let offset = self.skipping.as_ref().map_or(self.offset, |d| d.offset);
-        self.skipping = None;
-        self.offset += self.buffer.len() as u64;
-        self.buffer.clear();
-        Some(OggDamage {
-            offset,
-            skipped: leftover,
-            reason: "the input ended inside a page",
-        })
+        self.pages.finish()
     }
 
-    fn skip(&mut self, n: usize, reason: &'static str) {
-        let offset = self.offset;
-        match &mut self.skipping {
-            Some(damage) => damage.skipped += n as u64,
-            None => {
-                self.skipping = Some(OggDamage {
-                    offset,
-                    skipped: n as u64,
-                    reason,
-                })
-            }
-        }
-        // Whatever packet was being assembled is cut: it can never be completed correctly.
-        self.partial.clear();
-        self.buffer.advance(n);
-        self.offset += n as u64;
-    }
-
-    /// Parses one page if the buffer holds one; returns whether progress was made.
-    fn next_page(&mut self) -> bool {
-        // Find the capture pattern.
-        match self.buffer.windows(4).position(|w| w == CAPTURE) {
-            Some(0) => {}
-            Some(at) => {
-                self.skip(at, "bytes between pages are not Ogg");
-                return true;
-            }
-            None => {
-                // Keep the last 3 bytes: they may begin "OggS".
-                let keep = self.buffer.len().min(3);
-                let drop = self.buffer.len() - keep;
-                if drop > 0 {
-                    self.skip(drop, "bytes between pages are not Ogg");
-                    return true;
-                }
-                return false;
-            }
-        }
-        if self.buffer.len() < HEADER {
-            return false;
-        }
-        let header = &self.buffer[..HEADER];
-        let segments = header[26] as usize;
-        if header[4] != 0 {
-            self.skip(1, "unknown Ogg version");
-            return true;
-        }
-        if self.buffer.len() < HEADER + segments {
-            return false;
-        }
-        let lacing = &self.buffer[HEADER..HEADER + segments];
-        let body: usize = lacing.iter().map(|&l| l as usize).sum();
-        let total = HEADER + segments + body;
-        debug_assert!(total <= MAX_PAGE);
-        if self.buffer.len() < total {
-            return false;
-        }
-        // The checksum covers the page with its own CRC field read as zeros.
-        let page = &self.buffer[..total];
-        let stored = u32::from_le_bytes([page[22], page[23], page[24], page[25]]);
-        let crc = crc_update(crc_update(crc_update(0, &page[..22]), &[0; 4]), &page[26..]);
-        if crc != stored {
-            self.skip(1, "page checksum mismatch");
-            return true;
-        }
-        // A good page: report any damage before it, then its packets.
-        if let Some(damage) = self.skipping.take() {
-            self.ready.push_back(OggEvent::Damage(damage));
-        }
-        let page = self.buffer.split_to(total).freeze();
-        self.offset += total as u64;
-        self.take_packets(&page, segments);
-        true
-    }
-
-    fn take_packets(&mut self, page: &Bytes, segments: usize) {
+    fn take_packets(&mut self, page: &Bytes) {
+        let segments = page[26] as usize;
         let flags = page[5];
         let (continued, bos, eos) = (flags & 1 != 0, flags & 2 != 0, flags & 4 != 0);
         let granule = i64::from_le_bytes(page[6..14].try_into().expect("8 bytes"));

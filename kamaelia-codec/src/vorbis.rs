@@ -117,6 +117,8 @@ pub struct VorbisDecoder {
     serial: Option<u32>,
     f32: bool,
     waiting_reported: bool,
+    /// The current stream's header packets, to recognise a repeat of them.
+    headers: Vec<Bytes>,
 }
 
 impl Default for VorbisDecoder {
@@ -133,6 +135,7 @@ impl VorbisDecoder {
             serial: None,
             f32: false,
             waiting_reported: false,
+            headers: Vec::new(),
         }
     }
 
@@ -146,7 +149,13 @@ impl VorbisDecoder {
 
     /// Decodes one packet: maybe a notice, maybe audio.
     pub fn packet(&mut self, packet: &OggPacket) -> (Option<DecodeNotice>, Option<PcmBlock>) {
+        if self.is_repeated_header(packet) {
+            // A sender repeating its headers for late joiners (multicast): nothing changes.
+            return (None, None);
+        }
         if packet.bos {
+            self.headers.clear();
+            self.headers.push(packet.data.clone());
             self.serial = Some(packet.serial);
             self.waiting_reported = false;
             return match read_header_ident(&packet.data) {
@@ -171,6 +180,7 @@ impl VorbisDecoder {
             State::Idle => (self.waiting(packet.serial), None),
             State::Ident(ident) => match read_header_comment(&packet.data) {
                 Ok(_) => {
+                    self.headers.push(packet.data.clone());
                     self.state = State::Comment(ident);
                     (None, None)
                 }
@@ -186,6 +196,7 @@ impl VorbisDecoder {
                     (ident.blocksize_0, ident.blocksize_1),
                 ) {
                     Ok(setup) => {
+                        self.headers.push(packet.data.clone());
                         let notice = DecodeNotice::Format {
                             serial: packet.serial,
                             sample_rate: ident.audio_sample_rate,
@@ -272,6 +283,15 @@ impl VorbisDecoder {
             }),
             next,
         ))
+    }
+
+    /// A header packet identical to one of the current stream's, while decoding it. (Audio
+    /// packets have the low bit of their first byte clear; header packets have it set.)
+    fn is_repeated_header(&self, packet: &OggPacket) -> bool {
+        matches!(self.state, State::Ready { .. })
+            && self.serial == Some(packet.serial)
+            && packet.data.first().is_some_and(|b| b & 1 == 1)
+            && self.headers.contains(&packet.data)
     }
 
     fn waiting(&mut self, serial: u32) -> Option<DecodeNotice> {

@@ -1,0 +1,291 @@
+//! Ogg pages: finding them in a byte stream (capture pattern, checksum, resynchronisation),
+//! and reading their header fields.
+
+use crate::ogg::OggDamage;
+use bytes::{Buf, Bytes, BytesMut};
+
+const CRC_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut r = (i as u32) << 24;
+        let mut bit = 0;
+        while bit < 8 {
+            r = if r & 0x8000_0000 != 0 {
+                (r << 1) ^ 0x04c1_1db7
+            } else {
+                r << 1
+            };
+            bit += 1;
+        }
+        table[i] = r;
+        i += 1;
+    }
+    table
+};
+
+/// The Ogg page checksum (CRC-32, polynomial 0x04c11db7, no reflection, initial 0).
+pub fn ogg_crc(bytes: &[u8]) -> u32 {
+    crc_update(0, bytes)
+}
+
+fn crc_update(crc: u32, bytes: &[u8]) -> u32 {
+    bytes.iter().fold(crc, |crc, &b| {
+        (crc << 8) ^ CRC_TABLE[(((crc >> 24) as u8) ^ b) as usize]
+    })
+}
+
+/// The checksum of a whole page, its own CRC field read as zeros.
+fn page_crc(page: &[u8]) -> u32 {
+    crc_update(crc_update(crc_update(0, &page[..22]), &[0; 4]), &page[26..])
+}
+
+/// Bytes in a page header before the lacing values.
+pub(crate) const HEADER: usize = 27;
+const CAPTURE: &[u8; 4] = b"OggS";
+/// The largest page: 27 + 255 lacing values + 255 × 255 bytes.
+pub(crate) const MAX_PAGE: usize = HEADER + 255 + 255 * 255;
+
+/// What [`PageSplitter::next`] found.
+pub(crate) enum Split {
+    /// A complete page whose checksum is right.
+    Page(Bytes),
+    /// Bytes skipped before the next good page.
+    Damage(OggDamage),
+}
+
+/// Splits a byte stream, pushed in any split, into checksummed pages.
+#[derive(Default)]
+pub(crate) struct PageSplitter {
+    buffer: BytesMut,
+    /// Input offset of `buffer[0]`.
+    offset: u64,
+    /// Damage being accumulated (bytes skipped since the last good page).
+    skipping: Option<OggDamage>,
+    /// A good page found right after damage: returned after the damage report.
+    found: Option<Bytes>,
+}
+
+impl PageSplitter {
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        self.buffer.extend_from_slice(bytes);
+    }
+
+    /// The next page, or the damage before it, if the input so far holds one.
+    pub(crate) fn next(&mut self) -> Option<Split> {
+        if let Some(page) = self.found.take() {
+            return Some(Split::Page(page));
+        }
+        loop {
+            match self.scan() {
+                Scan::NeedMore => return None,
+                Scan::Skipped => continue,
+                Scan::Page(page) => {
+                    return Some(match self.skipping.take() {
+                        Some(damage) => {
+                            self.found = Some(page);
+                            Split::Damage(damage)
+                        }
+                        None => Split::Page(page),
+                    });
+                }
+            }
+        }
+    }
+
+    /// At end of input: what is left (an unfinished page) is reported as damage.
+    pub(crate) fn finish(&mut self) -> Option<OggDamage> {
+        let leftover = self.buffer.len() as u64 + self.skipping.as_ref().map_or(0, |d| d.skipped);
+        if leftover == 0 {
+            return None;
+        }
+        let offset = self.skipping.as_ref().map_or(self.offset, |d| d.offset);
+        self.skipping = None;
+        self.offset += self.buffer.len() as u64;
+        self.buffer.clear();
+        Some(OggDamage {
+            offset,
+            skipped: leftover,
+            reason: "the input ended inside a page",
+        })
+    }
+
+    fn skip(&mut self, n: usize, reason: &'static str) {
+        let offset = self.offset;
+        match &mut self.skipping {
+            Some(damage) => damage.skipped += n as u64,
+            None => {
+                self.skipping = Some(OggDamage {
+                    offset,
+                    skipped: n as u64,
+                    reason,
+                })
+            }
+        }
+        self.buffer.advance(n);
+        self.offset += n as u64;
+    }
+
+    fn scan(&mut self) -> Scan {
+        // Find the capture pattern.
+        match self.buffer.windows(4).position(|w| w == CAPTURE) {
+            Some(0) => {}
+            Some(at) => {
+                self.skip(at, "bytes between pages are not Ogg");
+                return Scan::Skipped;
+            }
+            None => {
+                // Keep the last 3 bytes: they may begin "OggS".
+                let keep = self.buffer.len().min(3);
+                let drop = self.buffer.len() - keep;
+                if drop > 0 {
+                    self.skip(drop, "bytes between pages are not Ogg");
+                    return Scan::Skipped;
+                }
+                return Scan::NeedMore;
+            }
+        }
+        if self.buffer.len() < HEADER {
+            return Scan::NeedMore;
+        }
+        let segments = self.buffer[26] as usize;
+        if self.buffer[4] != 0 {
+            self.skip(1, "unknown Ogg version");
+            return Scan::Skipped;
+        }
+        if self.buffer.len() < HEADER + segments {
+            return Scan::NeedMore;
+        }
+        let body: usize = self.buffer[HEADER..HEADER + segments]
+            .iter()
+            .map(|&l| l as usize)
+            .sum();
+        let total = HEADER + segments + body;
+        debug_assert!(total <= MAX_PAGE);
+        if self.buffer.len() < total {
+            return Scan::NeedMore;
+        }
+        let page = &self.buffer[..total];
+        let stored = u32::from_le_bytes([page[22], page[23], page[24], page[25]]);
+        if page_crc(page) != stored {
+            self.skip(1, "page checksum mismatch");
+            return Scan::Skipped;
+        }
+        self.offset += total as u64;
+        Scan::Page(self.buffer.split_to(total).freeze())
+    }
+}
+
+enum Scan {
+    NeedMore,
+    Skipped,
+    Page(Bytes),
+}
+
+/// One checksummed Ogg page, as [`OggPager`](crate::OggPager) found it, with the marks a live
+/// server needs: whether it carries stream headers, and whether a listener may start on it.
+/// The bytes are shared (`Bytes`): cloning a page never copies it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OggPage {
+    bytes: Bytes,
+    header: bool,
+}
+
+impl OggPage {
+    /// A page whose bytes the splitter has checked (so every field read below is in range).
+    pub(crate) fn new(bytes: Bytes, header: bool) -> Self {
+        debug_assert!(bytes.len() >= HEADER && bytes.len() >= HEADER + bytes[26] as usize);
+        OggPage { bytes, header }
+    }
+
+    /// The whole page, header and body.
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// The whole page, header and body.
+    pub fn into_bytes(self) -> Bytes {
+        self.bytes
+    }
+
+    /// The logical stream's serial number.
+    pub fn serial(&self) -> u32 {
+        u32::from_le_bytes([
+            self.bytes[14],
+            self.bytes[15],
+            self.bytes[16],
+            self.bytes[17],
+        ])
+    }
+
+    /// The page sequence number within its logical stream.
+    pub fn sequence(&self) -> u32 {
+        u32::from_le_bytes([
+            self.bytes[18],
+            self.bytes[19],
+            self.bytes[20],
+            self.bytes[21],
+        ])
+    }
+
+    /// The granule position (`-1`: no packet ends on this page).
+    pub fn granule(&self) -> i64 {
+        let mut field = [0u8; 8];
+        field.copy_from_slice(&self.bytes[6..14]);
+        i64::from_le_bytes(field)
+    }
+
+    /// The first page of a logical stream (or of a chain link).
+    pub fn is_bos(&self) -> bool {
+        self.bytes[5] & 2 != 0
+    }
+
+    /// The last page of a logical stream.
+    pub fn is_eos(&self) -> bool {
+        self.bytes[5] & 4 != 0
+    }
+
+    /// The page begins with the rest of a packet begun on an earlier page.
+    pub fn is_continued(&self) -> bool {
+        self.bytes[5] & 1 != 0
+    }
+
+    /// The page carries (part of) its stream's header packets: a decoder needs every header
+    /// page of a stream before any other page of it.
+    pub fn is_header(&self) -> bool {
+        self.header
+    }
+
+    /// A listener may start here: not a header page, and the page begins a packet. Everything
+    /// from here on decodes once the stream's header pages have been seen.
+    pub fn is_join_point(&self) -> bool {
+        !self.header && !self.is_continued()
+    }
+
+    /// Packets that end on this page.
+    pub fn packets_completed(&self) -> usize {
+        self.lacing().iter().filter(|&&l| l < 255).count()
+    }
+
+    /// The page body (the packet data, without the header and lacing values).
+    pub fn body(&self) -> &[u8] {
+        &self.bytes[HEADER + self.lacing().len()..]
+    }
+
+    fn lacing(&self) -> &[u8] {
+        let segments = self.bytes[26] as usize;
+        &self.bytes[HEADER..HEADER + segments]
+    }
+
+    /// The same page under another serial number (its checksum recomputed).
+    pub(crate) fn with_serial(&self, serial: u32) -> OggPage {
+        let mut bytes = BytesMut::from(&self.bytes[..]);
+        bytes[14..18].copy_from_slice(&serial.to_le_bytes());
+        let crc = page_crc(&bytes);
+        bytes[22..26].copy_from_slice(&crc.to_le_bytes());
+        OggPage {
+            bytes: bytes.freeze(),
+            header: self.header,
+        }
+    }
+}
