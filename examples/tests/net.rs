@@ -266,3 +266,91 @@ fn ffprobe_ffmpeg_and_our_client_read_the_simple_streaming_server() {
     }
     server.interrupt();
 }
+
+fn wait_success(child: Child) -> String {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_multicast_receiver_from_the_start_decodes_every_frame() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/data/demo.ogg");
+    let group = "239.255.42.11:47011";
+    let wav = std::env::temp_dir().join(format!("kamaelia-mcast-{}.wav", std::process::id()));
+    let mut client = Command::new(env!("CARGO_BIN_EXE_multicast_streaming_client"))
+        .args(["--group", group, "--seconds", "60", "--out"])
+        .arg(&wav)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(client.stdout.take().unwrap());
+    let mut joined = String::new();
+    stdout.read_line(&mut joined).unwrap();
+    assert_eq!(joined.trim(), format!("listening to {group}"));
+    // Ten times real time: the header repeats every 16 pages change nothing for this receiver.
+    let server = Command::new(env!("CARGO_BIN_EXE_multicast_streaming_server"))
+        .args(["--group", group, "--file", demo, "--bitrate", "900000"])
+        .output()
+        .unwrap();
+    assert!(server.status.success(), "{server:?}");
+    let mut report = String::new();
+    stdout.read_to_string(&mut report).unwrap();
+    let status = client.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        report.trim(),
+        format!("44100 Hz, 2 channel(s), {DEMO_FRAMES} frames")
+    );
+    let wav_len = std::fs::metadata(&wav).unwrap().len();
+    assert_eq!(wav_len, 44 + DEMO_FRAMES * 4);
+    let _ = std::fs::remove_file(wav);
+}
+
+#[test]
+fn a_multicast_receiver_joining_a_looping_stream_late_starts_at_a_header_repeat() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/data/demo.ogg");
+    let group = "239.255.42.12:47012";
+    let mut server = Command::new(env!("CARGO_BIN_EXE_multicast_streaming_server"))
+        .args(["--group", group, "--file", demo, "--loop"])
+        .args(["--bitrate", "600000", "--repeat-every", "8"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), format!("sending to {group}"));
+    std::thread::sleep(Duration::from_millis(700));
+    let client = Command::new(env!("CARGO_BIN_EXE_multicast_streaming_client"))
+        .args(["--group", group, "--seconds", "2.5"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let report = wait_success(client);
+    let last = report.lines().last().unwrap();
+    let frames: u64 = last
+        .strip_prefix("44100 Hz, 2 channel(s), ")
+        .and_then(|r| r.strip_suffix(" frames"))
+        .unwrap_or_else(|| panic!("{report}"))
+        .parse()
+        .unwrap();
+    // About 7× real time for up to 2.5 s, less the wait for a repeat: audio, but not more than
+    // the sender could have sent.
+    assert!(
+        frames > 44_100 && frames < 44_100 * 7 * 3,
+        "{frames} frames"
+    );
+    Command::new("kill")
+        .args(["-INT", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(server.wait().unwrap().success());
+}
