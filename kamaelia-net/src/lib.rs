@@ -7,6 +7,9 @@
 //!   component** made by a factory, linked both ways (Kamaelia's SimpleServer / ServerCore).
 //! - [`TcpClient`]: connects (with optional retry and backoff); inbox → socket, socket → outbox.
 //! - [`UdpTransceiver`] and [`MulticastTransceiver`]: datagrams as `(SocketAddr, Bytes)`.
+//! - [`LiveHttpServer`]: one live stream to many HTTP listeners, fanned out by reference, with
+//!   late joiners started at a join point after the stream's header (Icecast-style radio).
+//! - [`http`]: the request reader behind it, with size and time limits.
 //! - [`framing`]: length-prefixed frames and fixed-size chunks, with a maximum frame size.
 //!
 //! ```no_run
@@ -33,10 +36,13 @@
 mod client;
 mod connection;
 pub mod framing;
+pub mod http;
+mod live;
 mod server;
 mod udp;
 
 pub use client::TcpClient;
 pub use connection::{ConnectionInfo, TcpConnection};
+pub use live::{ChunkKind, LiveChunk, LiveConfig, LiveHttpServer};
 pub use server::{ServerConfig, TcpServer};
 pub use udp::{MulticastConfig, MulticastTransceiver, UdpTransceiver};

@@ -56,6 +56,18 @@ impl ServerConfig {
     }
 }
 
+/// A non-blocking listening socket on `bind` with the given backlog (the kernel caps it at
+/// `net.core.somaxconn`).
+pub(crate) fn listen(bind: SocketAddr, backlog: u32) -> std::io::Result<std::net::TcpListener> {
+    let domain = socket2::Domain::for_address(bind);
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&bind.into())?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
 type Factory<P> = Box<dyn FnMut(&ConnectionInfo) -> P>;
 
 /// Accepts TCP connections; for each, a [`TcpConnection`] (the socket) and a protocol component
@@ -86,14 +98,7 @@ impl<P: Stage<In = Bytes, Out = Bytes> + Component> TcpServer<P> {
         config: ServerConfig,
         factory: impl FnMut(&ConnectionInfo) -> P + 'static,
     ) -> std::io::Result<Self> {
-        let domain = socket2::Domain::for_address(config.bind);
-        let socket =
-            socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
-        socket.set_reuse_address(true)?;
-        socket.bind(&config.bind.into())?;
-        socket.listen(i32::try_from(config.backlog).unwrap_or(i32::MAX))?;
-        socket.set_nonblocking(true)?;
-        let socket: std::net::TcpListener = socket.into();
+        let socket = listen(config.bind, config.backlog)?;
         let local = socket.local_addr()?;
         Ok(TcpServer {
             control: Inbox::new(),

@@ -1,0 +1,209 @@
+//! Just enough HTTP/1.1 for a public streaming endpoint: reading one request head under a size
+//! and a time limit, and writing a response head. Parsing is `httparse`'s (the parser under
+//! hyper, fuzzed there); what is ours is the limits and the error mapping.
+
+use std::fmt;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Limits on reading a request head: a client that sends too much, or too slowly (slowloris),
+/// is answered with an error status and closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestLimits {
+    /// Bytes in the request line and headers together (default 8 KiB).
+    pub max_head_bytes: usize,
+    /// Time allowed from connection to the end of the request head (default 10 s).
+    pub head_timeout: Duration,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        RequestLimits {
+            max_head_bytes: 8 * 1024,
+            head_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The parts of a request a streaming server routes on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// `GET`, `HEAD`, …, as sent.
+    pub method: String,
+    /// The path, without any query string.
+    pub path: String,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub minor_version: u8,
+}
+
+/// Why a request could not be read; each maps to the status a client is sent.
+#[derive(Debug)]
+pub enum RequestError {
+    /// Not HTTP/1.x, or malformed (400).
+    Malformed(String),
+    /// The head exceeded [`RequestLimits::max_head_bytes`] or had too many headers (431).
+    TooLarge,
+    /// The head did not arrive within [`RequestLimits::head_timeout`] (408).
+    Timeout,
+    /// The client closed or reset the connection first (no response possible).
+    Closed,
+}
+
+impl RequestError {
+    /// The response status for this error, if the client can still be sent one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            RequestError::Malformed(_) => Some(400),
+            RequestError::TooLarge => Some(431),
+            RequestError::Timeout => Some(408),
+            RequestError::Closed => None,
+        }
+    }
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::Malformed(why) => write!(f, "malformed request: {why}"),
+            RequestError::TooLarge => write!(f, "request head too large"),
+            RequestError::Timeout => write!(f, "request head not received in time"),
+            RequestError::Closed => write!(f, "client closed the connection"),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+/// Most headers a request may carry.
+const MAX_HEADERS: usize = 64;
+
+/// Parses a request head from the start of `bytes`: `Ok(None)` while it is incomplete,
+/// `Ok(Some((request, head_length)))` once complete. Never panics, whatever the bytes.
+pub fn parse_request(bytes: &[u8]) -> Result<Option<(Request, usize)>, RequestError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(bytes) {
+        Ok(httparse::Status::Partial) => Ok(None),
+        Ok(httparse::Status::Complete(length)) => {
+            let (Some(method), Some(target), Some(minor_version)) =
+                (request.method, request.path, request.version)
+            else {
+                return Err(RequestError::Malformed("incomplete request line".into()));
+            };
+            let path = target.split(['?', '#']).next().unwrap_or_default();
+            Ok(Some((
+                Request {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    minor_version,
+                },
+                length,
+            )))
+        }
+        Err(httparse::Error::TooManyHeaders) => Err(RequestError::TooLarge),
+        Err(e) => Err(RequestError::Malformed(e.to_string())),
+    }
+}
+
+/// Reads one request head from `stream` within `limits`. Bytes after the head (a body, or
+/// pipelined requests) are not read.
+pub async fn read_request<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    limits: RequestLimits,
+) -> Result<Request, RequestError> {
+    let read = async {
+        let mut head: Vec<u8> = Vec::with_capacity(512);
+        let mut piece = [0u8; 512];
+        loop {
+            // Read no further than the limit allows, so an oversize head is caught exactly.
+            let room = (limits.max_head_bytes + 1 - head.len()).min(piece.len());
+            let n = match stream.read(&mut piece[..room]).await {
+                Ok(0) | Err(_) => return Err(RequestError::Closed),
+                Ok(n) => n,
+            };
+            head.extend_from_slice(&piece[..n]);
+            if let Some((request, _)) = parse_request(&head)? {
+                return Ok(request);
+            }
+            if head.len() > limits.max_head_bytes {
+                return Err(RequestError::TooLarge);
+            }
+        }
+    };
+    tokio::time::timeout(limits.head_timeout, read)
+        .await
+        .unwrap_or(Err(RequestError::Timeout))
+}
+
+/// The reason phrase for the statuses this crate sends.
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}
+
+/// A response head: status line, the given headers, `Connection: close`, blank line.
+pub fn response_head(status: u16, headers: &[(&str, &str)]) -> String {
+    let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+    for (name, value) in headers {
+        head.push_str(name);
+        head.push_str(": ");
+        head.push_str(value);
+        head.push_str("\r\n");
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    head
+}
+
+/// A complete response with a short text (or JSON) body.
+pub fn response(status: u16, content_type: &str, body: &str, head_only: bool) -> String {
+    let length = body.len().to_string();
+    let mut out = response_head(
+        status,
+        &[("Content-Type", content_type), ("Content-Length", &length)],
+    );
+    if !head_only {
+        out.push_str(body);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_is_parsed_once_complete() {
+        let raw = b"GET /stream.ogg?x=1 HTTP/1.1\r\nHost: a\r\nIcy-MetaData: 1\r\n\r\nrest";
+        assert!(parse_request(&raw[..20]).unwrap().is_none());
+        let (request, length) = parse_request(raw).unwrap().unwrap();
+        assert_eq!(request.method, "GET");
+        assert_eq!(request.path, "/stream.ogg");
+        assert_eq!(request.minor_version, 1);
+        assert_eq!(length, raw.len() - 4);
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        let error = parse_request(b"\x16\x03\x01 hello\r\n\r\n").unwrap_err();
+        assert_eq!(error.status(), Some(400));
+    }
+
+    #[tokio::test]
+    async fn an_oversize_head_is_refused_at_the_limit() {
+        let limits = RequestLimits {
+            max_head_bytes: 100,
+            ..RequestLimits::default()
+        };
+        let raw = [b"GET / HTTP/1.1\r\nX: ".as_slice(), &[b'a'; 200]].concat();
+        let error = read_request(&mut &raw[..], limits).await.unwrap_err();
+        assert!(matches!(error, RequestError::TooLarge), "{error}");
+    }
+}
