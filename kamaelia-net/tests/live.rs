@@ -70,6 +70,19 @@ impl Harness {
             .unwrap();
     }
 
+    /// Waits until the server has taken `chunks` chunks in all (as `/stats` reports).
+    fn settle(&self, chunks: u64) {
+        let wanted = format!("\"chunks\":{chunks}}}");
+        for _ in 0..2000 {
+            let (_, _, body) = request(self.addr, "GET /stats HTTP/1.1\r\n\r\n");
+            if rest(body).contains(&wanted) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        panic!("the server never took {chunks} chunks");
+    }
+
     fn finish(self) -> String {
         self.commands.send(Command::End).unwrap();
         self.thread.join().unwrap()
@@ -135,11 +148,13 @@ fn late_joiners_get_the_header_then_the_stream_from_the_next_join_point() {
     server.send(Header, "H2.");
     server.send(JoinPoint, "J1.");
     server.send(Continuation, "c1.");
+    server.settle(4);
     let mut first = listen(server.addr);
     server.send(Continuation, "c2.");
     server.send(JoinPoint, "J2.");
     server.send(Continuation, "c3.");
     read_exactly(&mut first, "H1.H2.J2.c3.");
+    server.settle(7);
     let mut second = listen(server.addr);
     server.send(Continuation, "c4.");
     server.send(JoinPoint, "J3.");
@@ -148,6 +163,7 @@ fn late_joiners_get_the_header_then_the_stream_from_the_next_join_point() {
     // header a newcomer gets.
     server.send(Header, "H3.");
     server.send(JoinPoint, "J4.");
+    server.settle(11);
     let third = listen(server.addr);
     server.send(Continuation, "c5.");
     server.send(JoinPoint, "J5.");
