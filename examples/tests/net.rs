@@ -354,3 +354,168 @@ fn a_multicast_receiver_joining_a_looping_stream_late_starts_at_a_header_repeat(
         .unwrap();
     assert!(server.wait().unwrap().success());
 }
+
+/// Frames in an Ogg Vorbis byte string by our own decoder.
+fn our_frames(ogg: &[u8]) -> u64 {
+    use kamaelia_codec::{OggDemuxer, OggEvent, VorbisDecoder};
+    let (mut demuxer, mut decoder) = (OggDemuxer::new(), VorbisDecoder::new());
+    demuxer.push(ogg);
+    let mut frames = 0;
+    while let Some(event) = demuxer.next_event() {
+        if let OggEvent::Packet(p) = event {
+            frames += decoder.packet(&p).1.map_or(0, |b| b.frames() as u64);
+        }
+    }
+    frames
+}
+
+/// The body of `GET /stream.ogg` as an HTTP/1.0 client gets it (raw, until the close).
+fn fetch_http10(addr: &str) -> Vec<u8> {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    stream
+        .write_all(b"GET /stream.ogg HTTP/1.0\r\n\r\n")
+        .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let head_end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head")
+        + 4;
+    let head = String::from_utf8_lossy(&response[..head_end]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(head.contains("Content-Type: application/ogg\r\n"), "{head}");
+    response.split_off(head_end)
+}
+
+#[test]
+fn late_listeners_of_the_live_server_decode_in_ffmpeg_oggdec_and_ours_alike() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/data/demo.ogg");
+    // Ten times real time: the 20 s file lasts 2 s.
+    let server = Server::start(
+        env!("CARGO_BIN_EXE_live_streaming_server"),
+        &[
+            "--bind",
+            "127.0.0.1:0",
+            "--file",
+            demo,
+            "--bitrate",
+            "860000",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let addr = server.addr.clone();
+    let ffmpeg = have("ffmpeg").then(|| {
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(format!("http://{addr}/stream.ogg"))
+            .args(["-f", "s16le", "-"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    });
+    let late = fetch_http10(&server.addr);
+    // A late joiner's stream: the header pages, then audio from a page that begins a packet.
+    assert!(
+        late.starts_with(b"OggS") && late[5] & 2 != 0,
+        "starts at a BOS page"
+    );
+    let ours = our_frames(&late);
+    assert!(
+        ours > 0 && ours < DEMO_FRAMES * 95 / 100,
+        "joined late: {ours} frames"
+    );
+    if have("oggdec") {
+        let path = std::env::temp_dir().join(format!("kamaelia-late-{}.ogg", std::process::id()));
+        std::fs::write(&path, &late).unwrap();
+        let raw = Command::new("oggdec")
+            .args(["-Q", "-R", "-o", "-"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(raw.status.success());
+        assert_eq!(raw.stdout.len() as u64 / 4, ours, "oggdec and ours agree");
+        let _ = std::fs::remove_file(path);
+    }
+    if let Some(ffmpeg) = ffmpeg {
+        let decoded = ffmpeg.wait_with_output().unwrap();
+        assert!(
+            decoded.status.success() && decoded.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&decoded.stderr)
+        );
+        let frames = decoded.stdout.len() as u64 / 4;
+        assert!(
+            frames > 0 && frames < DEMO_FRAMES * 95 / 100,
+            "ffmpeg joined late: {frames} frames"
+        );
+    }
+    // The file has ended, so the server has too.
+    let mut child = server.child;
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn a_looping_live_stream_plays_on_across_links_in_ffmpeg() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/data/demo.ogg");
+    let server = Server::start(
+        env!("CARGO_BIN_EXE_live_streaming_server"),
+        &[
+            "--bind",
+            "127.0.0.1:0",
+            "--file",
+            demo,
+            "--loop",
+            "--bitrate",
+            "1720000",
+        ],
+    );
+    if have("ffprobe") {
+        let probe = Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name,sample_rate,channels",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(format!("http://{}/stream.ogg", server.addr))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&probe.stdout).trim(),
+            "vorbis,44100,2"
+        );
+    }
+    if have("ffmpeg") {
+        // 50 s of audio from a 20 s file: three links, each with a fresh serial.
+        let decoded = Command::new("ffmpeg")
+            .args(["-v", "error", "-t", "50", "-i"])
+            .arg(format!("http://{}/stream.ogg", server.addr))
+            .args(["-f", "s16le", "-"])
+            .output()
+            .unwrap();
+        assert!(
+            decoded.status.success() && decoded.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&decoded.stderr)
+        );
+        let frames = decoded.stdout.len() as u64 / 4;
+        assert!(
+            (frames as i64 - 50 * 44_100).abs() < 44_100,
+            "{frames} frames"
+        );
+    }
+    // Statistics as JSON.
+    let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+    stream.write_all(b"GET /stats HTTP/1.1\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.contains("\"chunks\":"), "{answer}");
+    server.interrupt();
+}

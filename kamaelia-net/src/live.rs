@@ -10,10 +10,11 @@ use axon_core::{
 use bytes::Bytes;
 use kamaelia_cat::Cat;
 use std::cell::{Cell, RefCell};
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// What a chunk of the live stream is to a listener.
@@ -453,19 +454,23 @@ impl Component for Listener {
             }
         };
         if request.path == shared.config.path {
-            let head = response_head(
-                200,
-                &[
-                    ("Content-Type", &shared.config.content_type),
-                    ("Cache-Control", "no-cache, no-store"),
-                    ("Access-Control-Allow-Origin", "*"),
-                ],
-            );
+            // HTTP/1.1 clients get chunked encoding, so the end of the stream is told apart
+            // from a lost connection; HTTP/1.0 clients read until the connection closes.
+            let chunked = request.minor_version >= 1 && !head_only;
+            let mut headers = vec![
+                ("Content-Type", shared.config.content_type.as_str()),
+                ("Cache-Control", "no-cache, no-store"),
+                ("Access-Control-Allow-Origin", "*"),
+            ];
+            if chunked {
+                headers.push(("Transfer-Encoding", "chunked"));
+            }
+            let head = response_head(200, &headers);
             if head_only || shared.ended.get() {
                 reply(&mut stream, head).await;
                 return Ok(());
             }
-            self.stream_to(stream, head).await;
+            self.stream_to(stream, head, chunked).await;
         } else if request.path == "/stats" {
             let json = counters.json();
             reply(
@@ -494,7 +499,7 @@ async fn reply(stream: &mut TcpStream, answer: String) {
 impl Listener {
     /// Sends the head, joins the stream and writes it until the end, a lag, or the client
     /// leaving.
-    async fn stream_to(&mut self, mut stream: TcpStream, head: String) {
+    async fn stream_to(&mut self, mut stream: TcpStream, head: String, chunked: bool) {
         let shared = self.shared.clone();
         let counters = &shared.counters;
         // Joined before the head goes out, so a client that has read the head is in the
@@ -522,8 +527,11 @@ impl Listener {
                         // The stream has ended: what was queued still goes out.
                         let _ = tokio::time::timeout(WRITE_GRACE, async {
                             while let Some(bytes) = self.inbox.try_recv() {
-                                to_client.write_all(&bytes).await?;
+                                write_piece(&mut to_client, &bytes, chunked).await?;
                                 bump(&counters.bytes_out, bytes.len() as i64);
+                            }
+                            if chunked {
+                                to_client.write_all(b"0\r\n\r\n").await?;
                             }
                             to_client.shutdown().await
                         })
@@ -539,7 +547,7 @@ impl Listener {
                 bytes = self.inbox.recv() => {
                     // A write waits while the client is slow; meanwhile the server may give
                     // up on it (a lag) or the stream may end.
-                    let write = to_client.write_all(&bytes);
+                    let write = write_piece(&mut to_client, &bytes, chunked);
                     tokio::pin!(write);
                     let mut ending = false;
                     loop {
@@ -568,4 +576,31 @@ impl Listener {
             }
         }
     }
+}
+
+/// Writes one piece of the stream: as it is, or as one HTTP chunk (size line, bytes, CRLF) in
+/// a single vectored write where the socket takes it all — the shared bytes are never copied.
+async fn write_piece<W: AsyncWrite + Unpin>(
+    to: &mut W,
+    bytes: &[u8],
+    chunked: bool,
+) -> std::io::Result<()> {
+    if !chunked {
+        return to.write_all(bytes).await;
+    }
+    let size = format!("{:x}\r\n", bytes.len());
+    let mut slices = [
+        IoSlice::new(size.as_bytes()),
+        IoSlice::new(bytes),
+        IoSlice::new(b"\r\n"),
+    ];
+    let mut remaining: &mut [IoSlice<'_>] = &mut slices;
+    while !remaining.is_empty() {
+        let n = to.write_vectored(remaining).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut remaining, n);
+    }
+    Ok(())
 }

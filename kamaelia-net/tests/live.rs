@@ -120,18 +120,67 @@ fn request(addr: SocketAddr, request: &str) -> (String, String, BufReader<TcpStr
     (status, head, reader)
 }
 
-fn listen(addr: SocketAddr) -> BufReader<TcpStream> {
+/// An HTTP/1.1 listener: the body arrives chunked.
+fn listen(addr: SocketAddr) -> Chunked {
     let (status, head, body) = request(addr, "GET /radio.ogg HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert!(head.contains("Content-Type: application/ogg\r\n"), "{head}");
+    assert!(head.contains("Transfer-Encoding: chunked\r\n"), "{head}");
     assert!(!head.contains("Content-Length"), "{head}");
+    Chunked {
+        reader: body,
+        pending: Vec::new(),
+    }
+}
+
+/// An HTTP/1.0 listener: the body is everything until the connection closes.
+fn listen_http10(addr: SocketAddr) -> BufReader<TcpStream> {
+    let (status, head, body) = request(addr, "GET /radio.ogg HTTP/1.0\r\n\r\n");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(!head.contains("Transfer-Encoding"), "{head}");
     body
 }
 
-fn read_exactly(body: &mut BufReader<TcpStream>, expected: &str) {
-    let mut got = vec![0u8; expected.len()];
-    body.read_exact(&mut got).unwrap();
-    assert_eq!(String::from_utf8_lossy(&got), expected);
+/// Reads a chunked body.
+struct Chunked {
+    reader: BufReader<TcpStream>,
+    pending: Vec<u8>,
+}
+
+impl Chunked {
+    /// The next chunk's data; `None` at the last (empty) chunk.
+    fn chunk(&mut self) -> Option<Vec<u8>> {
+        let mut size = String::new();
+        self.reader.read_line(&mut size).unwrap();
+        let size = usize::from_str_radix(size.trim_end(), 16)
+            .unwrap_or_else(|_| panic!("bad chunk size line {size:?}"));
+        let mut data = vec![0u8; size + 2];
+        self.reader.read_exact(&mut data).unwrap();
+        assert_eq!(&data[size..], b"\r\n");
+        data.truncate(size);
+        (size > 0).then_some(data)
+    }
+
+    fn read_exactly(&mut self, expected: &str) {
+        while self.pending.len() < expected.len() {
+            let chunk = self.chunk().expect("the stream ended early");
+            self.pending.extend(chunk);
+        }
+        let got: Vec<u8> = self.pending.drain(..expected.len()).collect();
+        assert_eq!(String::from_utf8_lossy(&got), expected);
+    }
+
+    /// Everything up to the last chunk, which must come (a clean end), then the close.
+    fn rest(mut self) -> String {
+        let mut all = std::mem::take(&mut self.pending);
+        while let Some(chunk) = self.chunk() {
+            all.extend(chunk);
+        }
+        let mut after = Vec::new();
+        self.reader.read_to_end(&mut after).unwrap();
+        assert!(after.is_empty(), "bytes after the last chunk");
+        String::from_utf8(all).unwrap()
+    }
 }
 
 fn rest(mut body: BufReader<TcpStream>) -> String {
@@ -153,12 +202,12 @@ fn late_joiners_get_the_header_then_the_stream_from_the_next_join_point() {
     server.send(Continuation, "c2.");
     server.send(JoinPoint, "J2.");
     server.send(Continuation, "c3.");
-    read_exactly(&mut first, "H1.H2.J2.c3.");
+    first.read_exactly("H1.H2.J2.c3.");
     server.settle(7);
     let mut second = listen(server.addr);
     server.send(Continuation, "c4.");
     server.send(JoinPoint, "J3.");
-    read_exactly(&mut second, "H1.H2.J3.");
+    second.read_exactly("H1.H2.J3.");
     // A new header (the next link of a chain) goes to everyone in the stream, and replaces the
     // header a newcomer gets.
     server.send(Header, "H3.");
@@ -168,9 +217,9 @@ fn late_joiners_get_the_header_then_the_stream_from_the_next_join_point() {
     server.send(Continuation, "c5.");
     server.send(JoinPoint, "J5.");
     let stats = server.finish();
-    assert_eq!(rest(first), "c4.J3.H3.J4.c5.J5.");
-    assert_eq!(rest(second), "H3.J4.c5.J5.");
-    assert_eq!(rest(third), "H3.J5.");
+    assert_eq!(first.rest(), "c4.J3.H3.J4.c5.J5.");
+    assert_eq!(second.rest(), "H3.J4.c5.J5.");
+    assert_eq!(third.rest(), "H3.J5.");
     assert!(stats.contains(".served\":3"), "{stats}");
     assert!(stats.contains(".listeners\":0"), "{stats}");
 }
@@ -250,11 +299,11 @@ fn a_listener_that_stops_reading_is_dropped_and_nobody_else_loses_a_byte() {
         socket.connect(&server.addr.into()).unwrap();
         let mut stream = TcpStream::from(socket);
         stream
-            .write_all(b"GET /radio.ogg HTTP/1.1\r\n\r\n")
+            .write_all(b"GET /radio.ogg HTTP/1.0\r\n\r\n")
             .unwrap();
         stream
     };
-    let mut reader = listen(server.addr);
+    let mut reader = listen_http10(server.addr);
     let chunk = "x".repeat(16 * 1024);
     let (chunks, per_tick) = (1500usize, 4usize);
     let counter = std::thread::spawn(move || {
