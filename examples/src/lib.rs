@@ -7,7 +7,8 @@ use axon_core::{
     pass_outbox,
 };
 use bytes::Bytes;
-use kamaelia_codec::{OggDemuxer, OggEvent};
+use kamaelia_codec::{OggDemuxer, OggEvent, OggPage};
+use kamaelia_net::{ChunkKind, LiveChunk};
 use kamaelia_media::ReadFile;
 use std::path::PathBuf;
 
@@ -139,4 +140,20 @@ pub fn describe(bytes: &[u8]) -> Option<(u32, u16, u64, f64)> {
         (bytes.len() as f64 * 8.0 / seconds.max(0.001)) as u64
     };
     Some((rate, channels, bitrate, seconds))
+}
+
+/// An Ogg page as a chunk of a live stream: header pages are the header every listener gets
+/// first, pages that begin a packet are where a listener may join.
+pub fn live_chunk(page: OggPage) -> LiveChunk {
+    let kind = if page.is_header() {
+        ChunkKind::Header
+    } else if page.is_join_point() {
+        ChunkKind::JoinPoint
+    } else {
+        ChunkKind::Continuation
+    };
+    LiveChunk {
+        bytes: page.into_bytes(),
+        kind,
+    }
 }

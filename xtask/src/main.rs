@@ -16,6 +16,7 @@ const BENCH_GROUPS: &[(&str, &str, &str)] = &[
     ("core", "kamaelia-cat", "backplane"),
     ("net", "kamaelia-net", "net"),
     ("media", "kamaelia-media", "media"),
+    ("stream", "kamaelia-examples", "stream"),
 ];
 
 fn main() -> ExitCode {

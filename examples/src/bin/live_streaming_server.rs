@@ -10,30 +10,15 @@
 
 use axon_core::components::map;
 use axon_core::{link, pipeline};
-use kamaelia_codec::{OggPage, OggPager};
-use kamaelia_examples::{describe, flag, run_until_ctrl_c, usage_error};
+use kamaelia_codec::OggPager;
+use kamaelia_examples::{describe, flag, live_chunk, run_until_ctrl_c, usage_error};
 use kamaelia_media::ReadFile;
-use kamaelia_net::{ChunkKind, LiveChunk, LiveConfig, LiveHttpServer};
+use kamaelia_net::{LiveConfig, LiveHttpServer};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 const USAGE: &str =
     "live_streaming_server --bind ADDR --file F [--loop] [--bitrate BPS] [--max-listeners N]";
-
-/// How a page stands for a listener joining the stream.
-fn live_chunk(page: OggPage) -> LiveChunk {
-    let kind = if page.is_header() {
-        ChunkKind::Header
-    } else if page.is_join_point() {
-        ChunkKind::JoinPoint
-    } else {
-        ChunkKind::Continuation
-    };
-    LiveChunk {
-        bytes: page.into_bytes(),
-        kind,
-    }
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

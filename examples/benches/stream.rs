@@ -1,0 +1,596 @@
+//! `cargo xtask bench stream`: many listeners against the streaming servers, each server in its
+//! own process, next to a hand-written tokio server doing the same job in the same run.
+//!
+//! - live: `live_streaming_server`'s composition (ReadFile at the bit rate, looping → OggPager
+//!   → LiveHttpServer) against a tokio server fanning the same pages out through
+//!   `tokio::sync::broadcast`. N HTTP listeners arrive at once and listen for S seconds.
+//! - on-demand: `simple_streaming_server`'s composition (TcpServer + a ReadFile per client)
+//!   against a tokio task per client reading the file at the bit rate.
+//!
+//! Reported per system: listeners connected and failed, time to first audio (median, max),
+//! per-listener kbit/s (minimum, median), stalls (a listener receiving nothing for 2 s), and
+//! server CPU (share of one core) and RSS per listener. Bounded: at most 10,000 listeners and
+//! 15 s per run. The open-file limit is raised here (in the shell that starts each process),
+//! never in tests.
+//!
+//! Modes (this binary runs itself): `--serve KIND BITRATE FILE`, `--listen ADDR N SECONDS
+//! http|tcp`.
+
+use axon_core::components::map;
+use axon_core::{Scheduler, link, pipeline};
+use bytes::Bytes;
+use kamaelia_codec::{OggPageReader, OggPager, PageEvent};
+use kamaelia_examples::{StreamFile, live_chunk};
+use kamaelia_media::ReadFile;
+use kamaelia_net::{ChunkKind, LiveConfig, LiveHttpServer, ServerConfig, TcpServer};
+use std::cell::RefCell;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+/// No data for this long is a stall.
+const STALL: Duration = Duration::from_secs(2);
+/// Chunks a raw live listener may lag, as the Kamaelia server's default bound.
+const RAW_LAG: usize = 256;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn listening_socket() -> std::net::TcpListener {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_reuse_address(true).unwrap();
+    socket
+        .bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into())
+        .unwrap();
+    socket.listen(4096).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    socket.into()
+}
+
+fn announce(addr: std::net::SocketAddr) {
+    println!("{addr}");
+    std::io::stdout().flush().unwrap();
+}
+
+fn serve(kind: &str, bitrate: u64, file: PathBuf) {
+    runtime().block_on(async move {
+        match kind {
+            "live-kamaelia" => {
+                let config = LiveConfig::new("127.0.0.1:0".parse().unwrap())
+                    .path("/stream.ogg")
+                    .content_type("application/ogg");
+                let server = LiveHttpServer::bind(config).unwrap();
+                announce(server.local_addr());
+                let source = pipeline!(
+                    ReadFile::new(&file).bitrate(bitrate).looping(true),
+                    OggPager::new().unique_serials(),
+                    map(live_chunk)
+                )
+                .unwrap();
+                link(&source.outbox, &server.inbox).unwrap();
+                let scheduler = Scheduler::new();
+                scheduler.activate(server);
+                scheduler.activate(source);
+                scheduler.run().await;
+            }
+            "ondemand-kamaelia" => {
+                let config = ServerConfig {
+                    backlog: 4096,
+                    ..ServerConfig::new("127.0.0.1:0".parse().unwrap())
+                };
+                let server =
+                    TcpServer::bind(config, move |_| StreamFile::new(file.clone(), bitrate))
+                        .unwrap();
+                announce(server.local_addr());
+                let scheduler = Scheduler::new();
+                scheduler.activate(server);
+                scheduler.run().await;
+            }
+            "live-raw" => {
+                tokio::task::LocalSet::new()
+                    .run_until(raw_live(bitrate, file))
+                    .await
+            }
+            "ondemand-raw" => {
+                tokio::task::LocalSet::new()
+                    .run_until(raw_on_demand(bitrate, file))
+                    .await
+            }
+            other => panic!("unknown server {other}"),
+        }
+    });
+}
+
+/// Bytes due by tick `tick` of 10 per second at `bitrate` (ReadFile's pacing).
+fn due(bitrate: u64, tick: u64) -> u64 {
+    bitrate * tick / 10 / 8
+}
+
+/// The baseline live server: the same pages, fanned out with `tokio::sync::broadcast`.
+async fn raw_live(bitrate: u64, file: PathBuf) {
+    let listener = tokio::net::TcpListener::from_std(listening_socket()).unwrap();
+    announce(listener.local_addr().unwrap());
+    let (pages, _) = tokio::sync::broadcast::channel::<(Bytes, ChunkKind)>(RAW_LAG);
+    let header: Rc<RefCell<Vec<Bytes>>> = Rc::default();
+    let source = {
+        let (pages, header) = (pages.clone(), header.clone());
+        async move {
+            let ogg = std::fs::read(&file).unwrap();
+            let mut reader = OggPageReader::new().unique_serials();
+            let (start, mut tick, mut sent, mut at) = (tokio::time::Instant::now(), 0u64, 0u64, 0);
+            let mut in_header = false;
+            loop {
+                tick += 1;
+                tokio::time::sleep_until(start + Duration::from_millis(100 * tick)).await;
+                let mut want = (due(bitrate, tick) - sent) as usize;
+                sent += want as u64;
+                while want > 0 {
+                    let n = want.min(ogg.len() - at);
+                    reader.push(&ogg[at..at + n]);
+                    (at, want) = ((at + n) % ogg.len(), want - n);
+                }
+                while let Some(PageEvent::Page(page)) = reader.next_event() {
+                    let chunk = live_chunk(page);
+                    if chunk.kind == ChunkKind::Header {
+                        if !in_header {
+                            header.borrow_mut().clear();
+                        }
+                        header.borrow_mut().push(chunk.bytes.clone());
+                    }
+                    in_header = chunk.kind == ChunkKind::Header;
+                    let _ = pages.send((chunk.bytes, chunk.kind));
+                }
+            }
+        }
+    };
+    tokio::task::spawn_local(source);
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let mut pages = pages.subscribe();
+        let header = header.clone();
+        tokio::task::spawn_local(async move {
+            let _ = stream.set_nodelay(true);
+            if !read_head(&mut stream).await {
+                return;
+            }
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/ogg\r\nConnection: close\r\n\r\n";
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let mut started = false;
+            loop {
+                let (bytes, kind) = match pages.recv().await {
+                    Ok(page) => page,
+                    Err(_) => return, // lagged (disconnect, as ours does) or closed
+                };
+                if !started {
+                    if kind != ChunkKind::JoinPoint {
+                        continue;
+                    }
+                    started = true;
+                    let prefix = header.borrow().clone();
+                    for h in prefix {
+                        if stream.write_all(&h).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                if stream.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// Reads up to the blank line ending a request head (at most 8 KiB).
+async fn read_head(stream: &mut tokio::net::TcpStream) -> bool {
+    let mut head = Vec::new();
+    let mut piece = [0u8; 512];
+    while head.len() < 8192 {
+        match stream.read(&mut piece).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => head.extend_from_slice(&piece[..n]),
+        }
+        if head.windows(4).any(|w| w == b"\r\n\r\n") {
+            return true;
+        }
+    }
+    false
+}
+
+/// The baseline on-demand server: a task per client reading the file at the bit rate.
+async fn raw_on_demand(bitrate: u64, file: PathBuf) {
+    let listener = tokio::net::TcpListener::from_std(listening_socket()).unwrap();
+    announce(listener.local_addr().unwrap());
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let file = file.clone();
+        tokio::task::spawn_local(async move {
+            let _ = stream.set_nodelay(true);
+            let Ok(mut reader) = tokio::fs::File::open(&file).await else {
+                return;
+            };
+            let _ = reader.seek(std::io::SeekFrom::Start(0)).await;
+            let (start, mut tick, mut sent) = (tokio::time::Instant::now(), 0u64, 0u64);
+            let mut buffer = Vec::new();
+            loop {
+                tick += 1;
+                tokio::time::sleep_until(start + Duration::from_millis(100 * tick)).await;
+                let want = (due(bitrate, tick) - sent) as usize;
+                buffer.resize(want, 0);
+                let mut filled = 0;
+                while filled < want {
+                    match reader.read(&mut buffer[filled..]).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => filled += n,
+                    }
+                }
+                sent += filled as u64;
+                if filled > 0 && stream.write_all(&buffer[..filled]).await.is_err() {
+                    return;
+                }
+                if filled < want {
+                    let _ = stream.shutdown().await;
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// What one listener saw.
+#[derive(Default, Clone)]
+struct Seen {
+    failed: bool,
+    first_audio: Option<Duration>,
+    body: u64,
+    stalled: bool,
+    /// Seconds from first audio to the end of listening (or the end of the stream).
+    listened: f64,
+}
+
+/// One listener: connect, ask (HTTP/1.0, so the body is raw) or just read (on-demand TCP),
+/// read until `end`, noting the first audio, bytes, and any 2 s without data.
+async fn listen_once(addr: String, http: bool, end: Instant, buffer: Rc<RefCell<Vec<u8>>>) -> Seen {
+    let start = Instant::now();
+    let mut seen = Seen::default();
+    let Ok(mut stream) = tokio::net::TcpStream::connect(&addr).await else {
+        seen.failed = true;
+        return seen;
+    };
+    if http
+        && stream
+            .write_all(b"GET /stream.ogg HTTP/1.0\r\n\r\n")
+            .await
+            .is_err()
+    {
+        seen.failed = true;
+        return seen;
+    }
+    let mut head: Vec<u8> = Vec::new();
+    let mut in_head = http;
+    let mut last = Instant::now();
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        let ready = tokio::time::timeout(end - now, stream.readable()).await;
+        if ready.is_err() {
+            break; // the end of the run
+        }
+        let read = {
+            let mut buffer = buffer.borrow_mut();
+            match stream.try_read(&mut buffer) {
+                Ok(0) => None,
+                Ok(n) if in_head => {
+                    head.extend_from_slice(&buffer[..n.min(4096)]);
+                    Some(n)
+                }
+                Ok(n) => Some(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(_) => None,
+            }
+        };
+        let now = Instant::now();
+        let Some(mut n) = read else {
+            // Closed by the server: fine for on-demand at the end of the file, a failure for a
+            // live listener.
+            seen.failed |= http || seen.first_audio.is_none();
+            break;
+        };
+        if in_head {
+            match head.windows(4).position(|w| w == b"\r\n\r\n") {
+                Some(at) => {
+                    if !head.starts_with(b"HTTP/1.1 200") {
+                        seen.failed = true;
+                        return seen;
+                    }
+                    in_head = false;
+                    n = head.len() - (at + 4);
+                    head = Vec::new();
+                }
+                None => continue,
+            }
+        }
+        if n == 0 {
+            continue;
+        }
+        if seen.first_audio.is_none() {
+            seen.first_audio = Some(now - start);
+        } else if now - last > STALL {
+            seen.stalled = true;
+        }
+        last = now;
+        seen.body += n as u64;
+    }
+    if let Some(first) = seen.first_audio {
+        let stop = Instant::now().min(end);
+        seen.listened = (stop - (start + first)).as_secs_f64();
+        if end.saturating_duration_since(last) > STALL && !seen.failed && http {
+            seen.stalled = true; // went quiet before the end
+        }
+    }
+    seen
+}
+
+fn listen(addr: &str, listeners: usize, seconds: f64, http: bool) {
+    let seen: Vec<Seen> = runtime().block_on(async {
+        tokio::task::LocalSet::new()
+            .run_until(async {
+                let end = Instant::now() + Duration::from_secs_f64(seconds);
+                // One read buffer for all: a listener reads only when its socket is ready.
+                let buffer = Rc::new(RefCell::new(vec![0u8; 256 * 1024]));
+                let tasks: Vec<_> = (0..listeners)
+                    .map(|_| {
+                        tokio::task::spawn_local(listen_once(
+                            addr.to_string(),
+                            http,
+                            end,
+                            buffer.clone(),
+                        ))
+                    })
+                    .collect();
+                let mut seen = Vec::new();
+                for task in tasks {
+                    seen.push(task.await.unwrap_or(Seen {
+                        failed: true,
+                        ..Seen::default()
+                    }));
+                }
+                seen
+            })
+            .await
+    });
+    let connected = seen.iter().filter(|s| s.first_audio.is_some()).count();
+    let failed = seen.iter().filter(|s| s.failed).count();
+    let stalls = seen.iter().filter(|s| s.stalled).count();
+    let mut first: Vec<f64> = seen
+        .iter()
+        .filter_map(|s| s.first_audio.map(|d| d.as_secs_f64() * 1000.0))
+        .collect();
+    first.sort_by(f64::total_cmp);
+    let mut kbps: Vec<f64> = seen
+        .iter()
+        .filter(|s| s.listened > 0.5)
+        .map(|s| s.body as f64 * 8.0 / 1000.0 / s.listened)
+        .collect();
+    kbps.sort_by(f64::total_cmp);
+    let at = |v: &[f64], q: f64| v.get(((v.len() as f64 - 1.0) * q) as usize).copied();
+    println!(
+        "{connected} {failed} {} {} {} {} {stalls}",
+        at(&first, 0.5).unwrap_or(f64::NAN),
+        first.last().copied().unwrap_or(f64::NAN),
+        kbps.first().copied().unwrap_or(f64::NAN),
+        at(&kbps, 0.5).unwrap_or(f64::NAN),
+    );
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    field(11) + field(12) // utime, stime
+}
+
+fn rss(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0)
+        * 1024
+}
+
+/// Runs this binary with `args` and the open-file limit raised to the hard limit (in the shell
+/// that execs it, so no unsafe code is needed here).
+fn spawn_self(args: &[String]) -> Child {
+    let exe = std::env::current_exe().unwrap();
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "ulimit -n $(ulimit -Hn); exec '{}' {}",
+                exe.display(),
+                quoted.join(" ")
+            ),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn first_line(child: &mut Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line.trim().to_string()
+}
+
+fn kernel(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join("-"))
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// One scenario on one server: the generator's figures plus server CPU and memory.
+fn run(
+    kind: &str,
+    listeners: usize,
+    bitrate: u64,
+    seconds: f64,
+    file: &std::path::Path,
+) -> Vec<f64> {
+    let mut server = spawn_self(&[
+        "--serve".into(),
+        kind.into(),
+        bitrate.to_string(),
+        file.display().to_string(),
+    ]);
+    let addr = first_line(&mut server);
+    std::thread::sleep(Duration::from_millis(300));
+    let (rss_before, cpu_before, started) = (rss(server.id()), cpu_ticks(server.id()), Instant::now());
+    let http = kind.starts_with("live");
+    let mut generator = spawn_self(&[
+        "--listen".into(),
+        addr,
+        listeners.to_string(),
+        seconds.to_string(),
+        if http { "http" } else { "tcp" }.into(),
+    ]);
+    // Peak server memory while the listeners are held.
+    let mut peak = rss_before;
+    let pid = server.id();
+    let sampler = std::thread::spawn(move || {
+        let mut peak = 0;
+        let until = Instant::now() + Duration::from_secs_f64(seconds);
+        while Instant::now() < until {
+            peak = peak.max(rss(pid));
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        peak
+    });
+    let result = first_line(&mut generator);
+    let _ = generator.wait();
+    peak = peak.max(sampler.join().unwrap_or(0));
+    let cpu = (cpu_ticks(server.id()) - cpu_before) as f64 / 100.0;
+    let wall = started.elapsed().as_secs_f64();
+    let _ = server.kill();
+    let _ = server.wait();
+    let mut figures: Vec<f64> = result
+        .split_whitespace()
+        .map(|p| p.parse().unwrap_or(f64::NAN))
+        .collect();
+    figures.resize(7, f64::NAN);
+    figures.push(cpu / wall * 100.0);
+    figures.push(peak.saturating_sub(rss_before) as f64 / 1024.0 / listeners as f64);
+    figures
+}
+
+const FIGURES: [&str; 9] = [
+    "connected",
+    "failed",
+    "first-audio-p50-ms",
+    "first-audio-max-ms",
+    "kbit/s-min",
+    "kbit/s-median",
+    "stalls",
+    "server-cpu-%core",
+    "server-KiB/listener",
+];
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--serve") {
+        return serve(
+            &args[i + 1],
+            args[i + 2].parse().unwrap(),
+            PathBuf::from(&args[i + 3]),
+        );
+    }
+    if let Some(i) = args.iter().position(|a| a == "--listen") {
+        return listen(
+            &args[i + 1],
+            args[i + 2].parse().unwrap(),
+            args[i + 3].parse().unwrap(),
+            args[i + 4] == "http",
+        );
+    }
+    let json = args.iter().any(|a| a == "--json");
+    let quick = args.iter().any(|a| a == "--quick");
+    let demo = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/demo.ogg"));
+    // On demand, each client gets a whole file: three passes of the demo (a 60 s chain, 13 s
+    // at 400 kbit/s), so every client streams for the whole run.
+    let long = std::env::temp_dir().join(format!("kamaelia-bench-{}.ogg", std::process::id()));
+    let bytes = std::fs::read(&demo).unwrap();
+    let mut chained = OggPageReader::new().unique_serials();
+    chained.push(&[bytes.clone(), bytes.clone(), bytes].concat());
+    let mut long_bytes = Vec::new();
+    while let Some(PageEvent::Page(p)) = chained.next_event() {
+        long_bytes.extend_from_slice(p.bytes());
+    }
+    std::fs::write(&long, long_bytes).unwrap();
+    let scale = if quick { 10 } else { 1 };
+    let seconds = if quick { 5.0 } else { 12.0 };
+    let scenarios: [(&str, &str, usize, u64, &std::path::Path); 3] = [
+        ("live-5000@400k", "live", 5000 / scale, 400_000, &demo),
+        ("live-10000@128k", "live", 10_000 / scale, 128_000, &demo),
+        ("ondemand-2000@400k", "ondemand", 2000 / scale, 400_000, &long),
+    ];
+    eprintln!(
+        "kernel limits: somaxconn {}, tcp_max_syn_backlog {}, ip_local_port_range {}, open files (hard) {}",
+        kernel("/proc/sys/net/core/somaxconn"),
+        kernel("/proc/sys/net/ipv4/tcp_max_syn_backlog"),
+        kernel("/proc/sys/net/ipv4/ip_local_port_range"),
+        String::from_utf8_lossy(
+            &Command::new("sh")
+                .args(["-c", "ulimit -Hn"])
+                .output()
+                .map(|o| o.stdout)
+                .unwrap_or_default()
+        )
+        .trim()
+    );
+    for (name, kind, listeners, bitrate, file) in scenarios {
+        let ours = run(&format!("{kind}-kamaelia"), listeners, bitrate, seconds, file);
+        let raw = run(&format!("{kind}-raw"), listeners, bitrate, seconds, file);
+        for (i, figure) in FIGURES.iter().enumerate() {
+            let ratio = ours[i] / raw[i];
+            if json {
+                println!(
+                    "{{\"bench\":\"{name}\",\"system\":\"kamaelia\",\"value\":{:.3},\"unit\":\"{figure}\",\"baseline\":\"raw-tokio\",\"baseline_value\":{:.3},\"ratio\":{ratio:.4}}}",
+                    ours[i], raw[i]
+                );
+            } else {
+                println!(
+                    "{name:<20} {figure:<20} kamaelia {:>10.1}   raw-tokio {:>10.1}   ratio {ratio:>6.3}",
+                    ours[i], raw[i]
+                );
+            }
+        }
+    }
+    let _ = std::fs::remove_file(long);
+}
