@@ -47,7 +47,12 @@ fn listening_socket() -> std::net::TcpListener {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     socket.set_reuse_address(true).unwrap();
     socket
-        .bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into())
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
         .unwrap();
     socket.listen(4096).unwrap();
     socket.set_nonblocking(true).unwrap();
@@ -162,7 +167,8 @@ async fn raw_live(bitrate: u64, file: PathBuf) {
             if !read_head(&mut stream).await {
                 return;
             }
-            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/ogg\r\nConnection: close\r\n\r\n";
+            let head =
+                "HTTP/1.1 200 OK\r\nContent-Type: application/ogg\r\nConnection: close\r\n\r\n";
             if stream.write_all(head.as_bytes()).await.is_err() {
                 return;
             }
@@ -406,7 +412,12 @@ fn cpu_ticks(pid: u32) -> u64 {
         .unwrap_or("")
         .split_whitespace()
         .collect();
-    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     field(11) + field(12) // utime, stime
 }
 
@@ -469,7 +480,8 @@ fn run(
     ]);
     let addr = first_line(&mut server);
     std::thread::sleep(Duration::from_millis(300));
-    let (rss_before, cpu_before, started) = (rss(server.id()), cpu_ticks(server.id()), Instant::now());
+    let (rss_before, cpu_before, started) =
+        (rss(server.id()), cpu_ticks(server.id()), Instant::now());
     let http = kind.starts_with("live");
     let mut generator = spawn_self(&[
         "--listen".into(),
@@ -558,7 +570,13 @@ fn main() {
     let scenarios: [(&str, &str, usize, u64, &std::path::Path); 3] = [
         ("live-5000@400k", "live", 5000 / scale, 400_000, &demo),
         ("live-10000@128k", "live", 10_000 / scale, 128_000, &demo),
-        ("ondemand-2000@400k", "ondemand", 2000 / scale, 400_000, &long),
+        (
+            "ondemand-2000@400k",
+            "ondemand",
+            2000 / scale,
+            400_000,
+            &long,
+        ),
     ];
     eprintln!(
         "kernel limits: somaxconn {}, tcp_max_syn_backlog {}, ip_local_port_range {}, open files (hard) {}",
@@ -575,7 +593,13 @@ fn main() {
         .trim()
     );
     for (name, kind, listeners, bitrate, file) in scenarios {
-        let ours = run(&format!("{kind}-kamaelia"), listeners, bitrate, seconds, file);
+        let ours = run(
+            &format!("{kind}-kamaelia"),
+            listeners,
+            bitrate,
+            seconds,
+            file,
+        );
         let raw = run(&format!("{kind}-raw"), listeners, bitrate, seconds, file);
         for (i, figure) in FIGURES.iter().enumerate() {
             let ratio = ours[i] / raw[i];

@@ -8,8 +8,8 @@ use axon_core::{
 };
 use bytes::Bytes;
 use kamaelia_codec::{OggDemuxer, OggEvent, OggPage};
-use kamaelia_net::{ChunkKind, LiveChunk};
 use kamaelia_media::ReadFile;
+use kamaelia_net::{ChunkKind, LiveChunk};
 use std::path::PathBuf;
 
 /// Runs `scheduler` on a current-thread runtime until every component has finished or Ctrl-C
