@@ -153,6 +153,13 @@ impl PageSplitter {
             self.skip(1, "unknown Ogg version");
             return Scan::Skipped;
         }
+        // Only three flag bits are defined: anything else is not a page, and is rejected
+        // before the checksum. (Input crafted to look like pages still costs a checksum over
+        // each claimed page, at most 64 KiB each: libogg has the same bound.)
+        if self.buffer[5] & !0b111 != 0 {
+            self.skip(1, "undefined page flags");
+            return Scan::Skipped;
+        }
         if self.buffer.len() < HEADER + segments {
             return Scan::NeedMore;
         }
@@ -189,13 +196,19 @@ enum Scan {
 pub struct OggPage {
     bytes: Bytes,
     header: bool,
+    /// The stream's first page was seen (so its headers are known).
+    known: bool,
 }
 
 impl OggPage {
     /// A page whose bytes the splitter has checked (so every field read below is in range).
-    pub(crate) fn new(bytes: Bytes, header: bool) -> Self {
+    pub(crate) fn new(bytes: Bytes, header: bool, known: bool) -> Self {
         debug_assert!(bytes.len() >= HEADER && bytes.len() >= HEADER + bytes[26] as usize);
-        OggPage { bytes, header }
+        OggPage {
+            bytes,
+            header,
+            known,
+        }
     }
 
     /// The whole page, header and body.
@@ -256,10 +269,12 @@ impl OggPage {
         self.header
     }
 
-    /// A listener may start here: not a header page, and the page begins a packet. Everything
-    /// from here on decodes once the stream's header pages have been seen.
+    /// A listener may start here: a page that begins a packet, of a stream whose header pages
+    /// were seen (and are what a listener is sent first), and not itself a header page.
+    /// Everything from here on decodes after those header pages. A page of a stream joined
+    /// part-way, or whose first page was lost to damage, is never a join point.
     pub fn is_join_point(&self) -> bool {
-        !self.header && !self.is_continued()
+        self.known && !self.header && !self.is_continued()
     }
 
     /// Packets that end on this page.
@@ -286,6 +301,7 @@ impl OggPage {
         OggPage {
             bytes: bytes.freeze(),
             header: self.header,
+            known: self.known,
         }
     }
 }

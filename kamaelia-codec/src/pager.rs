@@ -25,13 +25,27 @@ struct Link {
     headers_left: usize,
 }
 
-/// How many header packets a stream's first packet announces: Vorbis and Theora have 3, Opus and
-/// Speex 2; for anything else only the first page is taken as header.
-fn header_packets(first_packet: &[u8]) -> usize {
-    if first_packet.starts_with(b"\x01vorbis") || first_packet.starts_with(b"\x80theora") {
+/// How many header packets a stream's first packet announces: Vorbis and Theora 3, Opus 2,
+/// Speex 2 plus its extra headers, FLAC 1 plus the count in its first packet, Skeleton all of
+/// its packets; for anything else only the first packet.
+fn header_packets(first: &[u8]) -> usize {
+    let le_u32 = |at: usize| {
+        first
+            .get(at..at + 4)
+            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    if first.starts_with(b"\x01vorbis") || first.starts_with(b"\x80theora") {
         3
-    } else if first_packet.starts_with(b"OpusHead") || first_packet.starts_with(b"Speex   ") {
+    } else if first.starts_with(b"OpusHead") {
         2
+    } else if first.starts_with(b"Speex   ") {
+        2usize.saturating_add(le_u32(68).min(255))
+    } else if first.starts_with(b"\x7fFLAC") {
+        1 + first
+            .get(7..9)
+            .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+    } else if first.starts_with(b"fishead\0") {
+        usize::MAX // a Skeleton stream is all metadata, up to its last page
     } else {
         1
     }
@@ -89,7 +103,9 @@ impl OggPageReader {
 
     /// Sends the current header pages again before the first page that begins a packet after
     /// every `pages` non-header pages, so a receiver that joins late (multicast) can start.
-    /// Decoders ignore a repeat identical to the headers they have.
+    /// Decoders ignore a repeat identical to the headers they have. Meant for a single logical
+    /// stream (an audio station): in a multiplexed file the repeated first pages would look
+    /// like new streams to other demuxers.
     pub fn repeat_headers(mut self, pages: usize) -> Self {
         self.repeat_every = Some(pages.max(1));
         self
@@ -124,7 +140,7 @@ impl OggPageReader {
     }
 
     fn page(&mut self, bytes: Bytes) {
-        let unmarked = OggPage::new(bytes, false);
+        let unmarked = OggPage::new(bytes, false, false);
         let serial = unmarked.serial();
         if unmarked.is_bos() {
             let out = if self.unique_serials {
@@ -147,17 +163,17 @@ impl OggPageReader {
             );
         }
         // A stream joined part-way (no first page seen) is passed through as data.
-        let (out_serial, header) = match self.links.get_mut(&serial) {
+        let (out_serial, header, known) = match self.links.get_mut(&serial) {
             Some(link) => {
                 let header = link.headers_left > 0;
                 link.headers_left = link
                     .headers_left
                     .saturating_sub(unmarked.packets_completed());
-                (link.serial, header)
+                (link.serial, header, true)
             }
-            None => (serial, false),
+            None => (serial, false, false),
         };
-        let marked = OggPage::new(unmarked.into_bytes(), header);
+        let marked = OggPage::new(unmarked.into_bytes(), header, known);
         let page = if out_serial == serial {
             marked
         } else {

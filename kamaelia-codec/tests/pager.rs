@@ -164,6 +164,19 @@ fn a_late_joiner_starts_at_the_next_repeat() {
     );
 }
 
+#[test]
+fn pages_of_a_stream_whose_first_page_was_not_seen_are_never_join_points() {
+    let ogg = testdata("bench_30s_stereo.ogg");
+    let whole = pages(OggPageReader::new(), &ogg, ogg.len());
+    let from_middle = join(&whole[whole.len() / 2..]);
+    let out = pages(OggPageReader::new(), &from_middle, 4096);
+    assert!(!out.is_empty());
+    assert!(out.iter().all(|p| !p.is_join_point() && !p.is_header()));
+    // And with repeats asked for, there is nothing to repeat: pages pass through.
+    let repeated = pages(OggPageReader::new().repeat_headers(1), &from_middle, 4096);
+    assert_eq!(repeated, out);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+/// The most bitrate mode reads in one tick (1 MiB: about 80 Mbit/s at 10 ticks a second).
+const MAX_TICK_READ: usize = 1 << 20;
+
 /// How [`ReadFile`] reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadMode {
@@ -111,7 +114,9 @@ impl Component for ReadFile {
                     }
                     // Bytes due by this tick, from the start: no rounding carried forward.
                     let due = bps * tick / cps / 8;
-                    (due - sent.min(due)) as usize
+                    // At most MAX_TICK_READ per tick (a huge bit rate must not mean a huge
+                    // buffer); anything more is caught up on the next ticks.
+                    ((due - sent.min(due)) as usize).min(MAX_TICK_READ)
                 }
             };
             if let Some(message) = self.control.try_recv() {

@@ -116,7 +116,11 @@ pub async fn read_request<S: AsyncRead + Unpin>(
         let mut piece = [0u8; 512];
         loop {
             // Read no further than the limit allows, so an oversize head is caught exactly.
-            let room = (limits.max_head_bytes + 1 - head.len()).min(piece.len());
+            let room = limits
+                .max_head_bytes
+                .saturating_add(1)
+                .saturating_sub(head.len())
+                .clamp(1, piece.len());
             let n = match stream.read(&mut piece[..room]).await {
                 Ok(0) | Err(_) => return Err(RequestError::Closed),
                 Ok(n) => n,

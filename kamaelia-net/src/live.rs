@@ -58,6 +58,9 @@ pub struct LiveConfig {
     pub max_lag: usize,
     /// Limits on reading request heads.
     pub request_limits: RequestLimits,
+    /// Once the stream ends, how long a listener has to take what was queued for it before
+    /// its connection is closed anyway (default 10 s).
+    pub end_grace: Duration,
 }
 
 impl LiveConfig {
@@ -71,6 +74,7 @@ impl LiveConfig {
             max_connections: None,
             max_lag: 256,
             request_limits: RequestLimits::default(),
+            end_grace: Duration::from_secs(10),
         }
     }
 
@@ -95,6 +99,12 @@ impl LiveConfig {
     /// Sets how far (in chunks) a listener may fall behind.
     pub fn max_lag(mut self, chunks: usize) -> Self {
         self.max_lag = chunks.max(1);
+        self
+    }
+
+    /// Sets how long listeners get to take the rest once the stream ends.
+    pub fn end_grace(mut self, grace: Duration) -> Self {
+        self.end_grace = grace;
         self
     }
 
@@ -247,12 +257,18 @@ impl LiveHttpServer {
 struct Fanout {
     streaming: Vec<Subscriber>,
     header: Vec<Bytes>,
+    /// The header as one chunk (made once per header, not per listener), so a header of many
+    /// chunks never counts against a newcomer's lag bound.
+    joined_header: Option<Bytes>,
     in_header: bool,
 }
 
 impl Fanout {
     fn publish(&mut self, chunk: LiveChunk, shared: &Shared) {
         bump(&shared.counters.chunks, 1);
+        if chunk.bytes.is_empty() {
+            return; // nothing to send (and an empty HTTP chunk would end the body)
+        }
         match chunk.kind {
             ChunkKind::Header => {
                 if !self.in_header {
@@ -260,12 +276,20 @@ impl Fanout {
                     self.in_header = true;
                 }
                 self.header.push(chunk.bytes.clone());
+                self.joined_header = None;
             }
             ChunkKind::JoinPoint => {
                 self.in_header = false;
-                for waiting in shared.waiting.borrow_mut().drain(..) {
-                    if self.header.iter().all(|h| deliver(&waiting, h, shared)) {
-                        self.streaming.push(waiting);
+                let waiting = std::mem::take(&mut *shared.waiting.borrow_mut());
+                if !waiting.is_empty() {
+                    let header = self
+                        .joined_header
+                        .get_or_insert_with(|| Bytes::from(self.header.concat()))
+                        .clone();
+                    for listener in waiting {
+                        if header.is_empty() || deliver(&listener, &header, shared) {
+                            self.streaming.push(listener);
+                        }
                     }
                 }
             }
@@ -320,6 +344,7 @@ impl Component for LiveHttpServer {
         let mut fanout = Fanout {
             streaming: Vec::new(),
             header: Vec::new(),
+            joined_header: None,
             in_header: false,
         };
         let mut stats_tick = tokio::time::interval(Duration::from_millis(500));
@@ -372,12 +397,31 @@ fn admit(stream: TcpStream, shared: &Rc<Shared>) {
         return;
     }
     let _ = stream.set_nodelay(true);
+    // Counted from acceptance, so a burst of arrivals cannot pass the limit.
+    bump(&shared.counters.connections, 1);
+    // Listeners that left while waiting for a join point are forgotten here too, so a source
+    // that rarely sends one cannot make the waiting list grow.
+    let mut waiting = shared.waiting.borrow_mut();
+    if waiting.len() > 64 + shared.counters.connections.get() as usize {
+        waiting.retain(|listener| !listener.data.is_closed());
+    }
+    drop(waiting);
     axon_core::activate(Listener {
         inbox: Inbox::with_capacity(shared.config.max_lag),
         control: Inbox::new(),
         stream: Some(stream),
+        _connection: Connection(shared.clone()),
         shared: shared.clone(),
     });
+}
+
+/// One accepted connection, counted until its listener ends.
+struct Connection(Rc<Shared>);
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        bump(&self.0.counters.connections, -1);
+    }
 }
 
 /// Counts something open (a connection, a listener) for as long as it lives.
@@ -396,7 +440,7 @@ impl Drop for Open<'_> {
     }
 }
 
-/// Time allowed to write a small response, or what is left for a listener at the end.
+/// Time allowed to write a small response or a response head.
 const WRITE_GRACE: Duration = Duration::from_secs(10);
 
 /// One HTTP connection: reads the request, then answers it or streams to it.
@@ -407,6 +451,8 @@ struct Listener {
     /// `ProducerFinished`: the stream has ended; `Failed`: fell behind; shutdown.
     control: Inbox<Control>,
     stream: Option<TcpStream>,
+    /// Counted while this listener lives.
+    _connection: Connection,
     shared: Rc<Shared>,
 }
 
@@ -417,7 +463,6 @@ impl Component for Listener {
         };
         let shared = self.shared.clone();
         let counters = &shared.counters;
-        let _connection = Open::new(&counters.connections);
         let read = tokio::select! {
             read = read_request(&mut stream, shared.config.request_limits) => read,
             _ = self.control.recv() => return Ok(()),
@@ -467,7 +512,9 @@ impl Component for Listener {
             }
             let head = response_head(200, &headers);
             if head_only || shared.ended.get() {
-                reply(&mut stream, head).await;
+                // After the end of the stream: an empty body, properly ended.
+                let end = if chunked { "0\r\n\r\n" } else { "" };
+                reply(&mut stream, head + end).await;
                 return Ok(());
             }
             self.stream_to(stream, head, chunked).await;
@@ -487,14 +534,33 @@ impl Component for Listener {
     }
 }
 
-/// Writes a small response and closes, giving up after [`WRITE_GRACE`].
+/// Writes a small response and closes, giving up after [`WRITE_GRACE`]. The close lingers:
+/// what the client still sends (the rest of an oversize head) is read and dropped for a
+/// moment, because closing with unread bytes would reset the connection and the client might
+/// never see the response.
 async fn reply(stream: &mut TcpStream, answer: String) {
-    let _ = tokio::time::timeout(WRITE_GRACE, async {
+    let written = tokio::time::timeout(WRITE_GRACE, async {
         stream.write_all(answer.as_bytes()).await?;
         stream.shutdown().await
     })
     .await;
+    if matches!(written, Ok(Ok(()))) {
+        let _ = tokio::time::timeout(LINGER, async {
+            let mut ignored = [0u8; 512];
+            let mut left: usize = 64 * 1024;
+            while left > 0 {
+                match stream.read(&mut ignored).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => left = left.saturating_sub(n),
+                }
+            }
+        })
+        .await;
+    }
 }
+
+/// How long a closing connection reads what the client still sends.
+const LINGER: Duration = Duration::from_secs(1);
 
 impl Listener {
     /// Sends the head, joins the stream and writes it until the end, a lag, or the client
@@ -519,13 +585,16 @@ impl Listener {
         let (mut from_client, mut to_client) = stream.split();
         // A listener sends nothing after its request; reading only notices it leaving.
         let mut ignored = [0u8; 64];
+        // A client may half-close after its request and still listen: only an error (a reset)
+        // means it has gone; after its end of stream we stop reading.
+        let mut client_open = true;
         loop {
             tokio::select! {
                 biased;
                 message = self.control.recv() => {
                     if matches!(message, Control::ProducerFinished) {
                         // The stream has ended: what was queued still goes out.
-                        let _ = tokio::time::timeout(WRITE_GRACE, async {
+                        let _ = tokio::time::timeout(shared.config.end_grace, async {
                             while let Some(bytes) = self.inbox.try_recv() {
                                 write_piece(&mut to_client, &bytes, chunked).await?;
                                 bump(&counters.bytes_out, bytes.len() as i64);
@@ -539,17 +608,19 @@ impl Listener {
                     }
                     return;
                 }
-                read = from_client.read(&mut ignored) => {
-                    if !matches!(read, Ok(n) if n > 0) {
-                        return; // the listener has gone
-                    }
-                }
+                read = from_client.read(&mut ignored), if client_open => match read {
+                    Ok(0) => client_open = false,
+                    Ok(_) => {}
+                    Err(_) => return, // the listener has gone
+                },
                 bytes = self.inbox.recv() => {
                     // A write waits while the client is slow; meanwhile the server may give
                     // up on it (a lag) or the stream may end.
                     let write = write_piece(&mut to_client, &bytes, chunked);
                     tokio::pin!(write);
                     let mut ending = false;
+                    // Once the stream has ended, a stuck write gets the end grace, like the rest.
+                    let mut give_up = tokio::time::Instant::now() + Duration::from_secs(86_400);
                     loop {
                         tokio::select! {
                             written = &mut write => {
@@ -562,10 +633,12 @@ impl Listener {
                             message = self.control.recv(), if !ending => {
                                 if matches!(message, Control::ProducerFinished) {
                                     ending = true;
+                                    give_up = tokio::time::Instant::now() + shared.config.end_grace;
                                 } else {
                                     return;
                                 }
                             }
+                            () = tokio::time::sleep_until(give_up), if ending => return,
                         }
                     }
                     if ending {

@@ -72,15 +72,21 @@ impl Harness {
 
     /// Waits until the server has taken `chunks` chunks in all (as `/stats` reports).
     fn settle(&self, chunks: u64) {
-        let wanted = format!("\"chunks\":{chunks}}}");
+        self.wait_for("chunks", chunks);
+    }
+
+    /// Waits until `/stats` shows `value` for `name`.
+    fn wait_for(&self, name: &str, value: u64) {
+        let wanted = format!("\"{name}\":{value}");
         for _ in 0..2000 {
             let (_, _, body) = request(self.addr, "GET /stats HTTP/1.1\r\n\r\n");
-            if rest(body).contains(&wanted) {
+            let stats = rest(body);
+            if stats.contains(&format!("{wanted},")) || stats.contains(&format!("{wanted}}}")) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(2));
         }
-        panic!("the server never took {chunks} chunks");
+        panic!("the server never showed {wanted}");
     }
 
     fn finish(self) -> String {
@@ -340,4 +346,67 @@ fn a_listener_that_stops_reading_is_dropped_and_nobody_else_loses_a_byte() {
         "the stalled connection was closed"
     );
     assert!(drained.len() < chunks * chunk.len());
+}
+
+/// A listener whose socket will not take much: a small receive window, never read.
+fn stalled_listener(addr: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let mut stream = TcpStream::from(socket);
+    stream
+        .write_all(b"GET /radio.ogg HTTP/1.0\r\n\r\n")
+        .unwrap();
+    stream
+}
+
+#[test]
+fn at_the_end_a_listener_that_stopped_reading_is_closed_after_the_grace() {
+    let config = config()
+        .max_lag(100_000)
+        .end_grace(Duration::from_millis(300));
+    let server = Harness::start(config);
+    server.send(ChunkKind::Header, "HEAD.");
+    let _stalled = stalled_listener(server.addr);
+    let chunk = "y".repeat(64 * 1024);
+    for _ in 0..200 {
+        server.send(ChunkKind::JoinPoint, &chunk);
+    }
+    server.settle(201);
+    // Stuck in a write, far from its lag bound, when the stream ends: the server still stops.
+    let started = std::time::Instant::now();
+    let stats = server.finish();
+    assert!(started.elapsed() < Duration::from_secs(10), "{stats}");
+    assert!(stats.contains(".dropped\":0"), "{stats}");
+}
+
+#[test]
+fn a_long_header_empty_chunks_and_a_half_closed_client_are_all_fine() {
+    use ChunkKind::*;
+    // Ten header chunks against a lag bound of four: a newcomer still gets them all.
+    let server = Harness::start(config().max_lag(4));
+    for i in 0..10 {
+        server.send(Header, &format!("H{i}."));
+    }
+    server.send(JoinPoint, "J1.");
+    server.settle(11);
+    let mut listener = listen(server.addr);
+    // A client that half-closes after its request keeps listening (HTTP/1.0, raw body).
+    let mut half = connect(server.addr);
+    half.write_all(b"GET /radio.ogg HTTP/1.0\r\n\r\n").unwrap();
+    half.shutdown(std::net::Shutdown::Write).unwrap();
+    server.wait_for("listeners", 2);
+    server.send(Continuation, "");
+    server.send(JoinPoint, "J2.");
+    server.send(Continuation, "");
+    server.send(Continuation, "c2.");
+    listener.read_exactly("H0.H1.H2.H3.H4.H5.H6.H7.H8.H9.J2.");
+    server.finish();
+    assert_eq!(listener.rest(), "c2.");
+    let mut answer = String::new();
+    half.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.ends_with("\r\n\r\nH0.H1.H2.H3.H4.H5.H6.H7.H8.H9.J2.c2."),
+        "{answer}"
+    );
 }

@@ -33,6 +33,9 @@ fn main() {
         }
         let out: Option<PathBuf> = flag(&args, "--out")?;
         let seconds: Option<f64> = flag(&args, "--seconds")?;
+        if seconds.is_some_and(|s| !(s.is_finite() && s > 0.0 && s < 1e9)) {
+            return Err("--seconds must be a positive number of seconds".into());
+        }
         let interface: Ipv4Addr = flag(&args, "--interface")?.unwrap_or(Ipv4Addr::LOCALHOST);
         Ok((group, out, seconds, interface))
     })();
