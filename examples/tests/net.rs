@@ -519,3 +519,45 @@ fn a_looping_live_stream_plays_on_across_links_in_ffmpeg() {
     assert!(answer.contains("\"chunks\":"), "{answer}");
     server.interrupt();
 }
+
+const PYTHON_HTTP: &str = r#"
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=30) as r:
+    assert r.status == 200 and r.headers["Content-Type"] == "application/ogg", r.headers
+    assert r.headers["Transfer-Encoding"] == "chunked", r.headers
+    body = r.read()  # raises IncompleteRead unless the chunked body ends properly
+sys.stdout.buffer.write(body)
+"#;
+
+#[test]
+fn python_reads_the_live_stream_as_a_properly_ended_chunked_body() {
+    if !have("python3") {
+        return;
+    }
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/data/demo.ogg");
+    let server = Server::start(
+        env!("CARGO_BIN_EXE_live_streaming_server"),
+        &[
+            "--bind",
+            "127.0.0.1:0",
+            "--file",
+            demo,
+            "--bitrate",
+            "1720000",
+        ],
+    );
+    let out = Command::new("python3")
+        .args(["-c", PYTHON_HTTP])
+        .arg(format!("http://{}/stream.ogg", server.addr))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let frames = our_frames(&out.stdout);
+    assert!(frames > 0 && frames <= DEMO_FRAMES, "{frames} frames");
+    let mut child = server.child;
+    assert!(child.wait().unwrap().success());
+}
