@@ -561,3 +561,38 @@ fn python_reads_the_live_stream_as_a_properly_ended_chunked_body() {
     let mut child = server.child;
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn ffplay_plays_the_live_stream_to_its_end_headless() {
+    if !have("ffplay") {
+        return;
+    }
+    // One second of tone (kamaelia-codec's test media): ffplay plays in real time.
+    let tone = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../kamaelia-codec/testdata/tone_44k_stereo.ogg"
+    );
+    let server = Server::start(
+        env!("CARGO_BIN_EXE_live_streaming_server"),
+        &["--bind", "127.0.0.1:0", "--file", tone],
+    );
+    // No display, and SDL's dummy audio driver standing in for a sound card.
+    let played = Command::new("ffplay")
+        .args(["-nodisp", "-autoexit", "-loglevel", "error", "-stats"])
+        .arg(format!("http://{}/stream.ogg", server.addr))
+        .env("SDL_AUDIODRIVER", "dummy")
+        .output()
+        .unwrap();
+    let stats = String::from_utf8_lossy(&played.stderr);
+    assert!(played.status.success(), "{stats}");
+    // ffplay's status line shows the playing clock; it must have reached most of the second.
+    let clock: f64 = stats
+        .rsplit("M-A:")
+        .nth(1)
+        .and_then(|before| before.split_whitespace().last())
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no clock in {stats:?}"));
+    assert!(clock > 0.7, "ffplay stopped at {clock} s");
+    let mut child = server.child;
+    assert!(child.wait().unwrap().success());
+}
