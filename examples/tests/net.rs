@@ -596,3 +596,53 @@ fn ffplay_plays_the_live_stream_to_its_end_headless() {
     let mut child = server.child;
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn mpv_joins_a_looping_live_stream_late_and_plays_across_links() {
+    if !have("mpv") {
+        return;
+    }
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/data/demo.ogg");
+    // Ten times real time, looping: 25 s of audio crosses into the next chain link.
+    let server = Server::start(
+        env!("CARGO_BIN_EXE_live_streaming_server"),
+        &[
+            "--bind",
+            "127.0.0.1:0",
+            "--file",
+            demo,
+            "--loop",
+            "--bitrate",
+            "860000",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let pcm = std::env::temp_dir().join(format!("kamaelia-mpv-{}.f32", std::process::id()));
+    // No configuration, no video, and a raw PCM file standing in for the sound card.
+    let played = Command::new("mpv")
+        .args([
+            "--no-config",
+            "--no-video",
+            "--untimed",
+            "--length=25",
+            "--ao=pcm",
+            "--ao-pcm-waveheader=no",
+        ])
+        .arg(format!("--ao-pcm-file={}", pcm.display()))
+        .arg(format!("http://{}/stream.ogg", server.addr))
+        .output()
+        .unwrap();
+    assert!(
+        played.status.success(),
+        "{}",
+        String::from_utf8_lossy(&played.stdout)
+    );
+    // 32-bit float stereo: 8 bytes a frame.
+    let frames = std::fs::metadata(&pcm).unwrap().len() / 8;
+    let _ = std::fs::remove_file(&pcm);
+    assert!(
+        (frames as i64 - 25 * 44_100).abs() < 44_100,
+        "mpv played {frames} frames"
+    );
+    server.interrupt();
+}
