@@ -3,8 +3,9 @@
 //! file's nominal rate) — is paged by `OggPager` and fanned out by `LiveHttpServer` to every
 //! listener at `http://ADDR/stream.ogg` (`application/ogg`; also HEAD), without a copy per
 //! listener. A listener joining at any time first receives the stream's Vorbis header pages,
-//! then live pages from the next page that begins a packet, so ffplay, mpv, VLC and browsers
-//! can join mid-stream. With `--loop` the file plays forever, each pass a new chained link
+//! then live pages from the next page that begins a packet, so a player can join mid-stream
+//! (tested with ffmpeg, ffplay, mpv and Python's HTTP client; VLC and browsers were not
+//! available to test). With `--loop` the file plays forever, each pass a new chained link
 //! (fresh serial number). Listener, byte and drop counts are at `/stats` (JSON) and in the CAT.
 //! Prints `listening on ADDR` first; exits 0 at the end of the file; Ctrl-C stops it cleanly.
 
