@@ -182,11 +182,37 @@ pub(crate) async fn run_socket(
             let mut buffer: Vec<u8> = Vec::new();
             loop {
                 if buffer.is_empty() {
+                    // Readiness can be spurious (a fresh socket reports readable at once), so
+                    // the first bytes are read into a small stack buffer: only a connection
+                    // that really sends gets the big one.
                     if let Err(e) = read_half.readable().await {
                         let _ = signal.send(failed("connection lost", e)).await;
                         return false;
                     }
+                    // (In a block without an await, so the array is not kept in the future.)
+                    let first_read = {
+                        let mut first = [0u8; 1024];
+                        read_half
+                            .try_read(&mut first)
+                            .map(|n| Bytes::copy_from_slice(&first[..n]))
+                    };
+                    let bytes = match first_read {
+                        Ok(bytes) if bytes.is_empty() => {
+                            return signal.send(Control::ProducerFinished).await.is_ok();
+                        }
+                        Ok(bytes) => bytes,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        Err(e) => {
+                            let _ = signal.send(failed("connection lost", e)).await;
+                            return false;
+                        }
+                    };
+                    moved(&bytes_in, bytes.len());
                     buffer = vec![0u8; READ_CHUNK];
+                    if outbox.send(bytes).await.is_err() {
+                        return false; // nobody is listening any more
+                    }
+                    continue;
                 }
                 match read_half.read(&mut buffer).await {
                     Ok(0) => return signal.send(Control::ProducerFinished).await.is_ok(),
