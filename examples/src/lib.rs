@@ -7,7 +7,7 @@ use axon_core::{
     pass_outbox,
 };
 use bytes::Bytes;
-use kamaelia_codec::{OggDemuxer, OggEvent, OggPage};
+use kamaelia_codec::{DecodeNotice, OggDemuxer, OggEvent, OggPage};
 use kamaelia_media::ReadFile;
 use kamaelia_net::{ChunkKind, LiveChunk};
 use std::path::PathBuf;
@@ -156,4 +156,18 @@ pub fn live_chunk(page: OggPage) -> LiveChunk {
         bytes: page.into_bytes(),
         kind,
     }
+}
+
+/// The line a client prints at the end — `RATE Hz, CHANNELS channel(s), FRAMES frames` — from
+/// the last format its decoder announced; `None` when no audio arrived.
+pub fn decoded_summary(notices: &[DecodeNotice], frames: u64) -> Option<String> {
+    let (rate, channels) = notices.iter().rev().find_map(|n| match n {
+        DecodeNotice::Format {
+            sample_rate,
+            channels,
+            ..
+        } => Some((*sample_rate, *channels)),
+        _ => None,
+    })?;
+    (frames > 0).then(|| format!("{rate} Hz, {channels} channel(s), {frames} frames"))
 }

@@ -41,6 +41,21 @@ impl Server {
     }
 }
 
+/// Codec, sample rate and channels of the first stream at `url`, as ffprobe reports them.
+fn probe(url: &str) -> String {
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,sample_rate,channels",
+        ])
+        .args(["-of", "csv=p=0", url])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&probe.stdout).trim().to_string()
+}
+
 fn have(tool: &str) -> bool {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
@@ -233,22 +248,7 @@ fn ffprobe_ffmpeg_and_our_client_read_the_simple_streaming_server() {
         format!("44100 Hz, 2 channel(s), {DEMO_FRAMES} frames")
     );
     if have("ffprobe") {
-        let probe = Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-show_entries",
-                "stream=codec_name,sample_rate,channels",
-                "-of",
-                "csv=p=0",
-            ])
-            .arg(format!("tcp://{}", server.addr))
-            .output()
-            .unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&probe.stdout).trim(),
-            "vorbis,44100,2"
-        );
+        assert_eq!(probe(&format!("tcp://{}", server.addr)), "vorbis,44100,2");
     }
     if have("ffmpeg") {
         let decoded = Command::new("ffmpeg")
@@ -475,20 +475,8 @@ fn a_looping_live_stream_plays_on_across_links_in_ffmpeg() {
         ],
     );
     if have("ffprobe") {
-        let probe = Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-show_entries",
-                "stream=codec_name,sample_rate,channels",
-                "-of",
-                "csv=p=0",
-            ])
-            .arg(format!("http://{}/stream.ogg", server.addr))
-            .output()
-            .unwrap();
         assert_eq!(
-            String::from_utf8_lossy(&probe.stdout).trim(),
+            probe(&format!("http://{}/stream.ogg", server.addr)),
             "vorbis,44100,2"
         );
     }

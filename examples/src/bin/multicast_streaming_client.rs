@@ -9,7 +9,7 @@ use axon_core::components::{Collect, Detuple, NullSink, map};
 use axon_core::{Control, Scheduler, link, pipeline};
 use bytes::Bytes;
 use kamaelia_codec::{DecodeNotice, PcmBlock, VorbisDecode};
-use kamaelia_examples::{flag, usage_error};
+use kamaelia_examples::{decoded_summary, flag, usage_error};
 use kamaelia_media::{AudioPlayback, WavWriter};
 use kamaelia_net::{MulticastConfig, UdpTransceiver};
 use std::cell::Cell;
@@ -118,18 +118,8 @@ fn main() {
         tokio::join!(scheduler.run(), watch);
         notices.take()
     });
-    let format = notices.iter().rev().find_map(|n| match n {
-        DecodeNotice::Format {
-            sample_rate,
-            channels,
-            ..
-        } => Some((*sample_rate, *channels)),
-        _ => None,
-    });
-    match format {
-        Some((rate, channels)) if frames.get() > 0 => {
-            println!("{rate} Hz, {channels} channel(s), {} frames", frames.get())
-        }
-        _ => fail(format!("no Vorbis audio arrived from {group}")),
+    match decoded_summary(&notices, frames.get()) {
+        Some(summary) => println!("{summary}"),
+        None => fail(format!("no Vorbis audio arrived from {group}")),
     }
 }

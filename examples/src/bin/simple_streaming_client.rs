@@ -6,7 +6,7 @@
 use axon_core::components::{Collect, NullSink};
 use axon_core::{Control, Scheduler, link, pipeline};
 use kamaelia_codec::{DecodeNotice, PcmBlock, VorbisDecode};
-use kamaelia_examples::{flag, run_until_finished, usage_error};
+use kamaelia_examples::{decoded_summary, flag, run_until_finished, usage_error};
 use kamaelia_media::{AudioPlayback, WavWriter};
 use kamaelia_net::TcpClient;
 use std::cell::Cell;
@@ -61,18 +61,8 @@ fn main() {
         eprintln!("simple_streaming_client: {}", info.message);
         std::process::exit(1);
     }
-    let format = notices.iter().rev().find_map(|n| match n {
-        DecodeNotice::Format {
-            sample_rate,
-            channels,
-            ..
-        } => Some((*sample_rate, *channels)),
-        _ => None,
-    });
-    match format {
-        Some((rate, channels)) => {
-            println!("{rate} Hz, {channels} channel(s), {} frames", frames.get())
-        }
+    match decoded_summary(&notices, frames.get()) {
+        Some(summary) => println!("{summary}"),
         None => {
             eprintln!("simple_streaming_client: no Vorbis audio arrived from {address}");
             std::process::exit(1);
