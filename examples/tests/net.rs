@@ -30,6 +30,12 @@ impl Server {
         Server { child, addr }
     }
 
+    /// Waits for the server to end by itself; the exit status must be success.
+    fn wait_for_exit(mut self) {
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{status}");
+    }
+
     /// Ctrl-C, then the exit status must be success.
     fn interrupt(mut self) {
         Command::new("kill")
@@ -54,6 +60,14 @@ fn probe(url: &str) -> String {
         .output()
         .unwrap();
     String::from_utf8_lossy(&probe.stdout).trim().to_string()
+}
+
+/// `live_streaming_server` on a free port, serving the demo file with `extra` options.
+fn live_server(extra: &[&str]) -> Server {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/data/demo.ogg");
+    let mut args = vec!["--bind", "127.0.0.1:0", "--file", demo];
+    args.extend_from_slice(extra);
+    Server::start(env!("CARGO_BIN_EXE_live_streaming_server"), &args)
 }
 
 fn have(tool: &str) -> bool {
@@ -393,19 +407,8 @@ fn fetch_http10(addr: &str) -> Vec<u8> {
 
 #[test]
 fn late_listeners_of_the_live_server_decode_in_ffmpeg_oggdec_and_ours_alike() {
-    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/data/demo.ogg");
     // Ten times real time: the 20 s file lasts 2 s.
-    let server = Server::start(
-        env!("CARGO_BIN_EXE_live_streaming_server"),
-        &[
-            "--bind",
-            "127.0.0.1:0",
-            "--file",
-            demo,
-            "--bitrate",
-            "860000",
-        ],
-    );
+    let server = live_server(&["--bitrate", "860000"]);
     std::thread::sleep(Duration::from_millis(500));
     let addr = server.addr.clone();
     let ffmpeg = have("ffmpeg").then(|| {
@@ -455,25 +458,12 @@ fn late_listeners_of_the_live_server_decode_in_ffmpeg_oggdec_and_ours_alike() {
         );
     }
     // The file has ended, so the server has too.
-    let mut child = server.child;
-    assert!(child.wait().unwrap().success());
+    server.wait_for_exit();
 }
 
 #[test]
 fn a_looping_live_stream_plays_on_across_links_in_ffmpeg() {
-    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/data/demo.ogg");
-    let server = Server::start(
-        env!("CARGO_BIN_EXE_live_streaming_server"),
-        &[
-            "--bind",
-            "127.0.0.1:0",
-            "--file",
-            demo,
-            "--loop",
-            "--bitrate",
-            "1720000",
-        ],
-    );
+    let server = live_server(&["--loop", "--bitrate", "1720000"]);
     if have("ffprobe") {
         assert_eq!(
             probe(&format!("http://{}/stream.ogg", server.addr)),
@@ -522,18 +512,7 @@ fn python_reads_the_live_stream_as_a_properly_ended_chunked_body() {
     if !have("python3") {
         return;
     }
-    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/data/demo.ogg");
-    let server = Server::start(
-        env!("CARGO_BIN_EXE_live_streaming_server"),
-        &[
-            "--bind",
-            "127.0.0.1:0",
-            "--file",
-            demo,
-            "--bitrate",
-            "1720000",
-        ],
-    );
+    let server = live_server(&["--bitrate", "1720000"]);
     let out = Command::new("python3")
         .args(["-c", PYTHON_HTTP])
         .arg(format!("http://{}/stream.ogg", server.addr))
@@ -546,8 +525,7 @@ fn python_reads_the_live_stream_as_a_properly_ended_chunked_body() {
     );
     let frames = our_frames(&out.stdout);
     assert!(frames > 0 && frames <= DEMO_FRAMES, "{frames} frames");
-    let mut child = server.child;
-    assert!(child.wait().unwrap().success());
+    server.wait_for_exit();
 }
 
 #[test]
@@ -581,8 +559,7 @@ fn ffplay_plays_the_live_stream_to_its_end_headless() {
         .and_then(|c| c.parse().ok())
         .unwrap_or_else(|| panic!("no clock in {stats:?}"));
     assert!(clock > 0.7, "ffplay stopped at {clock} s");
-    let mut child = server.child;
-    assert!(child.wait().unwrap().success());
+    server.wait_for_exit();
 }
 
 #[test]
@@ -590,20 +567,8 @@ fn mpv_joins_a_looping_live_stream_late_and_plays_across_links() {
     if !have("mpv") {
         return;
     }
-    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/data/demo.ogg");
     // Ten times real time, looping: 25 s of audio crosses into the next chain link.
-    let server = Server::start(
-        env!("CARGO_BIN_EXE_live_streaming_server"),
-        &[
-            "--bind",
-            "127.0.0.1:0",
-            "--file",
-            demo,
-            "--loop",
-            "--bitrate",
-            "860000",
-        ],
-    );
+    let server = live_server(&["--loop", "--bitrate", "860000"]);
     std::thread::sleep(Duration::from_millis(500));
     let pcm = std::env::temp_dir().join(format!("kamaelia-mpv-{}.f32", std::process::id()));
     // No configuration, no video, and a raw PCM file standing in for the sound card.
