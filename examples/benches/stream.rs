@@ -16,6 +16,8 @@
 //! Modes (this binary runs itself): `--serve KIND BITRATE FILE`, `--listen ADDR N SECONDS
 //! http|tcp`.
 
+#[path = "../../kamaelia-net/benches/support/process.rs"]
+mod support;
 use axon_core::components::map;
 use axon_core::{Scheduler, link, pipeline};
 use bytes::Bytes;
@@ -24,11 +26,12 @@ use kamaelia_examples::{StreamFile, live_chunk};
 use kamaelia_media::ReadFile;
 use kamaelia_net::{ChunkKind, LiveConfig, LiveHttpServer, ServerConfig, TcpServer};
 use std::cell::RefCell;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+use support::{cpu_ticks, first_line, rss, spawn_self};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 /// No data for this long is a stall.
@@ -402,60 +405,6 @@ fn listen(addr: &str, listeners: usize, seconds: f64, http: bool) {
         kbps.first().copied().unwrap_or(f64::NAN),
         at(&kbps, 0.5).unwrap_or(f64::NAN),
     );
-}
-
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    field(11) + field(12) // utime, stime
-}
-
-fn rss(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap_or(0)
-        * 1024
-}
-
-/// Runs this binary with `args` and the open-file limit raised to the hard limit (in the shell
-/// that execs it, so no unsafe code is needed here).
-fn spawn_self(args: &[String]) -> Child {
-    let exe = std::env::current_exe().unwrap();
-    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
-    Command::new("sh")
-        .args([
-            "-c",
-            &format!(
-                "ulimit -n $(ulimit -Hn); exec '{}' {}",
-                exe.display(),
-                quoted.join(" ")
-            ),
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn first_line(child: &mut Child) -> String {
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    line.trim().to_string()
 }
 
 fn kernel(path: &str) -> String {

@@ -7,13 +7,15 @@
 //! Modes (this binary runs itself): `--serve kamaelia|raw`, `--load ADDR N SECONDS`,
 //! `--idle ADDR N`.
 
+#[path = "support/process.rs"]
+mod support;
 use axon_core::Scheduler;
 use axon_core::components::map;
 use bytes::Bytes;
 use kamaelia_net::{ServerConfig, TcpServer};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
 use std::time::{Duration, Instant};
+use support::{cpu_ticks, first_line, rss, spawn_self};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MESSAGE: usize = 64;
@@ -125,63 +127,6 @@ fn idle(addr: &str, connections: usize) {
         let mut line = String::new();
         let _ = std::io::stdin().read_line(&mut line);
     });
-}
-
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    // utime and stime are fields 14 and 15 (1-based) of the whole line: 12 and 13 after ")".
-    fields
-        .get(11)
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0)
-        + fields
-            .get(12)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-}
-
-fn rss(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap_or(0)
-        * 1024
-}
-
-/// Runs `args` of this binary with a raised open-file limit (raised in the shell that execs it,
-/// so no unsafe code is needed here).
-fn spawn_self(args: &[String]) -> Child {
-    let exe = std::env::current_exe().unwrap();
-    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
-    Command::new("sh")
-        .args([
-            "-c",
-            &format!(
-                "ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec '{}' {}",
-                exe.display(),
-                quoted.join(" ")
-            ),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn first_line(child: &mut Child) -> String {
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    line.trim().to_string()
 }
 
 struct Row {
