@@ -40,7 +40,7 @@
 //! | `backplane.<name>.dropped` | value: values dropped by `DropOldest` subscribers | [`SubscribeTo`] |
 //! | `backplane.<name>.disconnected` | value: subscribers removed by `Disconnect` | [`SubscribeTo`] |
 //! | `net.tcp.<bind>.connections`, `.accepted`, `.refused`, `.bytes_in`, `.bytes_out` | values | kamaelia-net `TcpServer` |
-//! | `stream.<name>.listeners`, `.bytes`, `.drops` | values | the streaming servers (planned) |
+//! | `net.live.<bind>.listeners`, `.connections`, `.served`, `.dropped`, `.refused`, `.not_found`, `.bad_requests`, `.bytes_out`, `.chunks` | values | kamaelia-net `LiveHttpServer` |
 #![forbid(unsafe_code)]
 
 mod backplane;

@@ -5,7 +5,8 @@
 //!   denied; the same feature set as `test`, so nothing is built for a second feature set.
 //! - `cargo xtask bench [GROUP] [--json]` — benchmarks (`core`, …), each a ratio to a baseline run
 //!   side by side.
-//! - `cargo xtask demo NAME` — runs a demo (`streaming`).
+//! - `cargo xtask demo streaming [--file F] [--bitrate BPS] [--out F.wav] [--seconds N]` — the
+//!   streaming demo (server and client in one process, through the speakers or into a WAV).
 #![forbid(unsafe_code)]
 
 use std::process::{Command, ExitCode};
@@ -195,12 +196,46 @@ fn bench(args: &[String]) -> Result<(), String> {
 
 fn demo(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
-        Some("streaming") => Err(
-            "the streaming demo is not built yet (issue 8: the streaming \
-             system). Nothing was played. Run `cargo xtask test` to see what works today."
-                .to_string(),
-        ),
+        Some("streaming") => {
+            // Built in release mode (decoding and pacing are real time), with audio output when
+            // ALSA is there; without it the demo writes demo.wav and says so.
+            let mut command = cargo();
+            command.args([
+                "run",
+                "--release",
+                "--quiet",
+                "--package",
+                "kamaelia-examples",
+                "--bin",
+                "streaming_demo",
+            ]);
+            if alsa_present() {
+                command.args(["--features", "playback"]);
+            } else {
+                eprintln!(
+                    "xtask: no ALSA development files (pkg-config alsa), so no audio output: \
+                     the demo will write demo.wav (apt-get install pkg-config libasound2-dev \
+                     to hear it)"
+                );
+            }
+            command.arg("--").args(&args[1..]);
+            exec(command)
+        }
         Some(other) => Err(format!("unknown demo {other:?}; known demos: streaming")),
-        None => Err("usage: cargo xtask demo NAME (known demos: streaming)".to_string()),
+        None => Err("usage: cargo xtask demo NAME [OPTIONS] (known demos: streaming)".to_string()),
     }
+}
+
+/// Becomes `command` (Unix `exec`), so Ctrl-C reaches the demo alone and it stops cleanly,
+/// instead of also killing this process while the demo is still finishing.
+#[cfg(unix)]
+fn exec(mut command: Command) -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
+    let error = command.exec();
+    Err(format!("xtask: cannot run {command:?}: {error}"))
+}
+
+#[cfg(not(unix))]
+fn exec(command: Command) -> Result<(), String> {
+    run(command)
 }
