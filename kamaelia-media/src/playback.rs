@@ -94,6 +94,31 @@ mod device {
     use std::sync::atomic::Ordering;
     use std::time::Duration;
 
+    /// On Linux, says so when ALSA can have no output at all: the kernel lists no sound card and
+    /// no ALSA configuration could route the default device elsewhere (a sound server, a file).
+    /// Asking ALSA anyway would only make it print its own errors before ours.
+    fn no_sound_card() -> Option<String> {
+        if !cfg!(target_os = "linux") {
+            return None;
+        }
+        let cards = std::fs::read_to_string("/proc/asound/cards").unwrap_or_default();
+        let no_cards = cards.trim().is_empty() || cards.contains("no soundcards");
+        let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+        let configured = std::env::var_os("ALSA_CONFIG_PATH").is_some()
+            || std::path::Path::new("/etc/asound.conf").exists()
+            || home.is_some_and(|h| h.join(".asoundrc").exists())
+            || std::fs::read_dir("/usr/share/alsa/alsa.conf.d")
+                .into_iter()
+                .chain(std::fs::read_dir("/etc/alsa/conf.d"))
+                .flatten()
+                .flatten()
+                .any(|entry| {
+                    let name = entry.file_name().to_string_lossy().to_lowercase();
+                    name.contains("pulse") || name.contains("pipewire") || name.contains("jack")
+                });
+        (no_cards && !configured).then(|| "no sound card (ALSA lists none)".to_string())
+    }
+
     /// Samples shared with the audio callback.
     struct Ring {
         samples: Mutex<VecDeque<f32>>,
@@ -127,6 +152,9 @@ mod device {
         channels: u16,
         underruns: Arc<AtomicU64>,
     ) -> Result<Output, String> {
+        if let Some(why) = no_sound_card() {
+            return Err(why);
+        }
         let host = cpal::default_host();
         let device = host
             .default_output_device()
