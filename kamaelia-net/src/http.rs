@@ -90,6 +90,11 @@ pub fn parse_request(bytes: &[u8]) -> Result<Option<(Request, usize)>, RequestEr
             else {
                 return Err(RequestError::Malformed("incomplete request line".into()));
             };
+            // The absolute form (`GET http://host/path`, as sent to proxies) names the same path.
+            let target = ["http://", "https://"]
+                .iter()
+                .find_map(|scheme| target.strip_prefix(scheme))
+                .map_or(target, |rest| rest.find('/').map_or("/", |at| &rest[at..]));
             let path = target.split(['?', '#']).next().unwrap_or_default();
             Ok(Some((
                 Request {
@@ -192,6 +197,19 @@ mod tests {
         assert_eq!(request.path, "/stream.ogg");
         assert_eq!(request.minor_version, 1);
         assert_eq!(length, raw.len() - 4);
+    }
+
+    #[test]
+    fn the_absolute_form_names_the_same_path() {
+        let (request, _) =
+            parse_request(b"GET http://radio.example:8000/stream.ogg?a HTTP/1.1\r\n\r\n")
+                .unwrap()
+                .unwrap();
+        assert_eq!(request.path, "/stream.ogg");
+        let (request, _) = parse_request(b"GET http://radio.example HTTP/1.1\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(request.path, "/");
     }
 
     #[test]
