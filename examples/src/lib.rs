@@ -69,6 +69,16 @@ pub fn flag<T: std::str::FromStr>(args: &[String], flag: &str) -> Result<Option<
     }
 }
 
+/// The command line, after printing the usage and exiting 0 when it asks for `--help` or `-h`.
+pub fn args_or_help(usage: &str) -> Vec<String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("usage: {usage}");
+        std::process::exit(0);
+    }
+    args
+}
+
 /// Prints `message` and the usage on stderr, then exits with status 2.
 pub fn usage_error(message: &str, usage: &str) -> ! {
     eprintln!("error: {message}\nusage: {usage}");

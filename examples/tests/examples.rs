@@ -354,3 +354,47 @@ fn the_streaming_demo_streams_over_tcp_and_plays_or_writes_a_wav() {
         let _ = std::fs::remove_file(&out);
     }
 }
+
+#[test]
+fn the_command_line_programs_answer_help_with_their_usage() {
+    for (program, name) in [
+        (env!("CARGO_BIN_EXE_echo_server"), "echo_server"),
+        (env!("CARGO_BIN_EXE_echo_client"), "echo_client"),
+        (
+            env!("CARGO_BIN_EXE_framed_reverse_server"),
+            "framed_reverse_server",
+        ),
+        (
+            env!("CARGO_BIN_EXE_simple_streaming_server"),
+            "simple_streaming_server",
+        ),
+        (
+            env!("CARGO_BIN_EXE_simple_streaming_client"),
+            "simple_streaming_client",
+        ),
+        (
+            env!("CARGO_BIN_EXE_multicast_streaming_server"),
+            "multicast_streaming_server",
+        ),
+        (
+            env!("CARGO_BIN_EXE_multicast_streaming_client"),
+            "multicast_streaming_client",
+        ),
+        (
+            env!("CARGO_BIN_EXE_live_streaming_server"),
+            "live_streaming_server",
+        ),
+        (env!("CARGO_BIN_EXE_streaming_demo"), "streaming_demo"),
+    ] {
+        let out = std::process::Command::new(program)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", out.status);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.starts_with(&format!("usage: {name} ")),
+            "{name}: {text}"
+        );
+    }
+}

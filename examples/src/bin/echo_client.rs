@@ -6,7 +6,7 @@
 use axon_core::components::{ConsoleEchoer, ConsoleReader, map};
 use axon_core::{Boxes, Component, ComponentError, Control, Inbox, pipeline};
 use bytes::Bytes;
-use kamaelia_examples::{flag, usage_error};
+use kamaelia_examples::{args_or_help, flag, usage_error};
 use kamaelia_net::TcpClient;
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -30,7 +30,7 @@ impl Component for Outcome {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = args_or_help(USAGE);
     let address: SocketAddr = match flag(&args, "--connect") {
         Ok(Some(a)) => a,
         Ok(None) => usage_error("--connect ADDR is required", USAGE),

@@ -5,7 +5,7 @@
 
 use axon_core::components::map;
 use bytes::Bytes;
-use kamaelia_examples::{flag, run_until_ctrl_c, usage_error};
+use kamaelia_examples::{args_or_help, flag, run_until_ctrl_c, usage_error};
 use kamaelia_net::{ServerConfig, TcpServer};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,11 +13,7 @@ use std::time::Duration;
 const USAGE: &str = "echo_server [--bind ADDR] [--max-connections N] [--idle-timeout SECS]";
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("usage: {USAGE}");
-        return;
-    }
+    let args = args_or_help(USAGE);
     let parsed = (|| -> Result<ServerConfig, String> {
         let bind: SocketAddr = flag(&args, "--bind")?.unwrap_or(([127, 0, 0, 1], 1501).into());
         let mut config = ServerConfig::new(bind);

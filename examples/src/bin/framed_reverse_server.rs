@@ -7,7 +7,7 @@
 use axon_core::components::map;
 use axon_core::pipeline;
 use bytes::Bytes;
-use kamaelia_examples::{flag, run_until_ctrl_c, usage_error};
+use kamaelia_examples::{args_or_help, flag, run_until_ctrl_c, usage_error};
 use kamaelia_net::framing::{Deframer, Framer};
 use kamaelia_net::{ServerConfig, TcpServer};
 use std::net::SocketAddr;
@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 const USAGE: &str = "framed_reverse_server [--bind ADDR] [--max-frame BYTES]";
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = args_or_help(USAGE);
     let parsed = (|| -> Result<(SocketAddr, usize), String> {
         Ok((
             flag(&args, "--bind")?.unwrap_or(([127, 0, 0, 1], 1502).into()),

@@ -1,4 +1,4 @@
-//! `live_streaming_server --bind ADDR --file F [--loop] [--bitrate BPS] [--max-listeners N]`:
+//! `live_streaming_server [--bind ADDR] --file F [--loop] [--bitrate BPS] [--max-listeners N]`:
 //! Icecast-style live radio over HTTP/1.1. One source — F read at its bit rate (default: the
 //! file's nominal rate) — is paged by `OggPager` and fanned out by `LiveHttpServer` to every
 //! listener at `http://ADDR/stream.ogg` (`application/ogg`; also HEAD), without a copy per
@@ -12,17 +12,17 @@
 use axon_core::components::map;
 use axon_core::{link, pipeline};
 use kamaelia_codec::OggPager;
-use kamaelia_examples::{describe, flag, live_chunk, run_until_ctrl_c, usage_error};
+use kamaelia_examples::{args_or_help, describe, flag, live_chunk, run_until_ctrl_c, usage_error};
 use kamaelia_media::ReadFile;
 use kamaelia_net::{LiveConfig, LiveHttpServer};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 const USAGE: &str =
-    "live_streaming_server --bind ADDR --file F [--loop] [--bitrate BPS] [--max-listeners N]";
+    "live_streaming_server [--bind ADDR] --file F [--loop] [--bitrate BPS] [--max-listeners N]";
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = args_or_help(USAGE);
     let parsed = (|| -> Result<(SocketAddr, PathBuf, Option<u64>, Option<usize>), String> {
         Ok((
             flag(&args, "--bind")?.unwrap_or(([127, 0, 0, 1], 8000).into()),

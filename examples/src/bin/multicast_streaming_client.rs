@@ -9,7 +9,7 @@ use axon_core::components::{Collect, Detuple, NullSink, map};
 use axon_core::{Control, Scheduler, link, pipeline};
 use bytes::Bytes;
 use kamaelia_codec::{DecodeNotice, PcmBlock, VorbisDecode};
-use kamaelia_examples::{decoded_summary, flag, usage_error};
+use kamaelia_examples::{args_or_help, decoded_summary, flag, usage_error};
 use kamaelia_media::{AudioPlayback, WavWriter};
 use kamaelia_net::{MulticastConfig, UdpTransceiver};
 use std::cell::Cell;
@@ -25,7 +25,7 @@ const USAGE: &str = "multicast_streaming_client --group ADDR:PORT [--out F.wav] 
 const QUIET: Duration = Duration::from_secs(2);
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = args_or_help(USAGE);
     let parsed = (|| -> Result<_, String> {
         let group: SocketAddrV4 = flag(&args, "--group")?.ok_or("--group ADDR:PORT is required")?;
         if !group.ip().is_multicast() {

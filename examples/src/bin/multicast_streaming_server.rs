@@ -11,7 +11,7 @@ use axon_core::components::{NullSink, map};
 use axon_core::pipeline;
 use bytes::Bytes;
 use kamaelia_codec::{OggPage, OggPager};
-use kamaelia_examples::{describe, flag, run_until_ctrl_c, usage_error};
+use kamaelia_examples::{args_or_help, describe, flag, run_until_ctrl_c, usage_error};
 use kamaelia_media::ReadFile;
 use kamaelia_net::{MulticastConfig, UdpTransceiver};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -47,7 +47,7 @@ fn options(args: &[String]) -> Result<Options, String> {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = args_or_help(USAGE);
     let options = options(&args).unwrap_or_else(|e| usage_error(&e, USAGE));
     let fail = |message: String| -> ! {
         eprintln!("multicast_streaming_server: {message}");

@@ -6,7 +6,7 @@
 use axon_core::components::{Collect, NullSink};
 use axon_core::{Control, Scheduler, link, pipeline};
 use kamaelia_codec::{DecodeNotice, PcmBlock, VorbisDecode};
-use kamaelia_examples::{decoded_summary, flag, run_until_finished, usage_error};
+use kamaelia_examples::{args_or_help, decoded_summary, flag, run_until_finished, usage_error};
 use kamaelia_media::{AudioPlayback, WavWriter};
 use kamaelia_net::TcpClient;
 use std::cell::Cell;
@@ -18,7 +18,7 @@ use std::time::Duration;
 const USAGE: &str = "simple_streaming_client --connect ADDR [--out F.wav] [--play]";
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = args_or_help(USAGE);
     let parsed = (|| -> Result<(SocketAddr, Option<PathBuf>), String> {
         Ok((
             flag(&args, "--connect")?.ok_or("--connect ADDR is required")?,

@@ -1,18 +1,18 @@
-//! `simple_streaming_server --bind ADDR --file F [--bitrate BPS]`: the paper's
+//! `simple_streaming_server [--bind ADDR] --file F [--bitrate BPS]`: the paper's
 //! SimpleStreamingServer, on demand — every client that connects gets F from its start at BPS
 //! bits per second (default: the file's nominal bit rate), then the connection closes. Prints
 //! `listening on ADDR` first; Ctrl-C stops it cleanly. Any TCP client can listen:
 //! `ffplay tcp://ADDR`, or `simple_streaming_client --connect ADDR`.
 
-use kamaelia_examples::{StreamFile, describe, flag, run_until_ctrl_c, usage_error};
+use kamaelia_examples::{StreamFile, args_or_help, describe, flag, run_until_ctrl_c, usage_error};
 use kamaelia_net::{ServerConfig, TcpServer};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-const USAGE: &str = "simple_streaming_server --bind ADDR --file F [--bitrate BPS]";
+const USAGE: &str = "simple_streaming_server [--bind ADDR] --file F [--bitrate BPS]";
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = args_or_help(USAGE);
     let parsed = (|| -> Result<(SocketAddr, PathBuf, Option<u64>), String> {
         Ok((
             flag(&args, "--bind")?.unwrap_or(([127, 0, 0, 1], 1600).into()),

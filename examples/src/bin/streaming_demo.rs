@@ -11,7 +11,7 @@ use axon_core::components::map;
 use axon_core::{Control, Scheduler, pipeline};
 use bytes::Bytes;
 use kamaelia_codec::{PcmBlock, PcmSamples, VorbisDecode};
-use kamaelia_examples::{StreamFile, describe, flag, usage_error};
+use kamaelia_examples::{StreamFile, args_or_help, describe, flag, usage_error};
 use kamaelia_media::{AudioPlayback, WavWriter, probe_output};
 use kamaelia_net::{ServerConfig, TcpClient, TcpServer};
 use std::cell::Cell;
@@ -44,11 +44,7 @@ fn level(block: &PcmBlock) -> f32 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("usage: {USAGE}");
-        return;
-    }
+    let args = args_or_help(USAGE);
     let default_file = concat!(env!("CARGO_MANIFEST_DIR"), "/data/demo.ogg");
     let parsed = (|| -> Result<_, String> {
         Ok((
