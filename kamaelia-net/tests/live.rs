@@ -410,3 +410,28 @@ fn a_long_header_empty_chunks_and_a_half_closed_client_are_all_fine() {
         "{answer}"
     );
 }
+
+#[test]
+fn a_listener_that_resets_mid_stream_is_gone_and_the_others_play_on() {
+    use ChunkKind::*;
+    let server = Harness::start(config());
+    server.send(Header, "H.");
+    let mut staying = listen(server.addr);
+    let leaving = listen(server.addr);
+    server.wait_for("listeners", 2);
+    server.send(JoinPoint, "J1.");
+    staying.read_exactly("H.J1.");
+    // SO_LINGER 0: close() sends a reset instead of a FIN.
+    let socket = socket2::Socket::from(leaving.reader.into_inner());
+    socket.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(socket);
+    for i in 0..50 {
+        server.send(Continuation, &format!("c{i}."));
+    }
+    server.wait_for("listeners", 1);
+    server.send(JoinPoint, "J2.");
+    let stats = server.finish();
+    let expected: String = (0..50).map(|i| format!("c{i}.")).collect::<String>() + "J2.";
+    assert_eq!(staying.rest(), expected);
+    assert!(stats.contains(".dropped\":0"), "{stats}");
+}
