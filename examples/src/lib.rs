@@ -69,13 +69,25 @@ pub fn flag<T: std::str::FromStr>(args: &[String], flag: &str) -> Result<Option<
     }
 }
 
-/// The command line, after printing the usage and exiting 0 when it asks for `--help` or `-h`.
+/// Where every example program begins: returns the command line, after printing the usage and
+/// exiting 0 when it asks for `--help` or `-h`; and sends warnings (skipped damage, failed
+/// components) to stderr. `KAMAELIA_LOG=error|warn|info|debug|trace` changes the level.
 pub fn args_or_help(usage: &str) -> Vec<String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("usage: {usage}");
         std::process::exit(0);
     }
+    let level = std::env::var("KAMAELIA_LOG")
+        .ok()
+        .and_then(|l| l.parse::<tracing::Level>().ok())
+        .unwrap_or(tracing::Level::WARN);
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
     args
 }
 

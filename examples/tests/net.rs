@@ -599,3 +599,46 @@ fn mpv_joins_a_looping_live_stream_late_and_plays_across_links() {
     );
     server.interrupt();
 }
+
+#[test]
+fn the_live_server_reports_damage_in_its_file_and_serves_the_rest() {
+    let damaged = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../kamaelia-codec/testdata/damaged_middle.ogg"
+    );
+    let server = Server::start(
+        env!("CARGO_BIN_EXE_live_streaming_server"),
+        &[
+            "--bind",
+            "127.0.0.1:0",
+            "--file",
+            damaged,
+            "--bitrate",
+            "400000",
+        ],
+    );
+    let body = fetch_http10(&server.addr);
+    let mut child = server.child;
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(
+        stderr.contains("damaged Ogg input skipped"),
+        "the damage was reported: {stderr:?}"
+    );
+    // What was served is clean Ogg that decodes.
+    let mut reader = kamaelia_codec::OggPageReader::new();
+    reader.push(&body);
+    while let Some(event) = reader.next_event() {
+        assert!(
+            matches!(event, kamaelia_codec::PageEvent::Page(_)),
+            "{event:?}"
+        );
+    }
+    assert!(our_frames(&body) > 0);
+}

@@ -39,6 +39,25 @@ pub struct OggDamage {
     pub reason: &'static str,
 }
 
+/// Sends `damage` on `errors`; when nothing is linked there (or it is full) it is logged as a
+/// warning instead, so skipped bytes are never dropped silently.
+pub(crate) fn report_damage(errors: &Outbox<OggDamage>, damage: OggDamage, component: &str) {
+    let undelivered = if errors.is_linked() {
+        errors.try_send(damage).err().map(|e| e.into_inner())
+    } else {
+        Some(damage)
+    };
+    if let Some(d) = undelivered {
+        tracing::warn!(
+            component,
+            offset = d.offset,
+            skipped = d.skipped,
+            reason = d.reason,
+            "damaged Ogg input skipped"
+        );
+    }
+}
+
 /// What the parser found next.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OggEvent {
@@ -182,7 +201,7 @@ pub struct OggDemux {
     pub control: Inbox<Control>,
     /// Packets, in order.
     pub outbox: Outbox<OggPacket>,
-    /// What was skipped, and where.
+    /// What was skipped, and where (logged as a warning instead when nothing is linked here).
     pub errors: Outbox<OggDamage>,
     /// Forwards the end of the input.
     pub signal: Outbox<Control>,
@@ -198,17 +217,15 @@ impl Component for OggDemux {
                     while let Some(event) = self.demuxer.next_event() {
                         match event {
                             OggEvent::Packet(p) => self.outbox.send(p).await?,
-                            // Damage is data: reported, never fatal. If nobody listens on
-                            // `errors`, up to a hold-queue's worth is kept, then dropped.
-                            OggEvent::Damage(d) => {
-                                let _ = self.errors.try_send(d);
-                            }
+                            // Damage is data: reported, never fatal (and logged when nobody
+                            // listens on `errors`).
+                            OggEvent::Damage(d) => report_damage(&self.errors, d, "OggDemux"),
                         }
                     }
                 }
                 Next::Control(message) => {
                     if let Some(d) = self.demuxer.finish() {
-                        let _ = self.errors.try_send(d);
+                        report_damage(&self.errors, d, "OggDemux");
                     }
                     self.signal.send(message).await?;
                     return Ok(());

@@ -2,7 +2,7 @@
 //! (header pages, join points), with optional fresh serials per chain link and periodic repeats
 //! of the header pages.
 
-use crate::ogg::OggDamage;
+use crate::ogg::{OggDamage, report_damage};
 use crate::page::{OggPage, PageSplitter, Split};
 use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
 use bytes::Bytes;
@@ -219,7 +219,7 @@ pub struct OggPager {
     pub control: Inbox<Control>,
     /// Pages, in order.
     pub outbox: Outbox<OggPage>,
-    /// What was skipped, and where.
+    /// What was skipped, and where (logged as a warning instead when nothing is linked here).
     pub errors: Outbox<OggDamage>,
     /// Forwards the end of the input.
     pub signal: Outbox<Control>,
@@ -254,15 +254,13 @@ impl Component for OggPager {
                     while let Some(event) = self.reader.next_event() {
                         match event {
                             PageEvent::Page(page) => self.outbox.send(page).await?,
-                            PageEvent::Damage(d) => {
-                                let _ = self.errors.try_send(d);
-                            }
+                            PageEvent::Damage(d) => report_damage(&self.errors, d, "OggPager"),
                         }
                     }
                 }
                 Next::Control(message) => {
                     if let Some(d) = self.reader.finish() {
-                        let _ = self.errors.try_send(d);
+                        report_damage(&self.errors, d, "OggPager");
                     }
                     self.signal.send(message).await?;
                     return Ok(());

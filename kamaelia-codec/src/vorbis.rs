@@ -349,7 +349,8 @@ pub struct VorbisDecode {
     pub control: Inbox<Control>,
     /// Decoded audio.
     pub outbox: Outbox<PcmBlock>,
-    /// Formats, damage, and waits for headers.
+    /// Formats, damage, and waits for headers (damage and bad packets are also logged as
+    /// warnings when nothing is linked here).
     pub notices: Outbox<DecodeNotice>,
     /// Forwards the end of the input.
     pub signal: Outbox<Control>,
@@ -382,11 +383,25 @@ impl VorbisDecode {
         }
     }
 
+    /// Notices are information: kept (bounded) if nobody listens, never blocking audio. When
+    /// nobody listens, damage and bad packets are also logged as warnings (the rest at debug
+    /// level), so nothing is skipped silently.
+    fn notice(&self, notice: DecodeNotice) {
+        if !self.notices.is_linked() {
+            match &notice {
+                DecodeNotice::BadPacket { .. } | DecodeNotice::Damage { .. } => {
+                    tracing::warn!(notice = ?notice, "VorbisDecode skipped input")
+                }
+                _ => tracing::debug!(notice = ?notice, "VorbisDecode"),
+            }
+        }
+        let _ = self.notices.try_send(notice);
+    }
+
     async fn decode(&mut self, packet: &OggPacket) -> Result<(), ComponentError> {
         let (notice, block) = self.decoder.packet(packet);
         if let Some(notice) = notice {
-            // Notices are information: kept (bounded) if nobody listens, never blocking audio.
-            let _ = self.notices.try_send(notice);
+            self.notice(notice);
         }
         if let Some(block) = block.filter(|b| !b.samples.is_empty()) {
             self.outbox.send(block).await?;
@@ -398,9 +413,7 @@ impl VorbisDecode {
         while let Some(event) = self.demuxer.next_event() {
             match event {
                 OggEvent::Packet(packet) => self.decode(&packet).await?,
-                OggEvent::Damage(d) => {
-                    let _ = self.notices.try_send(d.into());
-                }
+                OggEvent::Damage(d) => self.notice(d.into()),
             }
         }
         Ok(())
@@ -423,7 +436,7 @@ impl Component for VorbisDecode {
                             self.decode(&packet).await?;
                         }
                         if let Some(d) = self.demuxer.finish() {
-                            let _ = self.notices.try_send(d.into());
+                            self.notice(d.into());
                         }
                         self.signal.send(message).await?;
                         return Ok(());
