@@ -10,7 +10,7 @@ use bytes::Bytes;
 use kamaelia_codec::{DecodeNotice, OggDemuxer, OggEvent, OggPage};
 use kamaelia_media::ReadFile;
 use kamaelia_net::{ChunkKind, LiveChunk};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Runs `scheduler` on a current-thread runtime until every component has finished or Ctrl-C
 /// is pressed (then everything is shut down cleanly). Returns whether it was interrupted.
@@ -138,30 +138,64 @@ impl Component for StreamFile {
     }
 }
 
-/// Rate, channels, nominal bit rate and duration, from the file's first and last packets.
+/// Rate, channels, bit rate and duration of an Ogg Vorbis or Ogg Opus file, from its first
+/// and last packets (the bit rate is Vorbis's nominal one when it states it, else size over
+/// duration). `None` for anything else.
 pub fn describe(bytes: &[u8]) -> Option<(u32, u16, u64, f64)> {
     let mut demuxer = OggDemuxer::new();
     demuxer.push(bytes);
-    let (mut ident, mut last_granule) = (None, 0i64);
+    let (mut first, mut last_granule) = (None, 0i64);
     while let Some(event) = demuxer.next_event() {
         if let OggEvent::Packet(p) = event {
-            if ident.is_none() && p.data.starts_with(b"\x01vorbis") && p.data.len() >= 24 {
-                ident = Some(p.data.clone());
+            if first.is_none() {
+                first = Some(p.data.clone());
             }
             last_granule = last_granule.max(p.granule);
         }
     }
-    let ident = ident?;
-    let channels = u16::from(ident[11]);
-    let rate = u32::from_le_bytes(ident[12..16].try_into().ok()?);
-    let nominal = i32::from_le_bytes(ident[20..24].try_into().ok()?);
-    let seconds = last_granule.max(0) as f64 / f64::from(rate.max(1));
-    let bitrate = if nominal > 0 {
-        nominal as u64
-    } else {
-        (bytes.len() as f64 * 8.0 / seconds.max(0.001)) as u64
+    let first = first?;
+    // (sample rate, channels, nominal bit rate, granule positions per second)
+    let (rate, channels, nominal, granule_rate) =
+        if first.starts_with(b"\x01vorbis") && first.len() >= 24 {
+            let rate = u32::from_le_bytes(first[12..16].try_into().ok()?);
+            let nominal = i32::from_le_bytes(first[20..24].try_into().ok()?);
+            (
+                rate,
+                u16::from(first[11]),
+                u64::try_from(nominal).ok(),
+                rate,
+            )
+        } else if first.starts_with(b"OpusHead") && first.len() >= 16 {
+            // Opus granule positions count 48 kHz samples, whatever the input rate was.
+            let rate = u32::from_le_bytes(first[12..16].try_into().ok()?);
+            (rate, u16::from(first[9]), None, 48_000)
+        } else {
+            return None;
+        };
+    let seconds = last_granule.max(0) as f64 / f64::from(granule_rate.max(1));
+    let bitrate = match nominal {
+        Some(n) if n > 0 => n,
+        _ => (bytes.len() as f64 * 8.0 / seconds.max(1.0)) as u64,
     };
     Some((rate, channels, bitrate, seconds))
+}
+
+/// The bit rate to stream `file` at: `given` if there is one (any Ogg file will do), else the
+/// rate `describe` finds for an Ogg Vorbis or Opus file.
+pub fn stream_bitrate(file: &Path, given: Option<u64>) -> Result<u64, String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    if !bytes.starts_with(b"OggS") {
+        return Err(format!("{} is not an Ogg file", file.display()));
+    }
+    match (given, describe(&bytes)) {
+        (Some(0), _) => Err("--bitrate must be above 0".into()),
+        (Some(bitrate), _) => Ok(bitrate),
+        (None, Some((_, _, bitrate, _))) => Ok(bitrate.max(8)),
+        (None, None) => Err(format!(
+            "cannot tell the bit rate of {} (not Ogg Vorbis or Opus): give --bitrate",
+            file.display()
+        )),
+    }
 }
 
 /// An Ogg page as a chunk of a live stream: header pages are the header every listener gets

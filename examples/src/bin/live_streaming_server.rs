@@ -8,11 +8,16 @@
 //! available to test). With `--loop` the file plays forever, each pass a new chained link
 //! (fresh serial number). Listener, byte and drop counts are at `/stats` (JSON) and in the CAT.
 //! Prints `listening on ADDR` first; exits 0 at the end of the file; Ctrl-C stops it cleanly.
+//!
+//! F is any Ogg file: its bit rate is read from an Ogg Vorbis or Opus file (Vorbis's nominal
+//! rate, else size over duration); for other codecs give `--bitrate`.
 
 use axon_core::components::map;
 use axon_core::{link, pipeline};
 use kamaelia_codec::OggPager;
-use kamaelia_examples::{args_or_help, describe, flag, live_chunk, run_until_ctrl_c, usage_error};
+use kamaelia_examples::{
+    args_or_help, flag, live_chunk, run_until_ctrl_c, stream_bitrate, usage_error,
+};
 use kamaelia_media::ReadFile;
 use kamaelia_net::{LiveConfig, LiveHttpServer};
 use std::net::SocketAddr;
@@ -37,11 +42,7 @@ fn main() {
         eprintln!("live_streaming_server: {message}");
         std::process::exit(1);
     };
-    let bytes = std::fs::read(&file)
-        .unwrap_or_else(|e| fail(format!("cannot read {}: {e}", file.display())));
-    let Some((_, _, nominal, _)) = describe(&bytes) else {
-        fail(format!("{} is not an Ogg Vorbis file", file.display()));
-    };
+    let bitrate = stream_bitrate(&file, bitrate).unwrap_or_else(|e| fail(e));
     let result = run_until_ctrl_c(|scheduler| {
         let mut config = LiveConfig::new(bind)
             .path("/stream.ogg")
@@ -53,9 +54,7 @@ fn main() {
             LiveHttpServer::bind(config).map_err(|e| format!("cannot listen on {bind}: {e}"))?;
         println!("listening on {}", server.local_addr());
         let source = pipeline!(
-            ReadFile::new(&file)
-                .bitrate(bitrate.unwrap_or(nominal))
-                .looping(looping),
+            ReadFile::new(&file).bitrate(bitrate).looping(looping),
             OggPager::new().unique_serials(),
             map(live_chunk)
         )

@@ -6,12 +6,15 @@
 //! new chained link (a fresh serial number). By default everything stays on this host
 //! (interface 127.0.0.1, TTL 0). Prints `sending to GROUP` first; exits 0 at the end of the
 //! file; Ctrl-C stops it cleanly.
+//!
+//! F is any Ogg file: its bit rate is read from an Ogg Vorbis or Opus file (Vorbis's nominal
+//! rate, else size over duration); for other codecs give `--bitrate`.
 
 use axon_core::components::{NullSink, map};
 use axon_core::pipeline;
 use bytes::Bytes;
 use kamaelia_codec::{OggPage, OggPager};
-use kamaelia_examples::{args_or_help, describe, flag, run_until_ctrl_c, usage_error};
+use kamaelia_examples::{args_or_help, flag, run_until_ctrl_c, stream_bitrate, usage_error};
 use kamaelia_media::ReadFile;
 use kamaelia_net::{MulticastConfig, UdpTransceiver};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -53,14 +56,7 @@ fn main() {
         eprintln!("multicast_streaming_server: {message}");
         std::process::exit(1);
     };
-    let bytes = std::fs::read(&options.file)
-        .unwrap_or_else(|e| fail(format!("cannot read {}: {e}", options.file.display())));
-    let Some((_, _, nominal, _)) = describe(&bytes) else {
-        fail(format!(
-            "{} is not an Ogg Vorbis file",
-            options.file.display()
-        ));
-    };
+    let bitrate = stream_bitrate(&options.file, options.bitrate).unwrap_or_else(|e| fail(e));
     let result = run_until_ctrl_c(|scheduler| {
         let config = MulticastConfig {
             interface: options.interface,
@@ -70,7 +66,7 @@ fn main() {
         let sender = UdpTransceiver::multicast(&config)
             .map_err(|e| format!("cannot join {}: {e}", options.group))?;
         let reader = ReadFile::new(&options.file)
-            .bitrate(options.bitrate.unwrap_or(nominal))
+            .bitrate(bitrate)
             .looping(options.looping);
         let pager = OggPager::new()
             .unique_serials()

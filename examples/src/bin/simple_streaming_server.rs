@@ -3,8 +3,13 @@
 //! bits per second (default: the file's nominal bit rate), then the connection closes. Prints
 //! `listening on ADDR` first; Ctrl-C stops it cleanly. Any TCP client can listen:
 //! `ffplay tcp://ADDR`, or `simple_streaming_client --connect ADDR`.
+//!
+//! F is any Ogg file: its bit rate is read from an Ogg Vorbis or Opus file (Vorbis's nominal
+//! rate, else size over duration); for other codecs give `--bitrate`.
 
-use kamaelia_examples::{StreamFile, args_or_help, describe, flag, run_until_ctrl_c, usage_error};
+use kamaelia_examples::{
+    StreamFile, args_or_help, flag, run_until_ctrl_c, stream_bitrate, usage_error,
+};
 use kamaelia_net::{ServerConfig, TcpServer};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,21 +26,10 @@ fn main() {
         ))
     })();
     let (bind, file, bitrate) = parsed.unwrap_or_else(|e| usage_error(&e, USAGE));
-    let bytes = std::fs::read(&file).unwrap_or_else(|e| {
-        eprintln!(
-            "simple_streaming_server: cannot read {}: {e}",
-            file.display()
-        );
+    let bitrate = stream_bitrate(&file, bitrate).unwrap_or_else(|e| {
+        eprintln!("simple_streaming_server: {e}");
         std::process::exit(1);
     });
-    let Some((_, _, nominal, _)) = describe(&bytes) else {
-        eprintln!(
-            "simple_streaming_server: {} is not an Ogg Vorbis file",
-            file.display()
-        );
-        std::process::exit(1);
-    };
-    let bitrate = bitrate.unwrap_or(nominal);
     let result = run_until_ctrl_c(|scheduler| {
         let server = TcpServer::bind(ServerConfig::new(bind), move |_| {
             StreamFile::new(file.clone(), bitrate)

@@ -59,7 +59,8 @@ fn main() {
         eprintln!("streaming_demo: cannot read {}: {e}", file.display());
         std::process::exit(1);
     });
-    let Some((rate, channels, nominal, total)) = describe(&bytes) else {
+    let vorbis = bytes.windows(7).take(4096).any(|w| w == b"\x01vorbis");
+    let Some((rate, channels, nominal, total)) = describe(&bytes).filter(|_| vorbis) else {
         eprintln!(
             "streaming_demo: {} is not an Ogg Vorbis file",
             file.display()
