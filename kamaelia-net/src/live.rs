@@ -398,7 +398,7 @@ fn admit(stream: TcpStream, shared: &Rc<Shared>) {
     }
     let _ = stream.set_nodelay(true);
     // Counted from acceptance, so a burst of arrivals cannot pass the limit.
-    bump(&shared.counters.connections, 1);
+    let connection = Open::new(shared, |c| &c.connections);
     // Listeners that left while waiting for a join point are forgotten here too, so a source
     // that rarely sends one cannot make the waiting list grow.
     let mut waiting = shared.waiting.borrow_mut();
@@ -410,33 +410,30 @@ fn admit(stream: TcpStream, shared: &Rc<Shared>) {
         inbox: Inbox::with_capacity(shared.config.max_lag),
         control: Inbox::new(),
         stream: Some(stream),
-        _connection: Connection(shared.clone()),
+        _connection: connection,
         shared: shared.clone(),
     });
 }
 
-/// One accepted connection, counted until its listener ends.
-struct Connection(Rc<Shared>);
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        bump(&self.0.counters.connections, -1);
-    }
-}
-
 /// Counts something open (a connection, a listener) for as long as it lives.
-struct Open<'a>(&'a Cell<u64>);
+struct Open {
+    shared: Rc<Shared>,
+    counter: fn(&Counters) -> &Cell<u64>,
+}
 
-impl<'a> Open<'a> {
-    fn new(counter: &'a Cell<u64>) -> Self {
-        bump(counter, 1);
-        Open(counter)
+impl Open {
+    fn new(shared: &Rc<Shared>, counter: fn(&Counters) -> &Cell<u64>) -> Self {
+        bump(counter(&shared.counters), 1);
+        Open {
+            shared: shared.clone(),
+            counter,
+        }
     }
 }
 
-impl Drop for Open<'_> {
+impl Drop for Open {
     fn drop(&mut self) {
-        bump(self.0, -1);
+        bump((self.counter)(&self.shared.counters), -1);
     }
 }
 
@@ -452,7 +449,7 @@ struct Listener {
     control: Inbox<Control>,
     stream: Option<TcpStream>,
     /// Counted while this listener lives.
-    _connection: Connection,
+    _connection: Open,
     shared: Rc<Shared>,
 }
 
@@ -574,7 +571,7 @@ impl Listener {
             data: self.inbox.to_ref(),
             control: self.control.to_ref(),
         });
-        let _listening = Open::new(&counters.listeners);
+        let _listening = Open::new(&shared, |c| &c.listeners);
         if tokio::time::timeout(WRITE_GRACE, stream.write_all(head.as_bytes()))
             .await
             .map_or(true, |written| written.is_err())
