@@ -137,6 +137,9 @@ struct Counters {
     bytes_out: Cell<u64>,
     /// Chunks received from the source.
     chunks: Cell<u64>,
+    /// Refusals being answered now (each holds its connection for up to a second); not
+    /// published.
+    refusing: Cell<u64>,
 }
 
 impl Counters {
@@ -392,8 +395,20 @@ fn admit(stream: TcpStream, shared: &Rc<Shared>) {
         .is_some_and(|max| open >= max as u64)
     {
         bump(&shared.counters.refused, 1);
-        // Best effort, without waiting: the head fits any socket buffer.
-        let _ = stream.try_write(response(503, "text/plain", "server full\n", false).as_bytes());
+        let answer = response(503, "text/plain", "server full\n", false);
+        if shared.counters.refusing.get() < MAX_REFUSING {
+            // Answered with a lingering close (so the client sees the 503 rather than a reset)
+            // by a short-lived component of its own.
+            axon_core::activate(Refusal {
+                control: Inbox::new(),
+                stream: Some(stream),
+                answer,
+                _refusing: Open::new(shared, |c| &c.refusing),
+            });
+        } else {
+            // A flood: answer without waiting and close at once.
+            let _ = stream.try_write(answer.as_bytes());
+        }
         return;
     }
     let _ = stream.set_nodelay(true);
@@ -434,6 +449,33 @@ impl Open {
 impl Drop for Open {
     fn drop(&mut self) {
         bump((self.counter)(&self.shared.counters), -1);
+    }
+}
+
+/// Refusals answered with a lingering close at once; past this, refusals close at once.
+const MAX_REFUSING: u64 = 64;
+
+/// Answers one connection past the limit with 503 and closes it.
+#[derive(Boxes)]
+struct Refusal {
+    /// Shutdown.
+    control: Inbox<Control>,
+    stream: Option<TcpStream>,
+    answer: String,
+    /// Counted while it lives.
+    _refusing: Open,
+}
+
+impl Component for Refusal {
+    async fn main(mut self) -> Result<(), ComponentError> {
+        if let Some(mut stream) = self.stream.take() {
+            let answer = std::mem::take(&mut self.answer);
+            tokio::select! {
+                () = reply(&mut stream, answer) => {}
+                _ = self.control.recv() => {}
+            }
+        }
+        Ok(())
     }
 }
 

@@ -285,7 +285,11 @@ fn past_the_connection_limit_a_client_is_told_503() {
     let server = Harness::start(config().max_connections(2));
     let _a = listen(server.addr);
     let _b = listen(server.addr);
+    // A client that sends its request and then reads sees the 503, not a reset.
     let mut refused = connect(server.addr);
+    refused
+        .write_all(b"GET /radio.ogg HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut answer = String::new();
     refused.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
