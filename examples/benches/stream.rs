@@ -13,8 +13,11 @@
 //! 15 s per run. The open-file limit is raised here (in the shell that starts each process),
 //! never in tests.
 //!
+//! Options: `--quick` (a tenth of the listeners, 5 s), `--rate R` (listeners arrive at R a second
+//! instead of all at once), `--json`.
+//!
 //! Modes (this binary runs itself): `--serve KIND BITRATE FILE`, `--listen ADDR N SECONDS
-//! http|tcp`.
+//! http|tcp RATE`.
 
 #[path = "../../kamaelia-net/benches/support/process.rs"]
 mod support;
@@ -355,21 +358,31 @@ async fn listen_once(addr: String, http: bool, end: Instant, buffer: Rc<RefCell<
     seen
 }
 
-fn listen(addr: &str, listeners: usize, seconds: f64, http: bool) {
+/// How long `listeners` take to arrive at `rate` a second (0: all at once).
+fn ramp(listeners: usize, rate: f64) -> f64 {
+    if rate > 0.0 {
+        listeners as f64 / rate
+    } else {
+        0.0
+    }
+}
+
+fn listen(addr: &str, listeners: usize, seconds: f64, http: bool, rate: f64) {
     let seen: Vec<Seen> = runtime().block_on(async {
         tokio::task::LocalSet::new()
             .run_until(async {
-                let end = Instant::now() + Duration::from_secs_f64(seconds);
+                let start = Instant::now();
+                let end = start + Duration::from_secs_f64(ramp(listeners, rate) + seconds);
                 // One read buffer for all: a listener reads only when its socket is ready.
                 let buffer = Rc::new(RefCell::new(vec![0u8; 256 * 1024]));
                 let tasks: Vec<_> = (0..listeners)
-                    .map(|_| {
-                        tokio::task::spawn_local(listen_once(
-                            addr.to_string(),
-                            http,
-                            end,
-                            buffer.clone(),
-                        ))
+                    .map(|i| {
+                        let arrival = start + Duration::from_secs_f64(ramp(i, rate));
+                        let once = listen_once(addr.to_string(), http, end, buffer.clone());
+                        tokio::task::spawn_local(async move {
+                            tokio::time::sleep_until(arrival.into()).await;
+                            once.await
+                        })
                     })
                     .collect();
                 let mut seen = Vec::new();
@@ -419,6 +432,7 @@ fn run(
     listeners: usize,
     bitrate: u64,
     seconds: f64,
+    rate: f64,
     file: &std::path::Path,
 ) -> Vec<f64> {
     let mut server = spawn_self(&[
@@ -438,13 +452,14 @@ fn run(
         listeners.to_string(),
         seconds.to_string(),
         if http { "http" } else { "tcp" }.into(),
+        rate.to_string(),
     ]);
     // Peak server memory while the listeners are held.
     let mut peak = rss_before;
     let pid = server.id();
     let sampler = std::thread::spawn(move || {
         let mut peak = 0;
-        let until = Instant::now() + Duration::from_secs_f64(seconds);
+        let until = Instant::now() + Duration::from_secs_f64(ramp(listeners, rate) + seconds);
         while Instant::now() < until {
             peak = peak.max(rss(pid));
             std::thread::sleep(Duration::from_millis(250));
@@ -498,10 +513,19 @@ fn main() {
             args[i + 2].parse().unwrap(),
             args[i + 3].parse().unwrap(),
             args[i + 4] == "http",
+            args[i + 5].parse().unwrap_or(0.0),
         );
     }
     let json = args.iter().any(|a| a == "--json");
     let quick = args.iter().any(|a| a == "--quick");
+    // Listeners arrive all at once, or at `--rate R` a second.
+    let rate: f64 = args
+        .iter()
+        .position(|a| a == "--rate")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|r| r.parse().ok())
+        .filter(|r: &f64| r.is_finite() && *r > 0.0)
+        .unwrap_or(0.0);
     let demo = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/demo.ogg"));
     // On demand, each client gets a whole file: three passes of the demo (a 60 s chain, 13 s
     // at 400 kbit/s), so every client streams for the whole run.
@@ -516,16 +540,10 @@ fn main() {
     std::fs::write(&long, long_bytes).unwrap();
     let scale = if quick { 10 } else { 1 };
     let seconds = if quick { 5.0 } else { 12.0 };
-    let scenarios: [(&str, &str, usize, u64, &std::path::Path); 3] = [
-        ("live-5000@400k", "live", 5000 / scale, 400_000, &demo),
-        ("live-10000@128k", "live", 10_000 / scale, 128_000, &demo),
-        (
-            "ondemand-2000@400k",
-            "ondemand",
-            2000 / scale,
-            400_000,
-            &long,
-        ),
+    let scenarios: [(&str, usize, u64, &std::path::Path); 3] = [
+        ("live", 5000 / scale, 400_000, &demo),
+        ("live", 10_000 / scale, 128_000, &demo),
+        ("ondemand", 2000 / scale, 400_000, &long),
     ];
     eprintln!(
         "kernel limits: somaxconn {}, tcp_max_syn_backlog {}, ip_local_port_range {}, open files (hard) {}",
@@ -541,15 +559,29 @@ fn main() {
         )
         .trim()
     );
-    for (name, kind, listeners, bitrate, file) in scenarios {
+    for (kind, listeners, bitrate, file) in scenarios {
+        let arrival = if rate > 0.0 {
+            format!("+{rate}/s")
+        } else {
+            String::new()
+        };
+        let name = format!("{kind}-{listeners}@{}k{arrival}", bitrate / 1000);
         let ours = run(
             &format!("{kind}-kamaelia"),
             listeners,
             bitrate,
             seconds,
+            rate,
             file,
         );
-        let raw = run(&format!("{kind}-raw"), listeners, bitrate, seconds, file);
+        let raw = run(
+            &format!("{kind}-raw"),
+            listeners,
+            bitrate,
+            seconds,
+            rate,
+            file,
+        );
         for (i, figure) in FIGURES.iter().enumerate() {
             let ratio = ours[i] / raw[i];
             if json {

@@ -3,8 +3,8 @@
 //! - `cargo xtask test` — everything CI tests (nextest when installed, then doc tests).
 //! - `cargo xtask lint` — `cargo fmt --check`, clippy with warnings denied, rustdoc with warnings
 //!   denied; the same feature set as `test`, so nothing is built for a second feature set.
-//! - `cargo xtask bench [GROUP] [--json]` — benchmarks (`core`, …), each a ratio to a baseline run
-//!   side by side.
+//! - `cargo xtask bench [GROUP] [OPTIONS]` — benchmarks (`core`, `net`, `media`, `stream`), each a
+//!   ratio to a baseline run side by side; options (`--json`, `--quick`, …) go to the benches.
 //! - `cargo xtask demo streaming [--file F] [--bitrate BPS] [--out F.wav] [--seconds N]` — the
 //!   streaming demo (server and client in one process, through the speakers or into a WAV).
 #![forbid(unsafe_code)]
@@ -43,7 +43,7 @@ fn main() -> ExitCode {
 }
 
 fn usage() -> String {
-    "usage: cargo xtask <test | lint | bench [GROUP] [--json] | demo NAME | features>".to_string()
+    "usage: cargo xtask <test | lint | bench [GROUP] [OPTIONS] | demo NAME | features>".to_string()
 }
 
 /// The cargo feature arguments every build uses. Features that need system libraries are turned
@@ -161,11 +161,11 @@ fn lint() -> Result<(), String> {
 }
 
 fn bench(args: &[String]) -> Result<(), String> {
-    let json = args.iter().any(|a| a == "--json");
-    let group = args
-        .iter()
-        .find(|a| !a.starts_with("--"))
-        .map(String::as_str);
+    // `cargo xtask bench [GROUP] [OPTIONS]`: the options go to the bench programs.
+    let (group, options) = match args.first() {
+        Some(first) if !first.starts_with("--") => (Some(first.as_str()), &args[1..]),
+        _ => (None, args),
+    };
     let selected: Vec<_> = BENCH_GROUPS
         .iter()
         .filter(|(name, _, _)| group.is_none_or(|g| g == *name))
@@ -185,10 +185,8 @@ fn bench(args: &[String]) -> Result<(), String> {
         // when building a single package).
         command
             .args(["bench", "--package", package, "--bench", target])
-            .arg("--");
-        if json {
-            command.arg("--json");
-        }
+            .arg("--")
+            .args(options);
         run(command)?;
     }
     Ok(())
