@@ -1,5 +1,8 @@
 //! The example programs, run as a user runs them.
 
+mod common;
+
+use common::Server;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -74,21 +77,11 @@ fn topology_dot_draws_a_running_system_with_clusters() {
 
 #[test]
 fn embedded_tokio_server_answers_through_its_pipeline() {
-    let mut server = Command::new(env!("CARGO_BIN_EXE_embedded_tokio_server"))
-        .args(["--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first_line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut first_line)
-        .unwrap();
-    let addr = first_line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
-        .to_string();
+    let server = Server::start(
+        env!("CARGO_BIN_EXE_embedded_tokio_server"),
+        &["--bind", "127.0.0.1:0"],
+    );
+    let addr = server.addr.clone();
     // Two clients at once, each getting its own answers.
     let clients: Vec<_> = (0..2)
         .map(|i| {
@@ -117,12 +110,7 @@ fn embedded_tokio_server_answers_through_its_pipeline() {
         assert!(answers[1].ends_with(&format!(": BETA{i}")), "{answers:?}");
     }
     // Ctrl-C stops it cleanly.
-    Command::new("kill")
-        .args(["-INT", &server.id().to_string()])
-        .status()
-        .unwrap();
-    let status = server.wait().unwrap();
-    assert!(status.success(), "{status}");
+    server.interrupt();
 }
 
 #[test]

@@ -1,51 +1,12 @@
 //! The networking examples, driven by real third-party clients (python sockets, nc) as well as
 //! our own.
 
+mod common;
+
+use common::Server;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(bin: &str, args: &[&str]) -> Server {
-        let mut child = Command::new(bin)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("first line was {line:?}"))
-            .to_string();
-        Server { child, addr }
-    }
-
-    /// Waits for the server to end by itself; the exit status must be success.
-    fn wait_for_exit(mut self) {
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "{status}");
-    }
-
-    /// Ctrl-C, then the exit status must be success.
-    fn interrupt(mut self) {
-        Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "{status}");
-    }
-}
 
 /// Codec, sample rate and channels of the first stream at `url`, as ffprobe reports them.
 fn probe(url: &str) -> String {
@@ -60,6 +21,23 @@ fn probe(url: &str) -> String {
         .output()
         .unwrap();
     String::from_utf8_lossy(&probe.stdout).trim().to_string()
+}
+
+/// ffmpeg decodes `url` (with `input_options` before it, e.g. `-t 50`) to 16-bit stereo and must
+/// end cleanly, saying nothing; returns the frames it decoded.
+fn ffmpeg_frames(input_options: &[&str], url: &str) -> u64 {
+    let decoded = Command::new("ffmpeg")
+        .args(["-v", "error"])
+        .args(input_options)
+        .args(["-i", url, "-f", "s16le", "-ac", "2", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        decoded.status.success() && decoded.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&decoded.stderr)
+    );
+    decoded.stdout.len() as u64 / 4
 }
 
 /// `live_streaming_server` on a free port, serving the demo file with `extra` options.
@@ -265,15 +243,8 @@ fn ffprobe_ffmpeg_and_our_client_read_the_simple_streaming_server() {
         assert_eq!(probe(&format!("tcp://{}", server.addr)), "vorbis,44100,2");
     }
     if have("ffmpeg") {
-        let decoded = Command::new("ffmpeg")
-            .args(["-v", "error", "-i"])
-            .arg(format!("tcp://{}", server.addr))
-            .args(["-f", "s16le", "-"])
-            .output()
-            .unwrap();
-        assert!(decoded.status.success());
         assert_eq!(
-            decoded.stdout.len() as u64 / 4,
+            ffmpeg_frames(&[], &format!("tcp://{}", server.addr)),
             DEMO_FRAMES,
             "ffmpeg decoded the whole stream"
         );
@@ -472,18 +443,7 @@ fn a_looping_live_stream_plays_on_across_links_in_ffmpeg() {
     }
     if have("ffmpeg") {
         // 50 s of audio from a 20 s file: three links, each with a fresh serial.
-        let decoded = Command::new("ffmpeg")
-            .args(["-v", "error", "-t", "50", "-i"])
-            .arg(format!("http://{}/stream.ogg", server.addr))
-            .args(["-f", "s16le", "-"])
-            .output()
-            .unwrap();
-        assert!(
-            decoded.status.success() && decoded.stderr.is_empty(),
-            "{}",
-            String::from_utf8_lossy(&decoded.stderr)
-        );
-        let frames = decoded.stdout.len() as u64 / 4;
+        let frames = ffmpeg_frames(&["-t", "50"], &format!("http://{}/stream.ogg", server.addr));
         assert!(
             (frames as i64 - 50 * 44_100).abs() < 44_100,
             "{frames} frames"
@@ -676,16 +636,7 @@ fn the_live_server_serves_ogg_opus_too_and_ffmpeg_joins_it_late() {
     if have("ffprobe") {
         assert_eq!(probe(&url), "opus,48000,2");
     }
-    let decoded = Command::new("ffmpeg")
-        .args(["-v", "error", "-i", &url, "-f", "s16le", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        decoded.status.success() && decoded.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&decoded.stderr)
-    );
-    let frames = decoded.stdout.len() as u64 / 4;
+    let frames = ffmpeg_frames(&[], &url);
     assert!(frames > 0 && frames < 3 * 48_000, "{frames} frames");
     server.wait_for_exit();
     let _ = std::fs::remove_file(opus);

@@ -1,0 +1,48 @@
+//! What the example tests share: starting a server program and stopping it as a user would.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// A server program that prints `listening on ADDR` as its first line.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Server {
+    pub fn start(bin: &str, args: &[&str]) -> Server {
+        let mut child = Command::new(bin)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("first line was {line:?}"))
+            .to_string();
+        Server { child, addr }
+    }
+
+    /// Waits for the server to end by itself; the exit status must be success.
+    #[allow(dead_code)] // not every test binary uses it
+    pub fn wait_for_exit(mut self) {
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{status}");
+    }
+
+    /// Ctrl-C, then the exit status must be success.
+    pub fn interrupt(mut self) {
+        Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{status}");
+    }
+}
