@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::Server;
+use common::{Server, run_with_input};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -115,18 +115,7 @@ fn embedded_tokio_server_answers_through_its_pipeline() {
 
 #[test]
 fn shout_is_a_console_pipeline() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shout"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"hello\nkamaelia\n")
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = run_with_input(env!("CARGO_BIN_EXE_shout"), &[], b"hello\nkamaelia\n");
     assert!(output.status.success());
     assert_eq!(
         String::from_utf8(output.stdout).unwrap(),
@@ -135,20 +124,7 @@ fn shout_is_a_console_pipeline() {
 }
 
 fn mime_dict(mode: &str, input: &str) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mime_dict"))
-        .arg(mode)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    run_with_input(env!("CARGO_BIN_EXE_mime_dict"), &[mode], input.as_bytes())
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::Server;
+use common::{Server, run_with_input};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -104,18 +104,7 @@ fn echo_server_serves_python_clients_and_nc_and_stops_on_ctrl_c() {
     }
     if have("nc") {
         let (host, port) = server.addr.rsplit_once(':').unwrap();
-        let mut nc = Command::new("nc")
-            .args(["-q", "1", host, port])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        nc.stdin
-            .take()
-            .unwrap()
-            .write_all(b"hello from nc\n")
-            .unwrap();
-        let out = nc.wait_with_output().unwrap();
+        let out = run_with_input("nc", &["-q", "1", host, port], b"hello from nc\n");
         assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from nc\n");
     }
     server.interrupt();
@@ -127,19 +116,11 @@ fn echo_client_round_trips_stdin_through_the_server() {
         env!("CARGO_BIN_EXE_echo_server"),
         &["--bind", "127.0.0.1:0"],
     );
-    let mut client = Command::new(env!("CARGO_BIN_EXE_echo_client"))
-        .args(["--connect", &server.addr])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    client
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"first line\nsecond line\n")
-        .unwrap();
-    let out = client.wait_with_output().unwrap();
+    let out = run_with_input(
+        env!("CARGO_BIN_EXE_echo_client"),
+        &["--connect", &server.addr],
+        b"first line\nsecond line\n",
+    );
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),

@@ -1,7 +1,20 @@
 //! What the example tests share: starting a server program and stopping it as a user would.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Output, Stdio};
+
+/// Runs `program` with `args`, `input` on its stdin (then closed), and returns what it did.
+pub fn run_with_input(program: &str, args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
 
 /// A server program that prints `listening on ADDR` as its first line.
 pub struct Server {
