@@ -300,13 +300,14 @@ pub(crate) fn close_inbox<T>(inbox: &InboxCore<T>) {
 }
 
 /// The owner of an outbox exited: remove its link and the passthroughs into it.
-pub(crate) fn detach_outbox<T: 'static>(out: &OutboxCore<T>) {
+pub(crate) fn detach_outbox<T: 'static>(out: &OutboxCore<T>, cancelled: bool) {
     let held = out.links.get().map_or(0, |l| l.held.len());
-    // A final `Control` on a `signal` nobody listens to (the top of a system) is normal; held
-    // data is not.
+    // A final `Control` on a `signal` nobody listens to (the top of a system) is normal, and so
+    // is data in flight when a system is shut down; data left behind by a component that
+    // finished by itself is not.
     let is_control = std::any::TypeId::of::<T>() == std::any::TypeId::of::<crate::Control>();
-    if held > 0 && is_control {
-        tracing::debug!(owner = ?out.meta.owner(), held, "unlinked control messages dropped at exit");
+    if held > 0 && (is_control || cancelled) {
+        tracing::debug!(owner = ?out.meta.owner(), held, "held values dropped at exit");
     } else if held > 0 {
         tracing::warn!(
             owner = ?out.meta.owner(),

@@ -212,8 +212,9 @@ pub(crate) trait ErasedBox {
         false
     }
     fn link_view(&self) -> Option<LinkView>;
-    /// The owner exited: close (inbox) or unlink (outbox).
-    fn on_owner_exit(&self);
+    /// The owner exited (`cancelled`: it was shut down, not finished): close (inbox) or
+    /// unlink (outbox).
+    fn on_owner_exit(&self, cancelled: bool);
     /// Delivers a scheduler-made control message if this box carries `Control`.
     fn deliver_control(&self, message: Control) -> bool;
 }
@@ -285,7 +286,7 @@ impl<T: 'static> ErasedBox for InboxCore<T> {
             kind: crate::topology::LinkKind::InboxPassthrough,
         })
     }
-    fn on_owner_exit(&self) {
+    fn on_owner_exit(&self, _cancelled: bool) {
         link::close_inbox(self);
     }
     fn deliver_control(&self, message: Control) -> bool {
@@ -349,8 +350,8 @@ impl<T: 'static> ErasedBox for OutboxCore<T> {
             }),
         }
     }
-    fn on_owner_exit(&self) {
-        link::detach_outbox(self);
+    fn on_owner_exit(&self, cancelled: bool) {
+        link::detach_outbox(self, cancelled);
     }
     fn blocked(&self) -> bool {
         self.blocked.get()

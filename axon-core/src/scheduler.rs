@@ -569,8 +569,9 @@ impl Inner {
                 }
             }
         }
+        let cancelled = matches!(exit, Exit::Cancelled);
         for b in entry.boxes.iter() {
-            b.handle.on_owner_exit();
+            b.handle.on_owner_exit(cancelled);
         }
         if let Some(task) = entry.task {
             task.detach();

@@ -144,16 +144,20 @@ impl Component for StreamFile {
 pub fn describe(bytes: &[u8]) -> Option<(u32, u16, u64, f64)> {
     let mut demuxer = OggDemuxer::new();
     demuxer.push(bytes);
-    let (mut first, mut last_granule) = (None, 0i64);
+    // The first Vorbis or Opus stream (a file may begin with another, such as Skeleton).
+    let (mut ident, mut serial, mut last_granule) = (None, None, 0i64);
     while let Some(event) = demuxer.next_event() {
         if let OggEvent::Packet(p) = event {
-            if first.is_none() {
-                first = Some(p.data.clone());
+            let audio = p.data.starts_with(b"\x01vorbis") || p.data.starts_with(b"OpusHead");
+            if serial.is_none() && p.bos && audio {
+                (ident, serial) = (Some(p.data.clone()), Some(p.serial));
             }
-            last_granule = last_granule.max(p.granule);
+            if serial == Some(p.serial) {
+                last_granule = last_granule.max(p.granule);
+            }
         }
     }
-    let first = first?;
+    let first = ident?;
     // (sample rate, channels, nominal bit rate, granule positions per second)
     let (rate, channels, nominal, granule_rate) =
         if first.starts_with(b"\x01vorbis") && first.len() >= 24 {
@@ -166,16 +170,15 @@ pub fn describe(bytes: &[u8]) -> Option<(u32, u16, u64, f64)> {
                 rate,
             )
         } else if first.starts_with(b"OpusHead") && first.len() >= 16 {
-            // Opus granule positions count 48 kHz samples, whatever the input rate was.
-            let rate = u32::from_le_bytes(first[12..16].try_into().ok()?);
-            (rate, u16::from(first[9]), None, 48_000)
+            // Opus plays at 48 kHz and its granule positions count 48 kHz samples.
+            (48_000, u16::from(first[9]), None, 48_000)
         } else {
             return None;
         };
     let seconds = last_granule.max(0) as f64 / f64::from(granule_rate.max(1));
     let bitrate = match nominal {
         Some(n) if n > 0 => n,
-        _ => (bytes.len() as f64 * 8.0 / seconds.max(1.0)) as u64,
+        _ => (bytes.len() as f64 * 8.0 / seconds.max(0.01)) as u64,
     };
     Some((rate, channels, bitrate, seconds))
 }

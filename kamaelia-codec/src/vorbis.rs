@@ -349,8 +349,8 @@ pub struct VorbisDecode {
     pub control: Inbox<Control>,
     /// Decoded audio.
     pub outbox: Outbox<PcmBlock>,
-    /// Formats, damage, and waits for headers (damage and bad packets are also logged as
-    /// warnings when nothing is linked here).
+    /// Formats, damage, and waits for headers (logged instead when nothing is linked here:
+    /// damage and bad packets as warnings).
     pub notices: Outbox<DecodeNotice>,
     /// Forwards the end of the input.
     pub signal: Outbox<Control>,
@@ -383,19 +383,22 @@ impl VorbisDecode {
         }
     }
 
-    /// Notices are information: kept (bounded) if nobody listens, never blocking audio. When
-    /// nobody listens, damage and bad packets are also logged as warnings (the rest at debug
-    /// level), so nothing is skipped silently.
+    /// Notices are information and never block audio: sent when something listens on
+    /// `notices`, else (or when it is full) logged — damage and bad packets as warnings, the
+    /// rest at debug level — so nothing is skipped silently.
     fn notice(&self, notice: DecodeNotice) {
-        if !self.notices.is_linked() {
-            match &notice {
-                DecodeNotice::BadPacket { .. } | DecodeNotice::Damage { .. } => {
-                    tracing::warn!(notice = ?notice, "VorbisDecode skipped input")
-                }
-                _ => tracing::debug!(notice = ?notice, "VorbisDecode"),
+        let undelivered = if self.notices.is_linked() {
+            self.notices.try_send(notice).err().map(|e| e.into_inner())
+        } else {
+            Some(notice)
+        };
+        match undelivered {
+            Some(n @ (DecodeNotice::BadPacket { .. } | DecodeNotice::Damage { .. })) => {
+                tracing::warn!(notice = ?n, "VorbisDecode skipped input")
             }
+            Some(n) => tracing::debug!(notice = ?n, "VorbisDecode"),
+            None => {}
         }
-        let _ = self.notices.try_send(notice);
     }
 
     async fn decode(&mut self, packet: &OggPacket) -> Result<(), ComponentError> {

@@ -139,7 +139,12 @@ impl Component for WavWriter {
                     done.push(o.finish().await?);
                 }
                 for file in done {
-                    self.written.send(file).await?;
+                    // A report, not data: nobody linked to `written` means nobody asked.
+                    if self.written.is_linked() {
+                        self.written.send(file).await?;
+                    } else {
+                        tracing::debug!(file = ?file, "WAV file written");
+                    }
                 }
                 self.signal.send(message).await?;
             }

@@ -93,8 +93,15 @@ pub fn parse_request(bytes: &[u8]) -> Result<Option<(Request, usize)>, RequestEr
             // The absolute form (`GET http://host/path`, as sent to proxies) names the same path.
             let target = ["http://", "https://"]
                 .iter()
-                .find_map(|scheme| target.strip_prefix(scheme))
-                .map_or(target, |rest| rest.find('/').map_or("/", |at| &rest[at..]));
+                .find_map(|scheme| {
+                    let head = target.get(..scheme.len())?;
+                    head.eq_ignore_ascii_case(scheme)
+                        .then(|| &target[scheme.len()..])
+                })
+                .map_or(target, |rest| match rest.find(['/', '?', '#']) {
+                    Some(at) if rest[at..].starts_with('/') => &rest[at..],
+                    _ => "/", // no path: the root (whatever query follows)
+                });
             let path = target.split(['?', '#']).next().unwrap_or_default();
             Ok(Some((
                 Request {
@@ -207,6 +214,10 @@ mod tests {
                 .unwrap();
         assert_eq!(request.path, "/stream.ogg");
         let (request, _) = parse_request(b"GET http://radio.example HTTP/1.1\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(request.path, "/");
+        let (request, _) = parse_request(b"GET HTTP://radio.example?a=/b HTTP/1.1\r\n\r\n")
             .unwrap()
             .unwrap();
         assert_eq!(request.path, "/");

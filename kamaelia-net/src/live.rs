@@ -137,8 +137,8 @@ struct Counters {
     bytes_out: Cell<u64>,
     /// Chunks received from the source.
     chunks: Cell<u64>,
-    /// Refusals being answered now (each holds its connection for up to a second); not
-    /// published.
+    /// Refusals being answered now (each holds its connection about a second, at most the
+    /// write grace plus the linger); not published.
     refusing: Cell<u64>,
 }
 

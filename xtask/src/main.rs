@@ -161,24 +161,24 @@ fn lint() -> Result<(), String> {
 }
 
 fn bench(args: &[String]) -> Result<(), String> {
-    // `cargo xtask bench [GROUP] [OPTIONS]`: the options go to the bench programs.
-    let (group, options) = match args.first() {
-        Some(first) if !first.starts_with("--") => (Some(first.as_str()), &args[1..]),
-        _ => (None, args),
-    };
-    let selected: Vec<_> = BENCH_GROUPS
-        .iter()
-        .filter(|(name, _, _)| group.is_none_or(|g| g == *name))
-        .collect();
-    if selected.is_empty() {
-        let mut known: Vec<_> = BENCH_GROUPS.iter().map(|(n, _, _)| *n).collect();
-        known.dedup();
-        return Err(format!(
-            "unknown bench group {:?}; known groups: {}",
-            group.unwrap_or(""),
-            known.join(", ")
-        ));
+    // `cargo xtask bench [GROUP] [OPTIONS]`: the group may stand anywhere (it is the argument
+    // that names one); everything else goes to the bench programs.
+    let is_group = |a: &String| BENCH_GROUPS.iter().any(|(name, _, _)| name == a);
+    let group = args.iter().find(|a| is_group(a)).map(String::as_str);
+    let options: Vec<&String> = args.iter().filter(|a| !is_group(a)).collect();
+    if group.is_none() {
+        if let Some(unknown) = args.first().filter(|a| !a.starts_with("--")) {
+            let mut known: Vec<_> = BENCH_GROUPS.iter().map(|(n, _, _)| *n).collect();
+            known.dedup();
+            return Err(format!(
+                "unknown bench group {unknown:?}; known groups: {}",
+                known.join(", ")
+            ));
+        }
     }
+    let selected = BENCH_GROUPS
+        .iter()
+        .filter(|(name, _, _)| group.is_none_or(|g| g == *name));
     for (_, package, target) in selected {
         let mut command = cargo();
         // Benchmarks need no optional feature (and a package-qualified one would be refused
@@ -186,7 +186,7 @@ fn bench(args: &[String]) -> Result<(), String> {
         command
             .args(["bench", "--package", package, "--bench", target])
             .arg("--")
-            .args(options);
+            .args(&options);
         run(command)?;
     }
     Ok(())
@@ -201,7 +201,6 @@ fn demo(args: &[String]) -> Result<(), String> {
             command.args([
                 "run",
                 "--release",
-                "--quiet",
                 "--package",
                 "kamaelia-examples",
                 "--bin",
@@ -230,7 +229,7 @@ fn demo(args: &[String]) -> Result<(), String> {
 fn exec(mut command: Command) -> Result<(), String> {
     use std::os::unix::process::CommandExt;
     let error = command.exec();
-    Err(format!("xtask: cannot run {command:?}: {error}"))
+    Err(format!("cannot run {command:?}: {error}"))
 }
 
 #[cfg(not(unix))]
