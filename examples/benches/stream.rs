@@ -25,7 +25,7 @@ use axon_core::components::map;
 use axon_core::{Scheduler, link, pipeline};
 use bytes::Bytes;
 use kamaelia_codec::{OggPageReader, OggPager, PageEvent};
-use kamaelia_examples::{StreamFile, live_chunk};
+use kamaelia_examples::{Pacing, StreamFile, live_chunk};
 use kamaelia_media::ReadFile;
 use kamaelia_net::{ChunkKind, LiveConfig, LiveHttpServer, ServerConfig, TcpServer};
 use std::cell::RefCell;
@@ -96,9 +96,10 @@ fn serve(kind: &str, bitrate: u64, file: PathBuf) {
                     backlog: 4096,
                     ..ServerConfig::new("127.0.0.1:0".parse().unwrap())
                 };
-                let server =
-                    TcpServer::bind(config, move |_| StreamFile::new(file.clone(), bitrate))
-                        .unwrap();
+                let server = TcpServer::bind(config, move |_| {
+                    StreamFile::new(file.clone(), Pacing::Bitrate(bitrate))
+                })
+                .unwrap();
                 announce(server.local_addr());
                 let scheduler = Scheduler::new();
                 scheduler.activate(server);

@@ -2,18 +2,23 @@
 //! its own documented command line; this library holds only what several of them share.
 #![forbid(unsafe_code)]
 
+use axon_core::components::map;
 use axon_core::{
-    Boxes, Component, ComponentError, ComponentHandle, Control, Inbox, InboxRef, Outbox, Scheduler,
-    pass_outbox,
+    Boxes, Component, ComponentError, ComponentHandle, Control, Inbox, InboxRef, Outbox, Pipeline,
+    Scheduler, pass_outbox, pipeline,
 };
 use bytes::Bytes;
-use kamaelia_codec::{DecodeNotice, OggDemuxer, OggEvent, OggPage};
-use kamaelia_media::ReadFile;
+use kamaelia_codec::{
+    DecodeNotice, OggDemuxer, OggEvent, OggPage, OggPageReader, OggPager, PageEvent,
+};
+use kamaelia_media::{AudioClock, DEFAULT_BURST, OggPacer, ReadFile};
 use kamaelia_net::{ChunkKind, LiveChunk};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-/// Runs `scheduler` on a current-thread runtime until every component has finished or Ctrl-C
-/// is pressed (then everything is shut down cleanly). Returns whether it was interrupted.
+/// Runs `scheduler` on a current-thread runtime until every component has finished, or Ctrl-C
+/// is pressed or `SIGTERM` arrives (then everything is shut down cleanly, the same way for
+/// both). Returns whether it was interrupted.
 pub fn run_until_ctrl_c(
     build: impl FnOnce(&Scheduler) -> Result<(), String>,
 ) -> Result<bool, String> {
@@ -26,12 +31,35 @@ pub fn run_until_ctrl_c(
         build(&scheduler)?;
         tokio::select! {
             () = scheduler.run() => Ok(false),
-            _ = tokio::signal::ctrl_c() => {
+            () = stop_requested() => {
                 scheduler.shutdown();
                 Ok(true)
             }
         }
     })
+}
+
+/// Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill`, systemd and container runtimes send).
+pub async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Runs `scheduler` until `main` has finished, then ends the `collectors` (components gathering
@@ -71,7 +99,9 @@ pub fn flag<T: std::str::FromStr>(args: &[String], flag: &str) -> Result<Option<
 
 /// Where every example program begins: returns the command line, after printing the usage and
 /// exiting 0 when it asks for `--help` or `-h`; and sends warnings (skipped damage, failed
-/// components) to stderr. `KAMAELIA_LOG=error|warn|info|debug|trace` changes the level.
+/// components) and connection events (one line per connection joined, closed, dropped or
+/// refused) to stderr. `KAMAELIA_LOG=error|warn|info|debug|trace` changes the level (`error`
+/// also silences connection events).
 pub fn args_or_help(usage: &str) -> Vec<String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
@@ -82,11 +112,26 @@ pub fn args_or_help(usage: &str) -> Vec<String> {
         .ok()
         .and_then(|l| l.parse::<tracing::Level>().ok())
         .unwrap_or(tracing::Level::WARN);
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
+    // Connection events (one line each: joined, closed, dropped, refused…) are shown unless
+    // the level asked for is quieter than INFO's opposite, i.e. always but at ERROR.
+    let connections = if level == tracing::Level::ERROR {
+        tracing::Level::ERROR
+    } else {
+        level.max(tracing::Level::INFO)
+    };
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(level)
+        .with_target(kamaelia_net::CONNECTION_LOG, connections);
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .without_time(),
+        )
+        .with(filter)
         .try_init();
     args
 }
@@ -97,41 +142,123 @@ pub fn usage_error(message: &str, usage: &str) -> ! {
     std::process::exit(2);
 }
 
-/// The protocol for one connection: the file at a constant bit rate, then the end.
+/// How a file is sent live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pacing {
+    /// Each Ogg page when its audio is due (its granule position): real time whatever the
+    /// codec's bit rate does. The default for any Ogg file whose audio we can time.
+    AudioTime,
+    /// A constant number of bits a second (`--bitrate`): for bytes of a format we cannot time.
+    Bitrate(u64),
+}
+
+/// How to send `file`: at `bitrate` when one is given (any Ogg file), else by audio time when
+/// its audio can be timed (Ogg Vorbis, Opus, FLAC or Speex).
+pub fn pacing(file: &Path, bitrate: Option<u64>) -> Result<Pacing, String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    if !bytes.starts_with(b"OggS") {
+        return Err(format!("{} is not an Ogg file", file.display()));
+    }
+    match bitrate {
+        Some(0) => Err("--bitrate must be above 0".into()),
+        Some(bitrate) => Ok(Pacing::Bitrate(bitrate.max(8))),
+        None if audio_duration(&bytes) > Duration::ZERO => Ok(Pacing::AudioTime),
+        None => Err(format!(
+            "cannot time the audio of {} (not Ogg Vorbis, Opus, FLAC or Speex): give --bitrate",
+            file.display()
+        )),
+    }
+}
+
+/// How long the audio in an Ogg file plays, by its granule positions (zero when it cannot be
+/// timed).
+pub fn audio_duration(bytes: &[u8]) -> Duration {
+    let mut reader = OggPageReader::new();
+    reader.push(bytes);
+    let mut clock = AudioClock::new();
+    while let Some(event) = reader.next_event() {
+        if let PageEvent::Page(page) = event {
+            clock.due(&page);
+        }
+    }
+    clock.elapsed()
+}
+
+/// `file` as marked Ogg pages sent live: paced by `pacing`, `lead` ahead of real time (at most
+/// 5 s), each pass a new chain link when `looping`, the header pages repeated every
+/// `repeat_headers` pages when asked (for multicast).
+pub fn ogg_source(
+    file: &Path,
+    pacing: Pacing,
+    looping: bool,
+    lead: Duration,
+    repeat_headers: Option<usize>,
+) -> Result<Pipeline<(), OggPage>, String> {
+    let mut pager = OggPager::new().unique_serials();
+    if let Some(every) = repeat_headers {
+        pager = pager.repeat_headers(every);
+    }
+    let built = match pacing {
+        Pacing::AudioTime => pipeline!(
+            ReadFile::new(file).looping(looping),
+            pager,
+            OggPacer::new().lead(lead)
+        ),
+        Pacing::Bitrate(bits) => {
+            pipeline!(ReadFile::new(file).bitrate(bits).looping(looping), pager)
+        }
+    };
+    built.map_err(|e| e.to_string())
+}
+
+/// The protocol for one connection: the file from its start at its own pace (the first 2 s at
+/// once, for a quick start), then the end.
 #[derive(Boxes)]
 pub struct StreamFile {
     /// What the client sends (ignored: the stream is on demand from its start).
     pub inbox: Inbox<Bytes>,
     /// The client's end of stream.
     pub control: Inbox<Control>,
-    /// The file's bytes, at the bit rate.
+    /// The file's bytes, at its pace.
     pub outbox: Outbox<Bytes>,
     /// `ProducerFinished` at the end of the file.
     pub signal: Outbox<Control>,
     file: PathBuf,
-    bitrate: u64,
+    pacing: Pacing,
 }
 
 impl StreamFile {
-    /// Streams `file` at `bitrate` bits per second.
-    pub fn new(file: PathBuf, bitrate: u64) -> Self {
+    /// Streams `file` paced by `pacing`.
+    pub fn new(file: PathBuf, pacing: Pacing) -> Self {
         StreamFile {
             inbox: Inbox::new(),
             control: Inbox::new(),
             outbox: Outbox::new(),
             signal: Outbox::new(),
             file,
-            bitrate,
+            pacing,
         }
     }
 }
 
 impl Component for StreamFile {
     async fn main(self) -> Result<(), ComponentError> {
-        let reader = ReadFile::new(&self.file).bitrate(self.bitrate);
-        pass_outbox(&reader.outbox, &self.outbox)?;
-        pass_outbox(&reader.signal, &self.signal)?;
-        axon_core::activate(reader);
+        match self.pacing {
+            Pacing::AudioTime => {
+                let pages = ogg_source(&self.file, self.pacing, false, DEFAULT_BURST, None)
+                    .map_err(|e| ComponentError::msg(e))?;
+                let source = pipeline!(pages, map(OggPage::into_bytes))?;
+                pass_outbox(&source.outbox, &self.outbox)?;
+                pass_outbox(&source.signal, &self.signal)?;
+                axon_core::activate(source);
+            }
+            Pacing::Bitrate(bits) => {
+                let reader = ReadFile::new(&self.file).bitrate(bits);
+                pass_outbox(&reader.outbox, &self.outbox)?;
+                pass_outbox(&reader.signal, &self.signal)?;
+                axon_core::activate(reader);
+            }
+        }
         axon_core::children().all_done().await;
         let _ = (&self.inbox, &self.control);
         Ok(())
@@ -181,24 +308,6 @@ pub fn describe(bytes: &[u8]) -> Option<(u32, u16, u64, f64)> {
         _ => (bytes.len() as f64 * 8.0 / seconds.max(0.01)) as u64,
     };
     Some((rate, channels, bitrate, seconds))
-}
-
-/// The bit rate to stream `file` at: `given` if there is one (any Ogg file will do), else the
-/// rate `describe` finds for an Ogg Vorbis or Opus file.
-pub fn stream_bitrate(file: &Path, given: Option<u64>) -> Result<u64, String> {
-    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    if !bytes.starts_with(b"OggS") {
-        return Err(format!("{} is not an Ogg file", file.display()));
-    }
-    match (given, describe(&bytes)) {
-        (Some(0), _) => Err("--bitrate must be above 0".into()),
-        (Some(bitrate), _) => Ok(bitrate),
-        (None, Some((_, _, bitrate, _))) => Ok(bitrate.max(8)),
-        (None, None) => Err(format!(
-            "cannot tell the bit rate of {} (not Ogg Vorbis or Opus): give --bitrate",
-            file.display()
-        )),
-    }
 }
 
 /// An Ogg page as a chunk of a live stream: header pages are the header every listener gets

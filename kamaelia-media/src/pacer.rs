@@ -6,7 +6,8 @@
 //! nominal 112), so a listener pulling at real time fell further behind every minute until it
 //! was dropped. A page's granule position says how much audio has been played by its end; that
 //! converted to time — samples for Vorbis, FLAC and Speex, 48 kHz samples after the pre-skip
-//! for Opus — is when the page is due.
+//! for Opus — is when the next page of the stream is due (a page goes out as its audio begins,
+//! so a player is never starved by the pacing).
 //!
 //! Time is measured from the start of each chain link: a link (a new group of first pages,
 //! such as the next pass of a looping source) starts where the previous one's audio ended. Due
@@ -76,15 +77,21 @@ struct Stream {
     offset: Duration,
     /// Audio time of its latest timed page, from the link's start.
     last: Duration,
+    /// Its last page (end of stream) has been seen.
+    ended: bool,
 }
 
 /// Audio time for a sequence of Ogg pages: the pure clock behind [`OggPacer`], usable on its
 /// own (a file's duration, a test, another transport).
 ///
 /// [`due`](Self::due) gives, for each page in order, the audio time from the start of the
-/// stream at which it is due: the end of the audio it completes. Pages that complete no packet
-/// (granule position −1), header pages and pages of streams it cannot time are due with the
-/// page before them, so they are never held back.
+/// stream at which it is due: when the audio it begins is to be played, i.e. the end of the
+/// same stream's previous page (its granule position). A player given each page then has it
+/// just as it needs it — never starved by the pacing — and is ahead of real time by at most
+/// one page (typically 0.1–0.5 s; up to about 2 s for pages of near-silence). Pages that
+/// complete no packet (granule position −1) are due with the rest of their packet; header
+/// pages and pages of streams it cannot time are due at once. [`elapsed`](Self::elapsed) is
+/// the end of all the audio seen.
 ///
 /// ```
 /// use kamaelia_codec::{OggPageReader, PageEvent};
@@ -94,11 +101,10 @@ struct Stream {
 /// let mut reader = OggPageReader::new();
 /// reader.push(&ogg);
 /// let mut clock = AudioClock::new();
-/// let mut end = std::time::Duration::ZERO;
 /// while let Some(PageEvent::Page(page)) = reader.next_event() {
-///     end = clock.due(&page);
+///     let _due = clock.due(&page);
 /// }
-/// assert_eq!(end.as_millis(), 1000); // one second of audio
+/// assert_eq!(clock.elapsed().as_millis(), 1000); // one second of audio
 /// ```
 #[derive(Debug, Default)]
 pub struct AudioClock {
@@ -108,6 +114,10 @@ pub struct AudioClock {
     link_start: Duration,
     /// The latest due time given (due times never go backwards).
     cursor: Duration,
+    /// The end of all the audio timed so far.
+    end: Duration,
+    /// The end of the audio of the latest timed page.
+    page_end: Duration,
     /// The last page was a first page: a further first page joins the same link.
     in_first_pages: bool,
 }
@@ -121,10 +131,20 @@ impl AudioClock {
     /// The audio time, from the start of the stream, at which `page` is due.
     pub fn due(&mut self, page: &OggPage) -> Duration {
         if page.is_bos() {
+            if self
+                .streams
+                .get(&page.serial())
+                .is_some_and(|stream| !stream.ended)
+            {
+                // The headers sent again for receivers joining late (a multicast repeat):
+                // the stream goes on, and so does its time.
+                return self.cursor;
+            }
             if !self.in_first_pages {
                 // A new chain link: it starts where the audio so far ends.
                 self.streams.clear();
-                self.link_start = self.cursor;
+                self.link_start = self.end;
+                self.cursor = self.cursor.max(self.end);
                 self.in_first_pages = true;
             }
             self.streams.insert(
@@ -134,6 +154,7 @@ impl AudioClock {
                     base: None,
                     offset: Duration::ZERO,
                     last: Duration::ZERO,
+                    ended: false,
                 },
             );
             return self.cursor;
@@ -143,11 +164,18 @@ impl AudioClock {
         let Some(stream) = self.streams.get_mut(&page.serial()) else {
             return self.cursor; // a stream joined part-way: nothing to time it by
         };
+        stream.ended |= page.is_eos();
         let Some(timebase) = stream.timebase else {
             return self.cursor;
         };
-        if granule < 0 || page.is_header() {
+        if page.is_header() {
             return self.cursor;
+        }
+        // Due when the audio it begins is: where the stream's previous page ended.
+        let begins = self.link_start + stream.last;
+        self.cursor = self.cursor.max(begins);
+        if granule < 0 {
+            return self.cursor; // completes no packet: it goes with the rest of its packet
         }
         let since = |base: i64| -> Duration {
             let granules = u128::try_from(granule.saturating_sub(base)).unwrap_or(0);
@@ -189,18 +217,25 @@ impl AudioClock {
             }
         };
         stream.last = time;
-        self.cursor = self.cursor.max(self.link_start + time);
+        self.end = self.end.max(self.link_start + time);
+        self.page_end = self.link_start + time;
         self.cursor
     }
 
-    /// The audio time of everything timed so far (the latest due time given).
+    /// The end of the audio completed by the page last given to [`due`](Self::due) (for a
+    /// page that completes none, the time it is due).
+    pub fn page_end(&self) -> Duration {
+        self.page_end.max(self.cursor)
+    }
+
+    /// The end of all the audio timed so far: the stream's duration, once it has all been seen.
     pub fn elapsed(&self) -> Duration {
-        self.cursor
+        self.end
     }
 }
 
-/// Releases Ogg pages when their audio is due (see [`AudioClock`]), up to
-/// [`lead`](Self::lead) early: compose it after an [`OggPager`](kamaelia_codec::OggPager) to
+/// Releases Ogg pages when their audio is due (as it begins, see [`AudioClock`]), or
+/// [`lead`](Self::lead) ahead of it: compose it after an [`OggPager`](kamaelia_codec::OggPager) to
 /// send a file live at its own pace, however variable its bit rate, chained or looping.
 ///
 /// If the pacer falls behind — its consumer held it up (backpressure), or the process was
@@ -259,9 +294,10 @@ impl OggPacer {
         }
     }
 
-    /// Releases each page up to `lead` before it is due (at most [`MAX_BURST`], 5 s): the
-    /// first `lead` of audio goes out at once, so a player starts quickly, and the stream then
-    /// runs at real time that much ahead — a fixed lead, never a growing one.
+    /// Runs `lead` ahead of real time (at most [`MAX_BURST`], 5 s): the first `lead` of audio
+    /// goes out at once, so a player starts quickly, and each later page as the end of its
+    /// audio comes within `lead` of being due — a fixed lead, never a growing one. Without a
+    /// lead a page goes out as its audio begins (ahead by at most that one page).
     pub fn lead(mut self, lead: Duration) -> Self {
         self.lead = lead.min(MAX_BURST);
         self
@@ -298,14 +334,23 @@ impl Component for OggPacer {
             };
             let now = Instant::now();
             let start = start.get_or_insert(now);
-            let due = *start + self.clock.due(&page);
+            // Due as its audio begins; with a lead, as its audio ends less the lead if that is
+            // sooner: so the stream is never more than the lead ahead (or one page, when the
+            // lead is shorter than a page).
+            let begins = self.clock.due(&page);
+            let offset = if self.lead.is_zero() {
+                begins
+            } else {
+                begins.min(self.clock.page_end().saturating_sub(self.lead))
+            };
+            let due = *start + offset;
             if now > due + self.max_late {
                 // Held up (backpressure, a suspended process): carry on from now.
                 *start += now - due;
                 tracing::debug!(late = ?(now - due), "OggPacer fell behind; timeline moved on");
             }
-            let release = (*start + self.clock.elapsed()).checked_sub(self.lead);
-            if let Some(release) = release.filter(|r| *r > now) {
+            let release = *start + offset;
+            if release > now {
                 let sleep = tokio::time::sleep_until(release);
                 tokio::pin!(sleep);
                 loop {

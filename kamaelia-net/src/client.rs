@@ -87,6 +87,7 @@ impl Component for TcpClient {
             return Ok(());
         };
         let settings = Settings {
+            log_events: false,
             on_finish: OnFinish::HalfClose,
             idle_timeout: None,
             stats: None,

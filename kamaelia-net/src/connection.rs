@@ -1,5 +1,6 @@
 //! One TCP connection as a component: socket → `outbox`, `inbox` → socket.
 
+use crate::access::{ConnectionEvent, ConnectionRecord, Reason};
 use axon_core::{Boxes, Component, ComponentError, Control, FailureInfo, Inbox, Next, Outbox};
 use bytes::Bytes;
 use kamaelia_cat::Cat;
@@ -63,6 +64,19 @@ pub struct TcpConnection {
     stats: Option<Stats>,
 }
 
+/// What ended a connection, for its log line: the first cause found wins.
+#[derive(Default)]
+struct EndCause(std::cell::RefCell<Option<(Reason, String)>>);
+
+impl EndCause {
+    fn set(&self, reason: Reason, detail: impl std::fmt::Display) {
+        let mut cause = self.0.borrow_mut();
+        if cause.is_none() {
+            *cause = Some((reason, detail.to_string()));
+        }
+    }
+}
+
 impl TcpConnection {
     pub(crate) fn new(
         stream: TcpStream,
@@ -115,6 +129,7 @@ impl Component for TcpConnection {
             on_finish: self.on_finish,
             idle_timeout: self.idle_timeout,
             stats: self.stats.clone(),
+            log_events: self.on_finish == OnFinish::Close,
         };
         run_socket(
             stream,
@@ -133,6 +148,8 @@ pub(crate) struct Settings {
     pub(crate) on_finish: OnFinish,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) stats: Option<Stats>,
+    /// Write one connection-event line when it closes (server side).
+    pub(crate) log_events: bool,
 }
 
 /// Moves bytes between a socket and a component's boxes until the connection ends (see
@@ -152,6 +169,7 @@ pub(crate) async fn run_socket(
             cat: cat.clone(),
         };
         let _ = stream.set_nodelay(true);
+        let peer = stream.peer_addr().ok();
         let (mut read_half, mut write_half) = stream.into_split();
         let last_activity = Cell::new(Instant::now());
         // Byte counts go to the CAT in batches (every 250 ms and at the end), not per read.
@@ -164,6 +182,8 @@ pub(crate) async fn run_socket(
             }
         };
         let track = settings.idle_timeout.is_some() || settings.stats.is_some();
+        let cause = EndCause::default();
+        let total_out = Cell::new(0u64);
         let moved = |counter: &Cell<i64>, n: usize| {
             counter.set(counter.get() + n as i64);
             if track {
@@ -186,6 +206,7 @@ pub(crate) async fn run_socket(
                     // the first bytes are read into a small stack buffer: only a connection
                     // that really sends gets the big one.
                     if let Err(e) = read_half.readable().await {
+                        cause.set(Reason::ClientLeft, &e);
                         let _ = signal.send(failed("connection lost", e)).await;
                         return false;
                     }
@@ -203,6 +224,7 @@ pub(crate) async fn run_socket(
                         Ok(bytes) => bytes,
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                         Err(e) => {
+                            cause.set(Reason::ClientLeft, &e);
                             let _ = signal.send(failed("connection lost", e)).await;
                             return false;
                         }
@@ -227,6 +249,7 @@ pub(crate) async fn run_socket(
                         }
                     }
                     Err(e) => {
+                        cause.set(Reason::ClientLeft, &e);
                         let _ = signal.send(failed("connection lost", e)).await;
                         return false;
                     }
@@ -239,17 +262,27 @@ pub(crate) async fn run_socket(
                 match inbox.next_or_control(control).await {
                     Next::Data(bytes) => {
                         if let Err(e) = write_half.write_all(&bytes).await {
+                            cause.set(Reason::ClientLeft, &e);
                             let _ = signal.try_send(failed("write failed", e));
                             return;
                         }
+                        total_out.set(total_out.get() + bytes.len() as u64);
                         moved(&bytes_out, bytes.len());
                     }
                     Next::Control(Control::ProducerFinished) => {
                         let _ = write_half.flush().await;
                         let _ = write_half.shutdown().await;
+                        cause.set(Reason::Finished, "the protocol finished");
                         return;
                     }
-                    Next::Control(_) => return,
+                    Next::Control(Control::ShutdownMicroprocess) => {
+                        cause.set(Reason::Shutdown, "");
+                        return;
+                    }
+                    Next::Control(other) => {
+                        cause.set(Reason::Finished, format!("the protocol ended: {other:?}"));
+                        return;
+                    }
                 }
             }
         };
@@ -265,6 +298,10 @@ pub(crate) async fn run_socket(
             tokio::select! {
                 still_open = &mut reader, if reading => {
                     reading = false;
+                    if on_finish == OnFinish::Close {
+                        // The client's end of stream; the protocol may still answer.
+                        cause.set(Reason::ClientLeft, "the client closed");
+                    }
                     if !still_open || on_finish == OnFinish::HalfClose {
                         break;
                     }
@@ -278,6 +315,7 @@ pub(crate) async fn run_socket(
                 () = tokio::time::sleep_until(idle_deadline), if settings.idle_timeout.is_some() => {
                     let timeout = settings.idle_timeout.unwrap_or_default();
                     if Instant::now() >= last_activity.get() + timeout {
+                        cause.set(Reason::Timeout, format!("idle for {timeout:?}"));
                         let _ = signal.try_send(failed(
                             "idle timeout",
                             format!("no bytes moved for {timeout:?}"),
@@ -291,6 +329,18 @@ pub(crate) async fn run_socket(
             }
         }
         flush();
+        if let (true, Some(peer)) = (settings.log_events, peer) {
+            let (reason, detail) = cause.0.take().unwrap_or((Reason::Shutdown, String::new()));
+            ConnectionRecord {
+                peer,
+                path: None,
+                event: ConnectionEvent::Closed,
+                reason,
+                detail: &detail,
+                bytes: total_out.get(),
+            }
+            .log();
+        }
         Ok(())
     }
 }

@@ -33,6 +33,7 @@
 //! `accepted`, `refused`, `bytes_in`, `bytes_out`.
 #![forbid(unsafe_code)]
 
+mod access;
 mod client;
 mod connection;
 pub mod framing;
@@ -41,8 +42,9 @@ mod live;
 mod server;
 mod udp;
 
+pub use access::{CONNECTION_LOG, ConnectionEvent, ConnectionRecord, Reason};
 pub use client::TcpClient;
 pub use connection::{ConnectionInfo, TcpConnection};
-pub use live::{ChunkKind, LiveChunk, LiveConfig, LiveHttpServer};
+pub use live::{ChunkKind, LiveChunk, LiveConfig, LiveHttpServer, MAX_BURST};
 pub use server::{ServerConfig, TcpServer};
 pub use udp::{MulticastConfig, MulticastTransceiver, UdpTransceiver};

@@ -1,5 +1,6 @@
 //! `TcpServer`: a protocol component per connection.
 
+use crate::access::{ConnectionEvent, ConnectionRecord, Reason};
 use crate::connection::{ConnectionInfo, OnFinish, Stats, TcpConnection};
 use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Outbox, Stage, link};
 use bytes::Bytes;
@@ -155,6 +156,16 @@ impl<P: Stage<In = Bytes, Out = Bytes> + Component> Component for TcpServer<P> {
                     };
                     if self.config.max_connections.is_some_and(|max| stats.open.get() >= max) {
                         cat.add_to_value(&refused, 1);
+                        let detail = format!("{} connections open", stats.open.get());
+                        ConnectionRecord {
+                            peer,
+                            path: None,
+                            event: ConnectionEvent::Refused,
+                            reason: Reason::ServerFull,
+                            detail: &detail,
+                            bytes: 0,
+                        }
+                        .log();
                         drop(stream); // closed at once: the client sees EOF, not a hang
                         continue;
                     }

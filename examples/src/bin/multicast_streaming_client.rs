@@ -2,7 +2,7 @@
 //! [--interface IP]`: the paper's multicast client — a multicast transceiver → detuple →
 //! Vorbis decode pipeline, into a WAV file (`--out`), the speakers (`--play`) or nowhere (just
 //! counted). It may join at any time: it decodes from the next repeat of the stream's headers.
-//! Stops after S seconds, when the stream has been silent for 2 s after audio arrived, or on
+//! Stops after S seconds, when the stream has been silent for 5 s after audio arrived (a page of near-silence can last 2 s), or on
 //! Ctrl-C. Prints `listening to GROUP` once joined, then at the end rate, channels and frames and exits 0 (1 if no audio arrived).
 
 use axon_core::components::{Collect, Detuple, NullSink, map};
@@ -22,7 +22,7 @@ use tokio::time::Instant;
 const USAGE: &str = "multicast_streaming_client --group ADDR:PORT [--out F.wav] [--play] \
                      [--seconds S] [--interface IP]";
 /// Silence after audio that means the sender has finished.
-const QUIET: Duration = Duration::from_secs(2);
+const QUIET: Duration = Duration::from_secs(5);
 
 fn main() {
     let args = args_or_help(USAGE);

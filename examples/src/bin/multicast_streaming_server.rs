@@ -1,21 +1,20 @@
 //! `multicast_streaming_server --group ADDR:PORT --file F [--bitrate BPS] [--loop]
 //! [--repeat-every PAGES] [--interface IP] [--ttl N]`: the paper's multicast streaming
-//! server — the file at its bit rate (default: the file's nominal rate), one Ogg page per
+//! server — the file at its own pace (each Ogg page when its audio is due), one page per
 //! datagram, to a multicast group. The Vorbis header pages are sent again every PAGES pages
 //! (default 16) so a receiver that joins late can start decoding. With `--loop` each pass is a
 //! new chained link (a fresh serial number). By default everything stays on this host
 //! (interface 127.0.0.1, TTL 0). Prints `sending to GROUP` first; exits 0 at the end of the
-//! file; Ctrl-C stops it cleanly.
+//! file; Ctrl-C or SIGTERM stops it cleanly.
 //!
-//! F is any Ogg file: its bit rate is read from an Ogg Vorbis or Opus file (Vorbis's nominal
-//! rate, else size over duration); for other codecs give `--bitrate`.
+//! F is any Ogg file whose audio can be timed (Vorbis, Opus, FLAC, Speex); for other codecs
+//! give `--bitrate` to send it at that constant rate instead.
 
 use axon_core::components::{NullSink, map};
 use axon_core::pipeline;
 use bytes::Bytes;
-use kamaelia_codec::{OggPage, OggPager};
-use kamaelia_examples::{args_or_help, flag, run_until_ctrl_c, stream_bitrate, usage_error};
-use kamaelia_media::ReadFile;
+use kamaelia_codec::OggPage;
+use kamaelia_examples::{args_or_help, flag, ogg_source, pacing, run_until_ctrl_c, usage_error};
 use kamaelia_net::{MulticastConfig, UdpTransceiver};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
@@ -56,7 +55,7 @@ fn main() {
         eprintln!("multicast_streaming_server: {message}");
         std::process::exit(1);
     };
-    let bitrate = stream_bitrate(&options.file, options.bitrate).unwrap_or_else(|e| fail(e));
+    let pacing = pacing(&options.file, options.bitrate).unwrap_or_else(|e| fail(e));
     let result = run_until_ctrl_c(|scheduler| {
         let config = MulticastConfig {
             interface: options.interface,
@@ -65,15 +64,16 @@ fn main() {
         };
         let sender = UdpTransceiver::multicast(&config)
             .map_err(|e| format!("cannot join {}: {e}", options.group))?;
-        let reader = ReadFile::new(&options.file)
-            .bitrate(bitrate)
-            .looping(options.looping);
-        let pager = OggPager::new()
-            .unique_serials()
-            .repeat_headers(options.repeat_every);
+        let pages = ogg_source(
+            &options.file,
+            pacing,
+            options.looping,
+            std::time::Duration::ZERO,
+            Some(options.repeat_every),
+        )?;
         // Our own datagrams come back to us (loopback is on so local receivers hear them).
         let ignore_echo = NullSink::<(SocketAddr, Bytes)>::new();
-        let system = pipeline!(reader, pager, map(OggPage::into_bytes), sender, ignore_echo)
+        let system = pipeline!(pages, map(OggPage::into_bytes), sender, ignore_echo)
             .map_err(|e| e.to_string())?;
         println!("sending to {}", options.group);
         scheduler.activate(system);

@@ -1,15 +1,14 @@
 //! `simple_streaming_server [--bind ADDR] --file F [--bitrate BPS]`: the paper's
-//! SimpleStreamingServer, on demand — every client that connects gets F from its start at BPS
-//! bits per second (default: the file's nominal bit rate), then the connection closes. Prints
-//! `listening on ADDR` first; Ctrl-C stops it cleanly. Any TCP client can listen:
+//! SimpleStreamingServer, on demand — every client that connects gets F from its start at the
+//! audio's own pace (each Ogg page when its audio is due, the first 2 s at once for a quick
+//! start), then the connection closes. Prints `listening on ADDR` first; each connection's end
+//! is one line on stderr; Ctrl-C or SIGTERM stops it cleanly. Any TCP client can listen:
 //! `ffplay tcp://ADDR`, or `simple_streaming_client --connect ADDR`.
 //!
-//! F is any Ogg file: its bit rate is read from an Ogg Vorbis or Opus file (Vorbis's nominal
-//! rate, else size over duration); for other codecs give `--bitrate`.
+//! F is any Ogg file whose audio can be timed (Vorbis, Opus, FLAC, Speex); for anything else
+//! give `--bitrate` to send its bytes at that constant rate instead.
 
-use kamaelia_examples::{
-    StreamFile, args_or_help, flag, run_until_ctrl_c, stream_bitrate, usage_error,
-};
+use kamaelia_examples::{StreamFile, args_or_help, flag, pacing, run_until_ctrl_c, usage_error};
 use kamaelia_net::{ServerConfig, TcpServer};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,13 +25,13 @@ fn main() {
         ))
     })();
     let (bind, file, bitrate) = parsed.unwrap_or_else(|e| usage_error(&e, USAGE));
-    let bitrate = stream_bitrate(&file, bitrate).unwrap_or_else(|e| {
+    let pacing = pacing(&file, bitrate).unwrap_or_else(|e| {
         eprintln!("simple_streaming_server: {e}");
         std::process::exit(1);
     });
     let result = run_until_ctrl_c(|scheduler| {
         let server = TcpServer::bind(ServerConfig::new(bind), move |_| {
-            StreamFile::new(file.clone(), bitrate)
+            StreamFile::new(file.clone(), pacing)
         })
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
         println!("listening on {}", server.local_addr());

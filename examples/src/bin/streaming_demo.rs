@@ -1,17 +1,20 @@
 //! `streaming_demo [--file F] [--bitrate BPS] [--out F.wav] [--seconds N]` — what
 //! `cargo xtask demo streaming` runs: the paper's streaming system in one process.
 //!
-//! Server: a TcpServer whose protocol for each connection reads the file at a constant bit rate
-//! (ReadFile in bitrate mode). Client: TcpClient → VorbisDecode → AudioPlayback (the speakers),
+//! Server: a TcpServer whose protocol for each connection sends the file at the audio's own
+//! pace (ReadFile → OggPager → OggPacer, the first 2 s at once), or at `--bitrate` if given. Client: TcpClient → VorbisDecode → AudioPlayback (the speakers),
 //! or, with no audio device or no ALSA development files, a WAV file (said in one line).
 //! A progress line shows elapsed/total time, kbit/s received, how far decoding is ahead of real
-//! time, and a level meter. Ctrl-C stops it cleanly.
+//! time (at most the 2 s burst: it does not grow), and a level meter. Ctrl-C or SIGTERM stops
+//! it cleanly.
 
 use axon_core::components::map;
 use axon_core::{Control, Scheduler, pipeline};
 use bytes::Bytes;
 use kamaelia_codec::{PcmBlock, PcmSamples, VorbisDecode};
-use kamaelia_examples::{StreamFile, args_or_help, describe, flag, usage_error};
+use kamaelia_examples::{
+    Pacing, StreamFile, args_or_help, describe, flag, pacing, stop_requested, usage_error,
+};
 use kamaelia_media::{AudioPlayback, WavWriter, probe_output};
 use kamaelia_net::{ServerConfig, TcpClient, TcpServer};
 use std::cell::Cell;
@@ -67,13 +70,19 @@ fn main() {
         );
         std::process::exit(1);
     };
-    let bitrate = bitrate.unwrap_or(nominal);
+    let pacing = pacing(&file, bitrate).unwrap_or_else(|e| {
+        eprintln!("streaming_demo: {e}");
+        std::process::exit(1);
+    });
+    let pace = match pacing {
+        Pacing::AudioTime => format!("at its own pace, nominally {} kbit/s", nominal / 1000),
+        Pacing::Bitrate(bits) => format!("at {} kbit/s", bits / 1000),
+    };
     let speakers = probe_output(rate, channels);
     match &speakers {
         Ok(()) => println!(
-            "playing {} through the speakers ({rate} Hz, {channels} ch, {} kbit/s)",
+            "playing {} through the speakers ({rate} Hz, {channels} ch, {pace})",
             file.display(),
-            bitrate / 1000
         ),
         Err(why) => println!("no audio output ({why}): writing {} instead", out.display()),
     }
@@ -86,7 +95,7 @@ fn main() {
         let scheduler = Scheduler::new();
         let stream_file = file.clone();
         let server = TcpServer::bind(ServerConfig::new("127.0.0.1:0".parse().unwrap()), move |_| {
-            StreamFile::new(stream_file.clone(), bitrate)
+            StreamFile::new(stream_file.clone(), pacing)
         })
         .map_err(|e| format!("cannot start the server: {e}"))?;
         let address = server.local_addr();
@@ -142,7 +151,7 @@ fn main() {
         tokio::pin!(run);
         tokio::select! {
             () = progress => {}
-            _ = tokio::signal::ctrl_c() => {}
+            () = stop_requested() => {}
             () = &mut run => {}
         }
         if listening.is_running() {

@@ -4,6 +4,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Output, Stdio};
 
 /// Runs `program` with `args`, `input` on its stdin (then closed), and returns what it did.
+#[allow(dead_code)] // not every test binary uses it
 pub fn run_with_input(program: &str, args: &[&str], input: &[u8]) -> Output {
     let mut child = Command::new(program)
         .args(args)
