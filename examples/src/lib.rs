@@ -246,7 +246,7 @@ impl Component for StreamFile {
         match self.pacing {
             Pacing::AudioTime => {
                 let pages = ogg_source(&self.file, self.pacing, false, DEFAULT_BURST, None)
-                    .map_err(|e| ComponentError::msg(e))?;
+                    .map_err(ComponentError::msg)?;
                 let source = pipeline!(pages, map(OggPage::into_bytes))?;
                 pass_outbox(&source.outbox, &self.outbox)?;
                 pass_outbox(&source.signal, &self.signal)?;

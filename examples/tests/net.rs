@@ -359,8 +359,8 @@ fn fetch_http10(addr: &str) -> Vec<u8> {
 
 #[test]
 fn late_listeners_of_the_live_server_decode_in_ffmpeg_oggdec_and_ours_alike() {
-    // Ten times real time: the 20 s file lasts 2 s.
-    let server = live_server(&["--bitrate", "860000"]);
+    // Ten times real time: the 20 s file lasts 2 s. No burst, so a late joiner starts late.
+    let server = live_server(&["--bitrate", "860000", "--burst", "0"]);
     std::thread::sleep(Duration::from_millis(500));
     let addr = server.addr.clone();
     let ffmpeg = have("ffmpeg").then(|| {
@@ -607,10 +607,18 @@ fn the_live_server_serves_ogg_opus_too_and_ffmpeg_joins_it_late() {
         .status()
         .unwrap();
     assert!(made.success());
-    // No --bitrate: the server works it out from the file's size and duration.
+    // No --bitrate: the server paces it by its granule positions (48 kHz, after the
+    // pre-skip). No burst, so a listener joining after a second starts late.
     let server = Server::start(
         env!("CARGO_BIN_EXE_live_streaming_server"),
-        &["--bind", "127.0.0.1:0", "--file", opus.to_str().unwrap()],
+        &[
+            "--bind",
+            "127.0.0.1:0",
+            "--burst",
+            "0",
+            "--file",
+            opus.to_str().unwrap(),
+        ],
     );
     std::thread::sleep(Duration::from_millis(1000));
     let url = format!("http://{}/stream.ogg", server.addr);

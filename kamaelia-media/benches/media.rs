@@ -1,6 +1,9 @@
 //! `cargo xtask bench media`: decoding a 30 s Ogg Vorbis file through the components
 //! (bytes → VorbisDecode → a sink) against bare lewton on the same bytes, in the same run
-//! (overhead target ≤ 5 %), with × real time; and ReadFile's real-time rate in bitrate mode.
+//! (overhead target ≤ 5 %), with × real time; ReadFile's real-time rate in bitrate mode; and
+//! the pace of a live Ogg stream on the wall clock — audio seconds sent per second — paced by
+//! audio time (OggPacer) against the old pacing at the header's nominal bit rate, side by side
+//! in one scheduler.
 //!
 //! The file is `kamaelia-codec/testdata/bench_30s_stereo.ogg` (made by its make.sh), or
 //! `$KAMAELIA_BENCH_OGG`. Usage: `media [--json] [--quick]`.
@@ -103,6 +106,84 @@ fn bitrate_rate(path: &std::path::Path, seconds: u64) -> f64 {
     })
 }
 
+/// The end of the audio in the pages received so far, sampled by the bench.
+type AudioSent = std::rc::Rc<std::cell::Cell<Duration>>;
+
+/// Times the pages it receives with an AudioClock: how much audio has arrived.
+#[derive(axon_core::Boxes)]
+struct CountAudio {
+    inbox: axon_core::Inbox<kamaelia_codec::OggPage>,
+    sent: AudioSent,
+}
+
+impl axon_core::Component for CountAudio {
+    async fn main(mut self) -> Result<(), axon_core::ComponentError> {
+        let mut clock = kamaelia_media::AudioClock::new();
+        loop {
+            let page = self.inbox.recv().await;
+            clock.due(&page);
+            self.sent.set(clock.elapsed());
+        }
+    }
+}
+
+/// The header's nominal bit rate of a Vorbis file.
+fn nominal_bitrate(bytes: &[u8]) -> u64 {
+    let at = bytes
+        .windows(7)
+        .position(|w| w == b"\x01vorbis")
+        .expect("a Vorbis file");
+    let field: [u8; 4] = bytes[at + 20..at + 24].try_into().unwrap();
+    u64::from(i32::from_le_bytes(field).max(8) as u32)
+}
+
+/// A looping live source paced by audio time, and one paced at the nominal bit rate, run side
+/// by side for `seconds`: audio seconds sent per wall-clock second by each, measured from 2 s
+/// in (past any start-up) to the end.
+fn live_pace(path: &std::path::Path, seconds: u64) -> (f64, f64) {
+    let nominal = nominal_bitrate(&std::fs::read(path).unwrap());
+    runtime().block_on(async {
+        let by_audio: AudioSent = Default::default();
+        let by_bytes: AudioSent = Default::default();
+        let ours = pipeline!(
+            kamaelia_media::paced_ogg_file(path, true, Duration::ZERO).unwrap(),
+            CountAudio {
+                inbox: axon_core::Inbox::new(),
+                sent: by_audio.clone()
+            }
+        )
+        .unwrap();
+        let old = pipeline!(
+            ReadFile::new(path).bitrate(nominal).looping(true),
+            kamaelia_codec::OggPager::new().unique_serials(),
+            CountAudio {
+                inbox: axon_core::Inbox::new(),
+                sent: by_bytes.clone()
+            }
+        )
+        .unwrap();
+        let scheduler = Scheduler::new();
+        scheduler.activate(ours);
+        scheduler.activate(old);
+        let sample = async {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let (a0, b0, t0) = (by_audio.get(), by_bytes.get(), Instant::now());
+            tokio::time::sleep(Duration::from_secs(seconds.max(3) - 2)).await;
+            let wall = t0.elapsed().as_secs_f64();
+            (
+                (by_audio.get() - a0).as_secs_f64() / wall,
+                (by_bytes.get() - b0).as_secs_f64() / wall,
+            )
+        };
+        let result = tokio::select! {
+            () = scheduler.run() => (0.0, 0.0),
+            rates = sample => rates,
+        };
+        scheduler.shutdown();
+        result
+    })
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
@@ -129,7 +210,16 @@ fn main() {
     let (ours, theirs) = (median(ours), median(theirs));
     let audio_seconds = frames as f64 / 44_100.0;
     let rate = bitrate_rate(&path, if quick { 3 } else { 10 });
+    let (paced, nominal) = live_pace(&path, if quick { 6 } else { 20 });
     let rows = [
+        (
+            "live-pace",
+            "audio-time",
+            paced,
+            "s/s",
+            "nominal-bitrate",
+            nominal,
+        ),
         (
             "readfile-rate",
             "bitrate-mode",

@@ -2,7 +2,8 @@
 //!
 //! - [`ReadFile`]: a file in chunks, as fast as the consumer takes them, or at a constant
 //!   bitrate (the paper's `ReadFileAdaptor(readmode="bitrate")`) paced by tokio's clock without
-//!   drift; optionally looping.
+//!   drift, for bytes of a format that cannot be timed; optionally looping. Media is paced by
+//!   audio time instead ([`OggPacer`]).
 //! - [`OggPacer`]: Ogg pages released when their audio is due (granule positions), so VBR,
 //!   chained and looping files stream at real time; [`paced_ogg_file`] composes it with
 //!   `ReadFile` and the pager. [`AudioClock`] is its clock on its own.

@@ -242,8 +242,8 @@ impl AudioClock {
 /// suspended — by more than [`max_late`](Self::max_late), its timeline moves forward instead of
 /// rushing the backlog out: a live stream never bursts to catch up.
 ///
-/// `ProducerFinished` on `control` is forwarded after every page has been released;
-/// `ShutdownMicroprocess` stops at once.
+/// `ProducerFinished` on `control` is forwarded once every page has been released and the
+/// audio has played out (less the lead); `ShutdownMicroprocess` stops at once.
 ///
 /// ```no_run
 /// use axon_core::{components::map, pipeline};
@@ -321,6 +321,10 @@ impl Component for OggPacer {
                 Some(_) => self.inbox.try_recv(),
                 None => match self.inbox.next_or_control(&mut self.control).await {
                     Next::Data(page) => Some(page),
+                    Next::Control(Control::ProducerFinished) => {
+                        finished = Some(Control::ProducerFinished);
+                        continue; // the end goes out when the audio ends
+                    }
                     Next::Control(message) => {
                         self.signal.send(message).await?;
                         return Ok(());
@@ -328,6 +332,22 @@ impl Component for OggPacer {
                 },
             };
             let Some(page) = page else {
+                // The stream ends when its audio does (less the lead), not as its last page
+                // goes out: a live source lasts as long as what it plays.
+                if let Some(start) = start {
+                    let end = (start + self.clock.elapsed()).checked_sub(self.lead);
+                    if let Some(end) = end.filter(|end| *end > Instant::now()) {
+                        tokio::select! {
+                            () = tokio::time::sleep_until(end) => {}
+                            message = self.control.recv() => {
+                                if !matches!(message, Control::ProducerFinished) {
+                                    self.signal.send(message).await?;
+                                    return Ok(());
+                                }
+                            }
+                        }
+                    }
+                }
                 let message = finished.take().unwrap_or(Control::ProducerFinished);
                 self.signal.send(message).await?;
                 return Ok(());

@@ -141,7 +141,7 @@ struct Arrivals {
     inbox: Inbox<OggPage>,
     control: Inbox<Control>,
     log: Rc<RefCell<Vec<(Duration, i64)>>>,
-    ended: Rc<RefCell<Option<Control>>>,
+    ended: Rc<RefCell<Option<(Control, Duration)>>>,
 }
 
 impl Component for Arrivals {
@@ -154,7 +154,7 @@ impl Component for Arrivals {
                     .borrow_mut()
                     .push((start.elapsed(), page.granule())),
                 Next::Control(c) => {
-                    *self.ended.borrow_mut() = Some(c);
+                    *self.ended.borrow_mut() = Some((c, start.elapsed()));
                     return Ok(());
                 }
             }
@@ -166,6 +166,15 @@ type Log = Rc<RefCell<Vec<(Duration, i64)>>>;
 
 /// Runs `pages` through `pacer` to a recorder; returns the arrivals and what ended the stream.
 async fn pace(pacer: OggPacer, pages: Vec<OggPage>) -> (Vec<(Duration, i64)>, Option<Control>) {
+    let (log, ended) = pace_timed(pacer, pages).await;
+    (log, ended.map(|(c, _)| c))
+}
+
+/// As [`pace`], with when the end came.
+async fn pace_timed(
+    pacer: OggPacer,
+    pages: Vec<OggPage>,
+) -> (Vec<(Duration, i64)>, Option<(Control, Duration)>) {
     let log: Log = Rc::default();
     let ended = Rc::default();
     let source = DataSource::new(pages);
@@ -385,8 +394,12 @@ async fn a_real_vorbis_file_takes_its_own_duration() {
         clock.due(&page);
     }
     assert_eq!(clock.elapsed(), Duration::from_secs(3));
-    let (log, ended) = pace(OggPacer::new(), pages(&ogg)).await;
-    assert_eq!(ended, Some(Control::ProducerFinished));
+    let (log, ended) = pace_timed(OggPacer::new(), pages(&ogg)).await;
+    // The end comes when the audio ends, not as the last page goes out.
+    assert_eq!(
+        ended,
+        Some((Control::ProducerFinished, Duration::from_secs(3)))
+    );
     let last = log.last().unwrap().0;
     assert!(
         last >= Duration::from_millis(2000) && last < Duration::from_millis(3000),
@@ -452,4 +465,18 @@ fn the_same_file_twice_under_one_serial_is_two_links_one_after_the_other() {
         clock.due(&page);
     }
     assert_eq!(clock.elapsed(), Duration::from_secs(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_end_of_a_one_page_stream_comes_when_its_audio_ends() {
+    // The whole second of audio on one page, released at once: the end still waits for it.
+    let mut w = StreamWriter::vorbis(13, 1000);
+    w.page(1000, EOS, &[&[0x55; 100]], false);
+    let (log, ended) = pace_timed(OggPacer::new(), pages_of(&w)).await;
+    assert_eq!(log.len(), 3);
+    assert!(log.iter().all(|(at, _)| at.is_zero()));
+    assert_eq!(
+        ended,
+        Some((Control::ProducerFinished, Duration::from_secs(1)))
+    );
 }

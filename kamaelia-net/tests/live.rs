@@ -95,10 +95,13 @@ impl Harness {
     }
 }
 
+/// The tests' server: no burst, so a newcomer starts at the next join point (the burst has
+/// its own test).
 fn config() -> LiveConfig {
     LiveConfig::new("127.0.0.1:0".parse().unwrap())
         .path("/radio.ogg")
         .content_type("application/ogg")
+        .burst(Duration::ZERO)
 }
 
 fn connect(addr: SocketAddr) -> TcpStream {
@@ -295,6 +298,7 @@ fn past_the_connection_limit_a_client_is_told_503() {
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     let stats = server.finish();
     assert!(stats.contains(".refused\":1"), "{stats}");
+    assert!(stats.contains(".reason.server_full\":1"), "{stats}");
 }
 
 #[test]
@@ -438,4 +442,52 @@ fn a_listener_that_resets_mid_stream_is_gone_and_the_others_play_on() {
     let expected: String = (0..50).map(|i| format!("c{i}.")).collect::<String>() + "J2.";
     assert_eq!(staying.rest(), expected);
     assert!(stats.contains(".dropped\":0"), "{stats}");
+}
+
+#[test]
+fn a_newcomer_starts_at_once_with_the_recent_burst_from_a_join_point() {
+    use ChunkKind::*;
+    let server = Harness::start(config().burst(Duration::from_millis(1500)));
+    server.send(Header, "H.");
+    server.send(JoinPoint, "J1.");
+    server.send(Continuation, "c1.");
+    server.settle(3);
+    // Older than the burst by the time anyone joins: not sent again.
+    std::thread::sleep(Duration::from_millis(1700));
+    server.send(Continuation, "c2.");
+    server.send(JoinPoint, "J2.");
+    server.send(Continuation, "c3.");
+    server.settle(6);
+    // The header, then the burst from its first join point — at once, before any new chunk.
+    let mut listener = listen(server.addr);
+    listener.read_exactly("H.J2.c3.");
+    server.send(Continuation, "c4.");
+    let stats = server.finish();
+    assert_eq!(listener.rest(), "c4.");
+    assert!(stats.contains(".served\":1"), "{stats}");
+}
+
+#[test]
+fn every_connection_event_is_counted_by_its_reason() {
+    use ChunkKind::*;
+    let server = Harness::start(config());
+    server.send(Header, "H.");
+    let _ = request(server.addr, "GET /nothing HTTP/1.1\r\n\r\n");
+    let _ = request(server.addr, "BREW /radio.ogg HTTP/1.1\r\n\r\n");
+    let mut listener = listen(server.addr);
+    server.wait_for("listeners", 1);
+    server.send(JoinPoint, "J.");
+    listener.read_exactly("H.J.");
+    let (status, _, body) = request(server.addr, "GET /stats HTTP/1.1\r\n\r\n");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let json = rest(body);
+    assert!(json.contains("\"by_reason\":{"), "{json}");
+    assert!(json.contains("\"not_found\":1"), "{json}");
+    assert!(json.contains("\"bad_request\":1"), "{json}");
+    assert!(json.contains("\"listening\":1"), "{json}");
+    let stats = server.finish();
+    assert_eq!(listener.rest(), "");
+    // The listener's end is counted too.
+    assert!(stats.contains(".reason.finished\":1"), "{stats}");
+    assert!(stats.contains(".reason.lagging\":0"), "{stats}");
 }
