@@ -106,14 +106,14 @@ fn bitrate_rate(path: &std::path::Path, seconds: u64) -> f64 {
     })
 }
 
-/// The end of the audio in the pages received so far, sampled by the bench.
-type AudioSent = std::rc::Rc<std::cell::Cell<Duration>>;
+/// For each page received: when it arrived, and the audio time at which it begins.
+type Arrivals = std::rc::Rc<std::cell::RefCell<Vec<(Instant, f64)>>>;
 
-/// Times the pages it receives with an AudioClock: how much audio has arrived.
+/// Times the pages it receives with an AudioClock, as a listener would see them.
 #[derive(axon_core::Boxes)]
 struct CountAudio {
     inbox: axon_core::Inbox<kamaelia_codec::OggPage>,
-    sent: AudioSent,
+    arrivals: Arrivals,
 }
 
 impl axon_core::Component for CountAudio {
@@ -121,10 +121,28 @@ impl axon_core::Component for CountAudio {
         let mut clock = kamaelia_media::AudioClock::new();
         loop {
             let page = self.inbox.recv().await;
-            clock.due(&page);
-            self.sent.set(clock.elapsed());
+            let begins = clock.due(&page).as_secs_f64();
+            self.arrivals.borrow_mut().push((Instant::now(), begins));
         }
     }
+}
+
+/// Audio seconds per wall-clock second: the least-squares slope of audio time against arrival
+/// time over the pages that arrived after `from`.
+fn audio_per_second(arrivals: &[(Instant, f64)], from: Instant) -> f64 {
+    let points: Vec<(f64, f64)> = arrivals
+        .iter()
+        .filter(|(at, _)| *at >= from)
+        .map(|(at, audio)| ((*at - from).as_secs_f64(), *audio))
+        .collect();
+    let n = points.len() as f64;
+    let (mx, my) = (
+        points.iter().map(|p| p.0).sum::<f64>() / n,
+        points.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let sxy: f64 = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+    let sxx: f64 = points.iter().map(|(x, _)| (x - mx) * (x - mx)).sum();
+    sxy / sxx
 }
 
 /// The header's nominal bit rate of a Vorbis file.
@@ -138,18 +156,18 @@ fn nominal_bitrate(bytes: &[u8]) -> u64 {
 }
 
 /// A looping live source paced by audio time, and one paced at the nominal bit rate, run side
-/// by side for `seconds`: audio seconds sent per wall-clock second by each, measured from 2 s
-/// in (past any start-up) to the end.
+/// by side for `seconds`: audio seconds sent per wall-clock second by each (the slope of the
+/// audio time pages begin at against when they arrived), from 2 s in to the end.
 fn live_pace(path: &std::path::Path, seconds: u64) -> (f64, f64) {
     let nominal = nominal_bitrate(&std::fs::read(path).unwrap());
     runtime().block_on(async {
-        let by_audio: AudioSent = Default::default();
-        let by_bytes: AudioSent = Default::default();
+        let by_audio: Arrivals = Default::default();
+        let by_bytes: Arrivals = Default::default();
         let ours = pipeline!(
             kamaelia_media::paced_ogg_file(path, true, Duration::ZERO).unwrap(),
             CountAudio {
                 inbox: axon_core::Inbox::new(),
-                sent: by_audio.clone()
+                arrivals: by_audio.clone()
             }
         )
         .unwrap();
@@ -158,29 +176,23 @@ fn live_pace(path: &std::path::Path, seconds: u64) -> (f64, f64) {
             kamaelia_codec::OggPager::new().unique_serials(),
             CountAudio {
                 inbox: axon_core::Inbox::new(),
-                sent: by_bytes.clone()
+                arrivals: by_bytes.clone()
             }
         )
         .unwrap();
         let scheduler = Scheduler::new();
         scheduler.activate(ours);
         scheduler.activate(old);
-        let sample = async {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            let (a0, b0, t0) = (by_audio.get(), by_bytes.get(), Instant::now());
-            tokio::time::sleep(Duration::from_secs(seconds.max(3) - 2)).await;
-            let wall = t0.elapsed().as_secs_f64();
-            (
-                (by_audio.get() - a0).as_secs_f64() / wall,
-                (by_bytes.get() - b0).as_secs_f64() / wall,
-            )
-        };
-        let result = tokio::select! {
-            () = scheduler.run() => (0.0, 0.0),
-            rates = sample => rates,
-        };
+        let from = Instant::now() + Duration::from_secs(2);
+        tokio::select! {
+            () = scheduler.run() => {}
+            () = tokio::time::sleep(Duration::from_secs(seconds.max(4))) => {}
+        }
         scheduler.shutdown();
-        result
+        (
+            audio_per_second(&by_audio.borrow(), from),
+            audio_per_second(&by_bytes.borrow(), from),
+        )
     })
 }
 
