@@ -125,6 +125,7 @@ fn a_live_listener_gets_real_time_audio_from_a_variable_rate_file() {
 fn a_live_listener_gets_real_time_audio_across_chain_links_and_loops() {
     // Two links (44.1 kHz stereo, 22.05 kHz mono), 6 s a pass: 9 s crosses both kinds of seam.
     let server = live_server("chained.ogg", &["--loop"]);
+    std::thread::sleep(Duration::from_millis(2500)); // joining with a full burst: no start-up race
     let wall = 9.0;
     let body = listen_http(&server.addr, Duration::from_secs_f64(wall));
     let allowed = BURST + one_page("chained.ogg");
