@@ -3,7 +3,6 @@
 
 use crate::access::{ConnectionEvent, ConnectionRecord, Reason};
 use std::cell::Cell;
-use std::net::SocketAddr;
 use std::rc::Rc;
 
 #[derive(Default)]
@@ -108,24 +107,5 @@ impl Open {
 impl Drop for Open {
     fn drop(&mut self) {
         bump((self.counter)(&self.counters), -1);
-    }
-}
-
-/// A record of `event` for `peer` (no path: before a request was read).
-pub(super) fn record_for<'a>(
-    peer: SocketAddr,
-    path: Option<&'a str>,
-    event: ConnectionEvent,
-    reason: Reason,
-    detail: &'a str,
-    bytes: u64,
-) -> ConnectionRecord<'a> {
-    ConnectionRecord {
-        peer,
-        path,
-        event,
-        reason,
-        detail,
-        bytes,
     }
 }

@@ -105,20 +105,15 @@ impl Fanout {
     /// holds a join point, else with the header at the next join point.
     pub(super) fn join(&mut self, listener: Subscriber) {
         self.trim(Instant::now());
-        if self
+        let from = self
             .recent
             .iter()
-            .any(|(_, c)| c.kind == ChunkKind::JoinPoint)
-        {
+            .position(|(_, c)| c.kind == ChunkKind::JoinPoint);
+        if let Some(from) = from {
             let start = match &self.joined_start {
                 Some(start) => start.clone(),
                 None => {
                     let mut start = self.header().to_vec();
-                    let from = self
-                        .recent
-                        .iter()
-                        .position(|(_, c)| c.kind == ChunkKind::JoinPoint)
-                        .unwrap_or(0);
                     for (_, chunk) in self.recent.iter().skip(from) {
                         start.extend_from_slice(&chunk.bytes);
                     }

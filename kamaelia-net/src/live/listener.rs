@@ -2,9 +2,9 @@
 //! and the short-lived component that answers a connection past the limit.
 
 use super::Shared;
-use super::counters::{Open, bump, record_for};
+use super::counters::{Open, bump};
 use super::fanout::Subscriber;
-use crate::access::{ConnectionEvent, Reason};
+use crate::access::{ConnectionEvent, ConnectionRecord, Reason};
 use crate::http::{read_request, response, response_head};
 use axon_core::{Boxes, Component, ComponentError, Control, Inbox};
 use bytes::Bytes;
@@ -196,14 +196,14 @@ impl Component for Listener {
 
 impl Listener {
     fn log(&self, path: Option<&str>, ending: Ending, bytes: u64) {
-        self.shared.counters.record(record_for(
-            self.peer,
+        self.shared.counters.record(ConnectionRecord {
+            peer: self.peer,
             path,
-            ending.event,
-            ending.reason,
-            &ending.detail,
+            event: ending.event,
+            reason: ending.reason,
+            detail: &ending.detail,
             bytes,
-        ));
+        });
     }
 
     /// Sends the head, joins the stream and writes it until the end, a lag, or the client

@@ -11,11 +11,12 @@ mod counters;
 mod fanout;
 mod listener;
 
+use crate::access::ConnectionRecord;
 use crate::access::{ConnectionEvent, Reason};
 use crate::http::{RequestLimits, response};
 use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
 use bytes::Bytes;
-use counters::{Counters, Open, record_for};
+use counters::{Counters, Open};
 use fanout::Fanout;
 use kamaelia_cat::Cat;
 use listener::{Listener, Refusal};
@@ -283,14 +284,14 @@ fn admit(stream: TcpStream, peer: SocketAddr, shared: &Rc<Shared>) {
         .is_some_and(|max| open >= max as u64)
     {
         let detail = format!("503: {open} connections open");
-        shared.counters.record(record_for(
+        shared.counters.record(ConnectionRecord {
             peer,
-            None,
-            ConnectionEvent::Refused,
-            Reason::ServerFull,
-            &detail,
-            0,
-        ));
+            path: None,
+            event: ConnectionEvent::Refused,
+            reason: Reason::ServerFull,
+            detail: &detail,
+            bytes: 0,
+        });
         let answer = response(503, "text/plain", "server full\n", false);
         if shared.counters.refusing.get() < MAX_REFUSING {
             // Answered with a lingering close (so the client sees the 503 rather than a reset)
