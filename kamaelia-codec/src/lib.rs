@@ -21,7 +21,7 @@ mod vorbis;
 
 pub use marshaller::{Marshal, Marshaller};
 pub use mimedict::{MimeDict, MimeError, MimeErrorKind};
-pub use ogg::{OggDamage, OggDemux, OggDemuxer, OggEvent, OggPacket};
+pub use ogg::{DEFAULT_MAX_PACKET, OggDamage, OggDemux, OggDemuxer, OggEvent, OggPacket};
 pub use page::{OggPage, ogg_crc};
 pub use pager::{OggPageReader, OggPager, PageEvent};
 pub use vorbis::{DecodeNotice, PcmBlock, PcmSamples, VorbisDecode, VorbisDecoder};

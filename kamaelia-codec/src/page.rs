@@ -71,6 +71,11 @@ impl PageSplitter {
         self.buffer.extend_from_slice(bytes);
     }
 
+    /// Input offset just past the last page returned (or bytes skipped).
+    pub(crate) fn offset(&self) -> u64 {
+        self.offset
+    }
+
     /// The next page, or the damage before it, if the input so far holds one.
     pub(crate) fn next(&mut self) -> Option<Split> {
         if let Some(page) = self.found.take() {

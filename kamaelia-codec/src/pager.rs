@@ -17,6 +17,13 @@ pub enum PageEvent {
     Damage(OggDamage),
 }
 
+/// The most header-page bytes kept for late joiners: real headers (with cover art in the
+/// comments) are a few MB at most.
+const MAX_HEADER_BYTES: usize = crate::ogg::DEFAULT_MAX_PACKET;
+
+/// Logical streams tracked at once (a multiplexed file has a handful).
+const MAX_LINKS: usize = 1024;
+
 /// One logical stream (one chain link) as seen so far.
 struct Link {
     /// The serial it is given on output.
@@ -80,6 +87,8 @@ pub struct OggPageReader {
     repeat_every: Option<usize>,
     /// The header pages of the latest group of streams (what a late joiner needs first).
     headers: Vec<OggPage>,
+    /// Bytes of the current group of header pages (kept only up to `MAX_HEADER_BYTES`).
+    headers_bytes: usize,
     /// The last page out was a header page: a further one joins the same group.
     in_headers: bool,
     /// Non-header pages since the headers were last sent.
@@ -143,6 +152,14 @@ impl OggPageReader {
         let unmarked = OggPage::new(bytes, false, false);
         let serial = unmarked.serial();
         if unmarked.is_bos() {
+            if self.links.len() >= MAX_LINKS && !self.links.contains_key(&serial) {
+                // Crafted input naming endless serials, not a real multiplex.
+                tracing::warn!(
+                    streams = self.links.len(),
+                    "too many Ogg streams at once: their state is reset"
+                );
+                self.links.clear();
+            }
             let out = if self.unique_serials {
                 let mut out = serial;
                 while self.used.contains(&out) {
@@ -185,9 +202,22 @@ impl OggPageReader {
         if header {
             if !self.in_headers {
                 self.headers.clear();
+                self.headers_bytes = 0;
                 self.in_headers = true;
             }
-            self.headers.push(page.clone());
+            self.headers_bytes += page.bytes().len();
+            if self.headers_bytes <= MAX_HEADER_BYTES {
+                self.headers.push(page.clone());
+            } else if !self.headers.is_empty() {
+                // Header pages without end (a Skeleton stream never finishing, or crafted
+                // input): stop keeping them, so memory stays bounded. Listeners joining later
+                // get no headers for this group.
+                tracing::warn!(
+                    limit = MAX_HEADER_BYTES,
+                    "Ogg header pages longer than the limit: not kept for late joiners"
+                );
+                self.headers.clear();
+            }
             self.since_headers = 0;
         } else {
             self.in_headers = false;

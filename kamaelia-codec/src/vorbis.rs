@@ -370,6 +370,13 @@ impl VorbisDecode {
         Self::with_decoder(VorbisDecoder::new_f32())
     }
 
+    /// Sets the most bytes held for Ogg packets not yet complete (see
+    /// [`OggDemuxer::max_packet`]; default [`DEFAULT_MAX_PACKET`](crate::DEFAULT_MAX_PACKET)).
+    pub fn max_packet(mut self, bytes: usize) -> Self {
+        self.demuxer = self.demuxer.max_packet(bytes);
+        self
+    }
+
     fn with_decoder(decoder: VorbisDecoder) -> Self {
         VorbisDecode {
             inbox: Inbox::new(),

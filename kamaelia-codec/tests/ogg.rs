@@ -185,8 +185,8 @@ fn damage_in_one_page_loses_only_what_it_held() {
     let mut corrupt = stream.clone();
     corrupt[second_page + 100] ^= 0x55;
     let (got, damage) = demux_in_splits(&corrupt, 4096);
-    assert_eq!(damage.len(), 1);
-    assert_eq!(damage[0].offset, second_page as u64);
+    assert_eq!(damage.len(), 1, "{damage:?}");
+    assert_eq!(damage[0].offset, second_page as u64, "{damage:?}");
     assert!(
         got.len() < 40 && got.len() >= 30,
         "lost only the packets touching that page: {}",
@@ -247,4 +247,97 @@ fn shared_media_files_demux_without_panic() {
         "the cut-off last page is reported at the end"
     );
     assert_eq!(damage[0].reason, "the input ended inside a page");
+}
+
+#[test]
+fn a_packet_over_the_limit_is_dropped_reported_and_the_next_one_decodes() {
+    let packets = vec![
+        vec![1u8; 100],
+        vec![2u8; 300_000],
+        vec![3u8; 100],
+        vec![4u8; 70_000],
+    ];
+    let bytes = write_stream(9, &packets);
+    let mut demuxer = OggDemuxer::new().max_packet(100_000);
+    demuxer.push(&bytes);
+    let events: Vec<OggEvent> = std::iter::from_fn(|| demuxer.next_event()).collect();
+    let data: Vec<u8> = events
+        .iter()
+        .filter_map(|e| match e {
+            OggEvent::Packet(p) => Some(p.data[0]),
+            OggEvent::Damage(_) => None,
+        })
+        .collect();
+    assert_eq!(
+        data,
+        vec![1, 3, 4],
+        "only the long packet is lost: {events:?}"
+    );
+    let damage: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            OggEvent::Damage(d) => Some(d),
+            OggEvent::Packet(_) => None,
+        })
+        .collect();
+    assert_eq!(damage.len(), 1, "{damage:?}");
+    assert!(damage[0].reason.contains("longer than the limit"));
+    assert!(damage[0].skipped > 100_000);
+    assert_eq!(demuxer.finish(), None);
+}
+
+/// Pages of one packet that never ends, each with a valid checksum: memory stays bounded and
+/// the damage is reported as it happens, not only at the end.
+#[test]
+fn a_packet_that_never_ends_is_cut_at_the_limit() {
+    // 40 MB of continuation pages, written lazily page by page.
+    let first = write_stream(5, &[vec![0u8; 255 * 255 * 2]]);
+    // Keep every page but the last (which ends the packet), then repeat the middle page.
+    let page_len = 27 + 255 + 255 * 255;
+    let head = &first[..page_len];
+    let middle = &first[page_len..2 * page_len];
+    let mut demuxer = OggDemuxer::new().max_packet(1 << 20);
+    demuxer.push(head);
+    let mut reports = 0;
+    for sequence in 1u32..620 {
+        let mut page = middle.to_vec();
+        page[18..22].copy_from_slice(&sequence.to_le_bytes());
+        page[22..26].fill(0);
+        let crc = ogg_crc(&page);
+        page[22..26].copy_from_slice(&crc.to_le_bytes());
+        demuxer.push(&page);
+        while let Some(event) = demuxer.next_event() {
+            match event {
+                OggEvent::Damage(d) => {
+                    assert!(d.reason.contains("longer than the limit"), "{d:?}");
+                    reports += 1;
+                }
+                OggEvent::Packet(p) => panic!("no packet ends here: {} bytes", p.data.len()),
+            }
+        }
+    }
+    assert_eq!(reports, 1, "one report when the packet passes the limit");
+    // The rest of it is skipped, not held: nothing is left to report at the end.
+    assert_eq!(demuxer.finish(), None);
+}
+
+#[test]
+fn a_packet_cut_off_by_the_end_of_input_is_reported() {
+    // The second packet spans two pages; the input ends after the first of them.
+    let long = write_stream(3, &[vec![7u8; 10], vec![8u8; 255 * 255]]);
+    let segments = long[26] as usize;
+    let first_page = 27
+        + segments
+        + long[27..27 + segments]
+            .iter()
+            .map(|&l| l as usize)
+            .sum::<usize>();
+    let mut demuxer = OggDemuxer::new();
+    demuxer.push(&long[..first_page]);
+    let packets: Vec<OggEvent> = std::iter::from_fn(|| demuxer.next_event()).collect();
+    assert_eq!(packets.len(), 1, "{packets:?}");
+    let damage = demuxer.finish().expect("the cut packet is reported");
+    assert_eq!(damage.reason, "the input ended inside a packet");
+    assert_eq!(damage.offset, 0, "the packet began on the first page");
+    assert!(damage.skipped > 60_000, "{damage:?}");
 }
