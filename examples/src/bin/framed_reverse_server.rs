@@ -2,13 +2,13 @@
 //! send messages as frames (a 4-byte big-endian length, then the bytes); each comes back
 //! reversed, framed the same way. The protocol for each connection is itself a pipeline:
 //! Deframer → reverse → Framer. A frame longer than the maximum (default 65536) closes that
-//! connection only. Prints `listening on ADDR` first; Ctrl-C stops it cleanly.
+//! connection only; `--max-frame` is at most 64 MiB (`MAX_FRAME_CEILING`). Prints `listening on ADDR` first; Ctrl-C stops it cleanly.
 
 use axon_core::components::map;
 use axon_core::pipeline;
 use bytes::Bytes;
 use kamaelia_examples::{args_or_help, flag, run_until_ctrl_c, usage_error};
-use kamaelia_net::framing::{Deframer, Framer};
+use kamaelia_net::framing::{Deframer, Framer, MAX_FRAME_CEILING};
 use kamaelia_net::{ServerConfig, TcpServer};
 use std::net::SocketAddr;
 
@@ -17,9 +17,15 @@ const USAGE: &str = "framed_reverse_server [--bind ADDR] [--max-frame BYTES]";
 fn main() {
     let args = args_or_help(USAGE);
     let parsed = (|| -> Result<(SocketAddr, usize), String> {
+        let max_frame = flag(&args, "--max-frame")?.unwrap_or(65_536);
+        if max_frame > MAX_FRAME_CEILING {
+            return Err(format!(
+                "--max-frame {max_frame} is above the ceiling of {MAX_FRAME_CEILING} bytes"
+            ));
+        }
         Ok((
             flag(&args, "--bind")?.unwrap_or(([127, 0, 0, 1], 1502).into()),
-            flag(&args, "--max-frame")?.unwrap_or(65_536),
+            max_frame,
         ))
     })();
     let (bind, max_frame) = parsed.unwrap_or_else(|e| usage_error(&e, USAGE));
