@@ -91,6 +91,7 @@ impl Component for TcpClient {
             on_finish: OnFinish::HalfClose,
             idle_timeout: None,
             stats: None,
+            budget: None,
         };
         run_socket(
             stream,

@@ -43,6 +43,39 @@ pub(crate) struct Stats {
 
 const READ_CHUNK: usize = 16 * 1024;
 
+/// How many bytes one connection may hold in its queues (see
+/// [`ServerConfig::connection_budget`](crate::ServerConfig::connection_budget)), split evenly
+/// between bytes read (for the protocol) and bytes to write.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct Budget {
+    /// Bytes per read: at most [`READ_CHUNK`], and at most the read half.
+    pub(crate) read_chunk: usize,
+    half: usize,
+    /// Messages in the write queue, at most.
+    write_queue: usize,
+}
+
+impl Budget {
+    pub(crate) fn new(bytes: usize, write_queue: usize) -> Self {
+        let half = (bytes / 2).max(1024);
+        Budget {
+            read_chunk: READ_CHUNK.min(half),
+            half,
+            write_queue: write_queue.max(1),
+        }
+    }
+
+    /// Read chunks that fit in the read half.
+    pub(crate) fn read_slots(&self) -> usize {
+        (self.half / self.read_chunk).max(1)
+    }
+
+    /// Replies of `largest` bytes that fit in the write half (at least one).
+    fn write_slots(&self, largest: usize) -> usize {
+        (self.half / largest.max(1)).clamp(1, self.write_queue)
+    }
+}
+
 /// The socket of one TCP connection. Bytes read go out on `outbox` as they arrive;
 /// `ProducerFinished` on `signal` at end of stream. What arrives on `inbox` is written; the end
 /// of the writing side (`ProducerFinished` on `control`, after the data) flushes and closes.
@@ -62,6 +95,7 @@ pub struct TcpConnection {
     on_finish: OnFinish,
     idle_timeout: Option<Duration>,
     stats: Option<Stats>,
+    budget: Budget,
 }
 
 /// What ended a connection, for its log line: the first cause found wins.
@@ -83,10 +117,10 @@ impl TcpConnection {
         on_finish: OnFinish,
         idle_timeout: Option<Duration>,
         stats: Option<Stats>,
-        write_queue: usize,
+        budget: Budget,
     ) -> Self {
         TcpConnection {
-            inbox: Inbox::with_capacity(write_queue),
+            inbox: Inbox::with_capacity(budget.write_queue),
             control: Inbox::new(),
             outbox: Outbox::new(),
             signal: Outbox::new(),
@@ -94,6 +128,7 @@ impl TcpConnection {
             on_finish,
             idle_timeout,
             stats,
+            budget,
         }
     }
 }
@@ -130,6 +165,7 @@ impl Component for TcpConnection {
             idle_timeout: self.idle_timeout,
             stats: self.stats.clone(),
             log_events: self.on_finish == OnFinish::Close,
+            budget: Some(self.budget),
         };
         run_socket(
             stream,
@@ -150,6 +186,8 @@ pub(crate) struct Settings {
     pub(crate) stats: Option<Stats>,
     /// Write one connection-event line when it closes (server side).
     pub(crate) log_events: bool,
+    /// Server side: the queues' byte budget. Client side: none (the user sized its boxes).
+    pub(crate) budget: Option<Budget>,
 }
 
 /// Moves bytes between a socket and a component's boxes until the connection ends (see
@@ -230,7 +268,7 @@ pub(crate) async fn run_socket(
                         }
                     };
                     moved(&bytes_in, bytes.len());
-                    buffer = vec![0u8; READ_CHUNK];
+                    buffer = vec![0u8; settings.budget.map_or(READ_CHUNK, |b| b.read_chunk)];
                     if outbox.send(bytes).await.is_err() {
                         return false; // nobody is listening any more
                     }
@@ -258,9 +296,15 @@ pub(crate) async fn run_socket(
         };
         let on_finish = settings.on_finish;
         let writer = async {
+            let mut largest = 0;
             loop {
                 match inbox.next_or_control(control).await {
                     Next::Data(bytes) => {
+                        if let Some(budget) = settings.budget.filter(|_| bytes.len() > largest) {
+                            // Fewer queued replies, so that they stay within the budget.
+                            largest = bytes.len();
+                            inbox.set_capacity(budget.write_slots(largest));
+                        }
                         if let Err(e) = write_half.write_all(&bytes).await {
                             cause.set(Reason::ClientLeft, &e);
                             let _ = signal.try_send(failed("write failed", e));

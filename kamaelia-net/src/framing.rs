@@ -347,7 +347,9 @@ mod tests {
         decoder.push(&[0xff; 4]);
         assert!(matches!(
             decoder.next_frame(),
-            Err(FrameError::TooLong { max: MAX_FRAME_CEILING })
+            Err(FrameError::TooLong {
+                max: MAX_FRAME_CEILING
+            })
         ));
     }
 }

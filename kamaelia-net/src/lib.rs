@@ -46,5 +46,5 @@ pub use access::{CONNECTION_LOG, ConnectionEvent, ConnectionRecord, Reason};
 pub use client::TcpClient;
 pub use connection::{ConnectionInfo, TcpConnection};
 pub use live::{ChunkKind, LiveChunk, LiveConfig, LiveHttpServer, MAX_BURST};
-pub use server::{ServerConfig, TcpServer};
+pub use server::{DEFAULT_CONNECTION_BUDGET, ServerConfig, TcpServer};
 pub use udp::{MulticastConfig, MulticastTransceiver, UdpTransceiver};

@@ -1,7 +1,7 @@
 //! `TcpServer`: a protocol component per connection.
 
 use crate::access::{ConnectionEvent, ConnectionRecord, Reason};
-use crate::connection::{ConnectionInfo, OnFinish, Stats, TcpConnection};
+use crate::connection::{Budget, ConnectionInfo, OnFinish, Stats, TcpConnection};
 use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Outbox, Stage, link};
 use bytes::Bytes;
 use kamaelia_cat::Cat;
@@ -25,15 +25,25 @@ pub struct ServerConfig {
     /// its protocol told why (`Control::Failed`). This is also what frees a client that stops
     /// reading: its writes stall, so nothing moves. `None`: never.
     pub idle_timeout: Option<Duration>,
-    /// Messages queued for writing per connection before the protocol's sends wait (the
-    /// backpressure policy: with messages of at most M bytes a connection buffers at most
-    /// `write_queue × M` bytes plus the kernel's socket buffer).
+    /// Messages queued for writing per connection before the protocol's sends wait, at most
+    /// (the byte budget below usually allows fewer).
     pub write_queue: usize,
+    /// Bytes one connection may hold in its two queues, beyond the kernel's socket buffers:
+    /// half for bytes read and not yet taken by the protocol (the socket is not read while
+    /// that half is full), half for replies waiting to be written (the protocol's sends wait
+    /// while it is full). A client that sends and never reads therefore pins about this much,
+    /// however much it sends. The write half is counted in messages the size of the largest
+    /// reply seen so far, so one reply larger than the half still goes through, alone.
+    /// Default [`DEFAULT_CONNECTION_BUDGET`] (256 KiB).
+    pub connection_budget: usize,
 }
+
+/// Bytes a connection may hold in its queues by default: 256 KiB.
+pub const DEFAULT_CONNECTION_BUDGET: usize = 256 * 1024;
 
 impl ServerConfig {
     /// Listen on `bind` with the defaults: backlog 1024, no connection limit, no idle timeout,
-    /// a write queue of 64 messages.
+    /// a write queue of at most 64 messages, a connection budget of 256 KiB.
     pub fn new(bind: SocketAddr) -> Self {
         ServerConfig {
             bind,
@@ -41,7 +51,15 @@ impl ServerConfig {
             max_connections: None,
             idle_timeout: None,
             write_queue: axon_core::DEFAULT_CAPACITY,
+            connection_budget: DEFAULT_CONNECTION_BUDGET,
         }
+    }
+
+    /// Sets the bytes one connection may hold in its queues (see
+    /// [`connection_budget`](Self::connection_budget); at least 2 KiB).
+    pub fn connection_budget(mut self, bytes: usize) -> Self {
+        self.connection_budget = bytes;
+        self
     }
 
     /// Sets the connection limit.
@@ -177,14 +195,18 @@ impl<P: Stage<In = Bytes, Out = Bytes> + Component> Component for TcpServer<P> {
                         local: stream.local_addr().unwrap_or(self.local),
                     };
                     let protocol = (self.factory)(&info);
+                    let budget = Budget::new(self.config.connection_budget, self.config.write_queue);
                     let connection = TcpConnection::new(
                         stream,
                         OnFinish::Close,
                         self.config.idle_timeout,
                         Some(stats.clone()),
-                        self.config.write_queue,
+                        budget,
                     );
                     if let Some(inbox) = protocol.stage_inbox() {
+                        // Read bytes are sent in chunks of at most `read_chunk`: this many
+                        // queued keep them within the read half of the budget.
+                        inbox.set_capacity(inbox.capacity().min(budget.read_slots()));
                         link(&connection.outbox, inbox)?;
                     }
                     if let Some(control) = protocol.stage_control() {

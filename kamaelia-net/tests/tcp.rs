@@ -204,6 +204,85 @@ fn a_client_that_stops_reading_cannot_grow_server_memory() {
     thread.join().unwrap();
 }
 
+/// A protocol that takes nothing from its inbox until it is told to stop.
+#[derive(axon_core::Boxes)]
+struct Deaf {
+    inbox: axon_core::Inbox<Bytes>,
+    control: axon_core::Inbox<Control>,
+    outbox: Outbox<Bytes>,
+    signal: Outbox<Control>,
+}
+
+impl axon_core::Component for Deaf {
+    async fn main(mut self) -> Result<(), axon_core::ComponentError> {
+        let _ = self.control.recv().await;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_protocol_that_never_reads_holds_at_most_its_budget_of_read_bytes() {
+    const BUDGET: usize = 128 * 1024;
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let server_thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let config =
+                ServerConfig::new("127.0.0.1:0".parse().unwrap()).connection_budget(BUDGET);
+            let server = TcpServer::bind(config, |_| Deaf {
+                inbox: axon_core::Inbox::new(),
+                control: axon_core::Inbox::new(),
+                outbox: Outbox::new(),
+                signal: Outbox::new(),
+            })
+            .unwrap();
+            let local = server.local_addr();
+            let bytes_in = format!("net.tcp.{local}.bytes_in");
+            let stop = server.control.to_ref();
+            let scheduler = Scheduler::new();
+            scheduler.activate(server);
+            let cat = Cat::of(&scheduler);
+            let (report_tx, report_rx) = std::sync::mpsc::channel::<()>();
+            addr_tx.send((local, report_tx)).unwrap();
+            let run = scheduler.run();
+            let watch = async {
+                // Once the client has sent all it could, stop: byte counts are flushed as
+                // each connection ends.
+                while report_rx.try_recv().is_err() {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                stop.send(Control::ShutdownMicroprocess).await.unwrap();
+            };
+            tokio::join!(run, watch);
+            cat.retrieve_value::<u64>(&bytes_in).unwrap_or(0)
+        })
+    });
+    let (addr, report) = addr_rx.recv().unwrap();
+    let mut client = TcpStream::connect(addr).unwrap();
+    client
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let chunk = vec![7u8; 64 * 1024];
+    let mut sent = 0usize;
+    while sent < 64 * 1024 * 1024 {
+        match client.write(&chunk) {
+            Ok(n) => sent += n,
+            Err(_) => break, // the kernel's buffers are full: the server stopped reading
+        }
+    }
+    report.send(()).unwrap();
+    let taken = server_thread.join().unwrap() as usize;
+    // Half the budget queued for the protocol, one chunk in hand, the small first read.
+    let bound = BUDGET / 2 + 16 * 1024 + 1024;
+    assert!(
+        taken > 0 && taken <= bound,
+        "the server took {taken} bytes off the socket (bound {bound}; the client sent {sent})"
+    );
+}
+
 #[test]
 fn tcp_client_talks_to_the_server_and_reports_failures() {
     let (addr, stop, thread) = echo_server(ServerConfig::new("127.0.0.1:0".parse().unwrap()));
