@@ -61,6 +61,7 @@ mod handle;
 mod inbox;
 mod lazy;
 mod link;
+mod log_limit;
 mod outbox;
 mod registry;
 mod scheduler;
@@ -78,6 +79,7 @@ pub use error::{ComponentError, Endpoint, LinkError, SendError, TrySendError};
 pub use handle::{Handle, handle};
 pub use inbox::{DEFAULT_CAPACITY, Inbox, InboxRef, Next, Recv, RecvOrFinished};
 pub use link::{link, link_with_capacity, pass_inbox, pass_outbox, unlink, unpass_inbox};
+pub use log_limit::LogLimit;
 pub use outbox::{Outbox, OutboxRef, Permit, Send};
 pub use registry::{BoxCounters, BoxEntry, BoxSpec, Boxes, ComponentId, Direction};
 pub use scheduler::{

@@ -213,7 +213,12 @@ impl Table {
 
 enum Exit {
     Finished,
-    Failed(String),
+    /// Ended with an error or a panic. `peer_gone`: the error was only that a destination had
+    /// closed (a client that went away, say): an ordinary event, logged at debug, not error.
+    Failed {
+        message: String,
+        peer_gone: bool,
+    },
     Cancelled,
 }
 
@@ -449,8 +454,14 @@ impl Inner {
             let outcome = AssertUnwindSafe(component.main()).catch_unwind().await;
             let exit = match outcome {
                 Ok(Ok(())) => Exit::Finished,
-                Ok(Err(error)) => Exit::Failed(error.to_string()),
-                Err(panic) => Exit::Failed(panic_message(&*panic)),
+                Ok(Err(error)) => Exit::Failed {
+                    peer_gone: matches!(error, crate::error::ComponentError::Closed),
+                    message: error.to_string(),
+                },
+                Err(panic) => Exit::Failed {
+                    message: panic_message(&*panic),
+                    peer_gone: false,
+                },
             };
             // A component only finishes inside its scheduler's poll, so the scheduler is the
             // current one: no per-component back-pointer is needed.
@@ -551,8 +562,12 @@ impl Inner {
         match &exit {
             Exit::Finished => tracing::trace!(component = %entry.name, id = %id, "exited"),
             Exit::Cancelled => tracing::debug!(component = %entry.name, id = %id, "cancelled"),
-            Exit::Failed(message) => {
-                tracing::error!(component = %entry.name, id = %id, error = %message, "component failed");
+            Exit::Failed { message, peer_gone } => {
+                if *peer_gone {
+                    tracing::debug!(component = %entry.name, id = %id, error = %message, "component stopped");
+                } else {
+                    tracing::error!(component = %entry.name, id = %id, error = %message, "component failed");
+                }
                 let info = FailureInfo {
                     component: entry.name.as_str().to_string(),
                     id: id.to_string(),

@@ -97,6 +97,21 @@ pub fn flag<T: std::str::FromStr>(args: &[String], flag: &str) -> Result<Option<
     }
 }
 
+/// How long an example server keeps a connection on which no byte moves either way: a client
+/// that stops reading (or a forgotten telnet) is freed after this. `--idle-timeout SECS`
+/// changes it; `--idle-timeout 0` turns it off.
+pub const DEFAULT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The idle timeout asked for with `--idle-timeout SECS` (default [`DEFAULT_IDLE_TIMEOUT`];
+/// 0: never).
+pub fn idle_timeout(args: &[String]) -> Result<Option<std::time::Duration>, String> {
+    Ok(match flag::<u64>(args, "--idle-timeout")? {
+        None => Some(DEFAULT_IDLE_TIMEOUT),
+        Some(0) => None,
+        Some(secs) => Some(std::time::Duration::from_secs(secs)),
+    })
+}
+
 /// Where every example program begins: returns the command line, after printing the usage and
 /// exiting 0 when it asks for `--help` or `-h`; and sends warnings (skipped damage, failed
 /// components) and connection events (one line per connection joined, closed, dropped or

@@ -47,8 +47,10 @@ pub(crate) fn report_damage(errors: &Outbox<OggDamage>, damage: OggDamage, compo
     } else {
         Some(damage)
     };
-    if let Some(d) = undelivered {
+    static LIMIT: axon_core::LogLimit = axon_core::LogLimit::new(std::time::Duration::from_secs(1));
+    if let Some((d, held_back)) = undelivered.and_then(|d| Some((d, LIMIT.check()?))) {
         tracing::warn!(
+            held_back,
             component,
             offset = d.offset,
             skipped = d.skipped,

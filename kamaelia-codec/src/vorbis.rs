@@ -1,7 +1,7 @@
 //! `VorbisDecode`: Ogg Vorbis packets (or raw Ogg bytes) to PCM, with lewton.
 
 use crate::ogg::{OggDamage, OggDemuxer, OggEvent, OggPacket};
-use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
+use axon_core::{Boxes, Component, ComponentError, Control, Inbox, LogLimit, Next, Outbox};
 use bytes::Bytes;
 use lewton::audio::{PreviousWindowRight, read_audio_packet_generic};
 use lewton::header::{
@@ -401,7 +401,10 @@ impl VorbisDecode {
         };
         match undelivered {
             Some(n @ (DecodeNotice::BadPacket { .. } | DecodeNotice::Damage { .. })) => {
-                tracing::warn!(notice = ?n, "VorbisDecode skipped input")
+                static LIMIT: LogLimit = LogLimit::new(std::time::Duration::from_secs(1));
+                if let Some(held_back) = LIMIT.check() {
+                    tracing::warn!(notice = ?n, held_back, "VorbisDecode skipped input");
+                }
             }
             Some(n) => tracing::debug!(notice = ?n, "VorbisDecode"),
             None => {}

@@ -117,8 +117,10 @@ pub fn parse_request(bytes: &[u8]) -> Result<Option<(Request, usize)>, RequestEr
     }
 }
 
-/// Reads one request head from `stream` within `limits`. Bytes after the head (a body, or
-/// pipelined requests) are not read.
+/// Reads one request head from `stream` within `limits` (a head of exactly
+/// `max_head_bytes` is accepted; one byte more is [`RequestError::TooLarge`]). Meant for
+/// requests without a body: bytes read past the head (a body, or pipelined requests) are
+/// dropped.
 pub async fn read_request<S: AsyncRead + Unpin>(
     stream: &mut S,
     limits: RequestLimits,
@@ -138,7 +140,10 @@ pub async fn read_request<S: AsyncRead + Unpin>(
                 Ok(n) => n,
             };
             head.extend_from_slice(&piece[..n]);
-            if let Some((request, _)) = parse_request(&head)? {
+            if let Some((request, length)) = parse_request(&head)? {
+                if length > limits.max_head_bytes {
+                    return Err(RequestError::TooLarge);
+                }
                 return Ok(request);
             }
             if head.len() > limits.max_head_bytes {
@@ -237,6 +242,25 @@ mod tests {
         };
         let raw = [b"GET / HTTP/1.1\r\nX: ".as_slice(), &[b'a'; 200]].concat();
         let error = read_request(&mut &raw[..], limits).await.unwrap_err();
+        assert!(matches!(error, RequestError::TooLarge), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_head_of_exactly_the_limit_is_accepted_and_one_byte_more_is_not() {
+        let head = |len: usize| {
+            let start = b"GET / HTTP/1.1\r\nX: ";
+            let filler = len - start.len() - 4;
+            [start.as_slice(), &vec![b'a'; filler], b"\r\n\r\n"].concat()
+        };
+        let limits = RequestLimits {
+            max_head_bytes: 100,
+            ..RequestLimits::default()
+        };
+        let exact = head(100);
+        assert_eq!(exact.len(), 100);
+        assert!(read_request(&mut &exact[..], limits).await.is_ok());
+        let over = head(101);
+        let error = read_request(&mut &over[..], limits).await.unwrap_err();
         assert!(matches!(error, RequestError::TooLarge), "{error}");
     }
 }

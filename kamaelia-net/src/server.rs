@@ -166,8 +166,9 @@ impl<P: Stage<In = Bytes, Out = Bytes> + Component> Component for TcpServer<P> {
                     let (stream, peer) = match accepted_connection {
                         Ok(pair) => pair,
                         Err(e) => {
-                            // Out of file descriptors and the like: say so, keep serving.
-                            tracing::warn!(error = %e, "accept failed");
+                            // Out of file descriptors and the like: say so (once a second
+                            // at most), keep serving.
+                            crate::access::accept_failed(&e);
                             tokio::time::sleep(Duration::from_millis(10)).await;
                             continue;
                         }

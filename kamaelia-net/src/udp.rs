@@ -1,6 +1,6 @@
 //! UDP and multicast: datagrams as `(SocketAddr, Bytes)`.
 
-use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Outbox};
+use axon_core::{Boxes, Component, ComponentError, Control, Inbox, LogLimit, Outbox};
 use bytes::Bytes;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
@@ -128,7 +128,12 @@ impl Component for UdpTransceiver {
                 },
                 payload = self.inbox.recv() => match self.destination {
                     Some(to) => send(&socket, to, &payload).await,
-                    None => tracing::warn!("datagram dropped: no default destination (use send_to)"),
+                    None => {
+                        static LIMIT: LogLimit = LogLimit::new(std::time::Duration::from_secs(1));
+                        if let Some(held_back) = LIMIT.check() {
+                            tracing::warn!(held_back, "datagram dropped: no default destination (use send_to)");
+                        }
+                    }
                 },
                 (to, payload) = self.send_to.recv() => send(&socket, to, &payload).await,
                 message = self.control.recv() => break message,
@@ -150,6 +155,9 @@ impl Component for UdpTransceiver {
 
 async fn send(socket: &tokio::net::UdpSocket, to: SocketAddr, payload: &[u8]) {
     if let Err(e) = socket.send_to(payload, to).await {
-        tracing::warn!(%to, error = %e, "datagram not sent");
+        static LIMIT: LogLimit = LogLimit::new(std::time::Duration::from_secs(1));
+        if let Some(held_back) = LIMIT.check() {
+            tracing::warn!(%to, error = %e, held_back, "datagram not sent");
+        }
     }
 }

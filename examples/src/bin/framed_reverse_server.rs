@@ -1,36 +1,37 @@
-//! `framed_reverse_server [--bind ADDR] [--max-frame BYTES]`: a small framed protocol. Clients
+//! `framed_reverse_server [--bind ADDR] [--max-frame BYTES] [--idle-timeout SECS]`: a small framed protocol. Clients
 //! send messages as frames (a 4-byte big-endian length, then the bytes); each comes back
 //! reversed, framed the same way. The protocol for each connection is itself a pipeline:
 //! Deframer → reverse → Framer. A frame longer than the maximum (default 65536) closes that
-//! connection only; `--max-frame` is at most 64 MiB (`MAX_FRAME_CEILING`). Prints `listening on ADDR` first; Ctrl-C stops it cleanly.
+//! connection only, and so does 120 s without traffic (`--idle-timeout`, 0: never); `--max-frame` is at most 64 MiB (`MAX_FRAME_CEILING`). Prints `listening on ADDR` first; Ctrl-C stops it cleanly.
 
 use axon_core::components::map;
 use axon_core::pipeline;
 use bytes::Bytes;
-use kamaelia_examples::{args_or_help, flag, run_until_ctrl_c, usage_error};
+use kamaelia_examples::{args_or_help, flag, idle_timeout, run_until_ctrl_c, usage_error};
 use kamaelia_net::framing::{Deframer, Framer, MAX_FRAME_CEILING};
 use kamaelia_net::{ServerConfig, TcpServer};
 use std::net::SocketAddr;
 
-const USAGE: &str = "framed_reverse_server [--bind ADDR] [--max-frame BYTES]";
+const USAGE: &str = "framed_reverse_server [--bind ADDR] [--max-frame BYTES] [--idle-timeout SECS]";
 
 fn main() {
     let args = args_or_help(USAGE);
-    let parsed = (|| -> Result<(SocketAddr, usize), String> {
+    let parsed = (|| -> Result<(ServerConfig, usize), String> {
         let max_frame = flag(&args, "--max-frame")?.unwrap_or(65_536);
         if max_frame > MAX_FRAME_CEILING {
             return Err(format!(
                 "--max-frame {max_frame} is above the ceiling of {MAX_FRAME_CEILING} bytes"
             ));
         }
-        Ok((
-            flag(&args, "--bind")?.unwrap_or(([127, 0, 0, 1], 1502).into()),
-            max_frame,
-        ))
+        let bind: SocketAddr = flag(&args, "--bind")?.unwrap_or(([127, 0, 0, 1], 1502).into());
+        let mut config = ServerConfig::new(bind);
+        config.idle_timeout = idle_timeout(&args)?;
+        Ok((config, max_frame))
     })();
-    let (bind, max_frame) = parsed.unwrap_or_else(|e| usage_error(&e, USAGE));
+    let (config, max_frame) = parsed.unwrap_or_else(|e| usage_error(&e, USAGE));
+    let bind = config.bind;
     let result = run_until_ctrl_c(|scheduler| {
-        let server = TcpServer::bind(ServerConfig::new(bind), move |_| {
+        let server = TcpServer::bind(config, move |_| {
             pipeline!(
                 Deframer::new(max_frame),
                 map(|message: Bytes| Bytes::from(

@@ -250,8 +250,9 @@ impl Component for LiveHttpServer {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => admit(stream, peer, &shared),
                     Err(e) => {
-                        // Out of file descriptors and the like: say so, keep serving.
-                        tracing::warn!(error = %e, "accept failed");
+                        // Out of file descriptors and the like: say so (once a second at
+                        // most), keep serving.
+                        crate::access::accept_failed(&e);
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 },
