@@ -9,7 +9,10 @@ use std::fmt;
 /// in CRLF or LF, and a line starting with a space or tab continues the previous header's value
 /// (the line break is removed, the whitespace kept — RFC 2822 unfolding). [`MimeDict::render`]
 /// writes CRLF line endings and folds values longer than 78 characters at a space, so what it
-/// renders parses back to the same dict exactly.
+/// renders parses back to the same dict exactly. Parse and render share one grammar: whatever
+/// parses renders, and renders back to text that parses to the same dict. Leading whitespace of
+/// a value is never part of it (even when the value begins on a continuation line), and a CR
+/// that does not end a line is refused.
 ///
 /// ```
 /// use kamaelia_codec::MimeDict;
@@ -105,6 +108,13 @@ impl MimeDict {
                 dict.body = rest.to_string();
                 return Ok(dict);
             }
+            if line.contains('\r') {
+                // A CR not ending its line: no line break may hide inside a value.
+                return Err(MimeError {
+                    line: line_no,
+                    kind: MimeErrorKind::InvalidValue(line.to_string()),
+                });
+            }
             if line.starts_with([' ', '\t']) {
                 let Some((_, value)) = dict.headers.last_mut() else {
                     return Err(MimeError {
@@ -112,7 +122,13 @@ impl MimeDict {
                         kind: MimeErrorKind::ContinuationWithoutHeader,
                     });
                 };
-                value.push_str(line);
+                // Whitespace before the first text of a value is not part of it, on whichever
+                // line that text comes.
+                if value.is_empty() {
+                    value.push_str(line.trim_start_matches([' ', '\t']));
+                } else {
+                    value.push_str(line);
+                }
                 continue;
             }
             let Some((name, value)) = line.split_once(':') else {

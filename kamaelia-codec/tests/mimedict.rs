@@ -88,6 +88,28 @@ proptest! {
     fn parsing_arbitrary_text_never_panics(text in any::<String>()) {
         let _ = MimeDict::parse(&text);
     }
+
+    /// Parse and render agree on one grammar: whatever parses renders, and comes back the same.
+    #[test]
+    fn whatever_parses_renders_and_parses_back_the_same(
+        text in "([a-zA-Z:]{0,4}[ \t:\r\na-z]{0,6}){0,12}",
+    ) {
+        if let Ok(dict) = MimeDict::parse(&text) {
+            let rendered = dict.render();
+            prop_assert!(rendered.is_ok(), "{:?} parsed to {:?}, which does not render: {:?}", text, dict, rendered);
+            prop_assert_eq!(MimeDict::parse(&rendered.unwrap()).unwrap(), dict);
+        }
+    }
+}
+
+#[test]
+fn a_value_begun_on_a_continuation_line_and_a_bare_cr_agree_with_render() {
+    let dict = MimeDict::parse("Subject:\r\n  folded\r\n\r\nbody").unwrap();
+    assert_eq!(dict.get("Subject"), Some("folded"));
+    assert_eq!(MimeDict::parse(&dict.render().unwrap()).unwrap(), dict);
+    let error = MimeDict::parse("Subject: a\rb\r\n\r\n").unwrap_err();
+    assert_eq!(error.line, 1);
+    assert!(error.to_string().contains("line break"), "{error}");
 }
 
 #[tokio::test(flavor = "current_thread")]
