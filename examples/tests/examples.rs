@@ -151,6 +151,32 @@ fn mime_dict_reports_malformed_input() {
 }
 
 #[test]
+fn mime_dict_checks_its_arguments_before_reading_stdin_and_round_trips_what_it_parses() {
+    // No input is ever written and stdin stays open: a wrong call must not wait for it.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mime_dict"))
+        .arg("bogus")
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "mime_dict waited for stdin");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(2));
+    // A value begun on a continuation line parses, and what parses renders.
+    let parsed = mime_dict("parse", "Subject:\r\n  folded\r\n\r\nbody");
+    assert!(parsed.status.success());
+    let rendered = mime_dict("render", &String::from_utf8(parsed.stdout).unwrap());
+    assert!(rendered.status.success(), "{}", String::from_utf8_lossy(&rendered.stderr));
+    assert_eq!(rendered.stdout, b"Subject: folded\r\n\r\nbody");
+}
+
+#[test]
 fn ogg_to_wav_converts_each_link_and_reports_errors() {
     let data = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -187,6 +213,22 @@ fn ogg_to_wav_converts_each_link_and_reports_errors() {
         .unwrap();
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot open /nonexistent.ogg"));
+
+    let garbage = std::env::temp_dir().join(format!("kamaelia-o2w-{}.txt", std::process::id()));
+    std::fs::write(&garbage, "plain text, no Ogg page anywhere").unwrap();
+    let not_ogg = Command::new(env!("CARGO_BIN_EXE_ogg_to_wav"))
+        .arg(&garbage)
+        .arg(&out)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&garbage);
+    assert_eq!(not_ogg.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&not_ogg.stderr);
+    assert!(stderr.contains("is not an Ogg stream"), "{stderr}");
+    assert!(
+        stderr.contains("damaged byte(s) skipped at offset 0") && !stderr.contains("Damage {"),
+        "damage is a sentence: {stderr}"
+    );
 }
 
 /// Real playback through cpal and ALSA, captured by ALSA's `file` plugin (see

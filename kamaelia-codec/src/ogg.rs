@@ -60,6 +60,16 @@ pub(crate) fn report_damage(errors: &Outbox<OggDamage>, damage: OggDamage, compo
     }
 }
 
+impl std::fmt::Display for OggDamage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} damaged byte(s) skipped at offset {}: {}",
+            self.skipped, self.offset, self.reason
+        )
+    }
+}
+
 /// What the parser found next.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OggEvent {

@@ -105,13 +105,18 @@ impl PageSplitter {
             return None;
         }
         let offset = self.skipping.as_ref().map_or(self.offset, |d| d.offset);
-        self.skipping = None;
+        // Only a buffer holding the start of a page is an unfinished page; otherwise the
+        // skipped bytes keep their own reason (no page there at all, say).
+        let reason = match self.skipping.take() {
+            Some(damage) if !self.buffer.starts_with(CAPTURE) => damage.reason,
+            _ => "the input ended inside a page",
+        };
         self.offset += self.buffer.len() as u64;
         self.buffer.clear();
         Some(OggDamage {
             offset,
             skipped: leftover,
-            reason: "the input ended inside a page",
+            reason,
         })
     }
 

@@ -87,6 +87,39 @@ pub enum DecodeNotice {
     },
 }
 
+impl std::fmt::Display for DecodeNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeNotice::Format {
+                serial,
+                sample_rate,
+                channels,
+            } => write!(
+                f,
+                "stream {serial:#x}: {sample_rate} Hz, {channels} channel(s)"
+            ),
+            DecodeNotice::WaitingForHeaders { serial } => write!(
+                f,
+                "stream {serial:#x}: audio before its headers is skipped until a stream starts"
+            ),
+            DecodeNotice::BadPacket { serial, reason } => {
+                write!(
+                    f,
+                    "stream {serial:#x}: a packet could not be decoded ({reason}); skipped"
+                )
+            }
+            DecodeNotice::Damage {
+                offset,
+                skipped,
+                reason,
+            } => write!(
+                f,
+                "{skipped} damaged byte(s) skipped at offset {offset}: {reason}"
+            ),
+        }
+    }
+}
+
 impl From<OggDamage> for DecodeNotice {
     fn from(d: OggDamage) -> Self {
         DecodeNotice::Damage {
@@ -403,7 +436,7 @@ impl VorbisDecode {
             Some(n @ (DecodeNotice::BadPacket { .. } | DecodeNotice::Damage { .. })) => {
                 static LIMIT: LogLimit = LogLimit::new(std::time::Duration::from_secs(1));
                 if let Some(held_back) = LIMIT.check() {
-                    tracing::warn!(notice = ?n, held_back, "VorbisDecode skipped input");
+                    tracing::warn!(notice = %n, held_back, "VorbisDecode skipped input");
                 }
             }
             Some(n) => tracing::debug!(notice = ?n, "VorbisDecode"),

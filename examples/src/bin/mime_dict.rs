@@ -10,23 +10,28 @@ use kamaelia_codec::MimeDict;
 use std::io::{Read, Write};
 
 fn main() {
-    let mode = std::env::args().nth(1).unwrap_or_default();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mode = match &args[..] {
+        [mode] if mode == "parse" || mode == "render" => mode.clone(),
+        _ => {
+            // Checked before reading stdin, so a wrong call never waits for input.
+            eprintln!("usage: mime_dict parse|render   (stdin → stdout)");
+            std::process::exit(2);
+        }
+    };
     let mut input = String::new();
     if let Err(e) = std::io::stdin().read_to_string(&mut input) {
         fail(&format!("cannot read standard input: {e}"));
     }
-    let output = match mode.as_str() {
-        "parse" => MimeDict::parse(&input)
+    let output = if mode == "parse" {
+        MimeDict::parse(&input)
             .map_err(|e| e.to_string())
             .and_then(|dict| serde_json::to_string_pretty(&dict).map_err(|e| e.to_string()))
-            .map(|json| json + "\n"),
-        "render" => serde_json::from_str::<MimeDict>(&input)
+            .map(|json| json + "\n")
+    } else {
+        serde_json::from_str::<MimeDict>(&input)
             .map_err(|e| format!("not a MimeDict in JSON: {e}"))
-            .and_then(|dict| dict.render().map_err(|e| e.to_string())),
-        _ => {
-            eprintln!("usage: mime_dict parse|render   (stdin → stdout)");
-            std::process::exit(2);
-        }
+            .and_then(|dict| dict.render().map_err(|e| e.to_string()))
     };
     match output {
         Ok(text) => {

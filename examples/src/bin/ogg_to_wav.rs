@@ -43,7 +43,7 @@ fn main() {
     });
     for notice in &notices {
         if !matches!(notice, DecodeNotice::Format { .. }) {
-            eprintln!("ogg_to_wav: {notice:?}");
+            eprintln!("ogg_to_wav: {notice}");
         }
     }
     if let Some(Control::Failed(info)) = ending.first() {
@@ -51,7 +51,16 @@ fn main() {
         std::process::exit(1);
     }
     if written.is_empty() {
-        eprintln!("ogg_to_wav: no Vorbis audio found in {input}");
+        // Every byte skipped as damage from the start: there was no Ogg page at all.
+        let size = std::fs::metadata(input).map_or(0, |m| m.len());
+        let no_page = notices.iter().any(
+            |n| matches!(n, DecodeNotice::Damage { offset: 0, skipped, .. } if *skipped == size),
+        );
+        if no_page || size == 0 {
+            eprintln!("ogg_to_wav: {input} is not an Ogg stream (no Ogg page found)");
+        } else {
+            eprintln!("ogg_to_wav: no Vorbis audio found in {input}");
+        }
         std::process::exit(1);
     }
     for (path, rate, channels, frames) in written {
