@@ -7,7 +7,10 @@
 //!   ratio to a baseline run side by side; options (`--json`, `--quick`, …) go to the benches.
 //! - `cargo xtask demo streaming [--file F] [--bitrate BPS] [--out F.wav] [--seconds N]` — the
 //!   streaming demo (server and client in one process, through the speakers or into a WAV).
+//! - `cargo xtask fuzz [TARGET] [--secs N]` — the fuzz targets in `fuzz/`, N seconds each.
 #![forbid(unsafe_code)]
+
+mod fuzz;
 
 use std::process::{Command, ExitCode};
 
@@ -27,6 +30,7 @@ fn main() -> ExitCode {
         Some("lint") => lint(),
         Some("bench") => bench(&args[1..]),
         Some("demo") => demo(&args[1..]),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("features") => {
             println!("{}", features().join(" "));
             Ok(())
@@ -43,7 +47,7 @@ fn main() -> ExitCode {
 }
 
 fn usage() -> String {
-    "usage: cargo xtask <test | lint | bench [GROUP] [OPTIONS] | demo NAME | features>".to_string()
+    "usage: cargo xtask <test | lint | bench [GROUP] [OPTIONS] | demo NAME | fuzz [TARGET] [--secs N] | features>".to_string()
 }
 
 /// The cargo feature arguments every build uses. Features that need system libraries are turned
