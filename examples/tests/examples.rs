@@ -164,7 +164,10 @@ fn mime_dict_checks_its_arguments_before_reading_stdin_and_round_trips_what_it_p
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "mime_dict waited for stdin");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "mime_dict waited for stdin"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(2));
@@ -172,7 +175,11 @@ fn mime_dict_checks_its_arguments_before_reading_stdin_and_round_trips_what_it_p
     let parsed = mime_dict("parse", "Subject:\r\n  folded\r\n\r\nbody");
     assert!(parsed.status.success());
     let rendered = mime_dict("render", &String::from_utf8(parsed.stdout).unwrap());
-    assert!(rendered.status.success(), "{}", String::from_utf8_lossy(&rendered.stderr));
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
     assert_eq!(rendered.stdout, b"Subject: folded\r\n\r\nbody");
 }
 

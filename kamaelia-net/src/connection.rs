@@ -8,7 +8,7 @@ use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -42,6 +42,12 @@ pub(crate) struct Stats {
 }
 
 const READ_CHUNK: usize = 16 * 1024;
+
+thread_local! {
+    /// Every connection on a thread reads through this one buffer (a read never waits while
+    /// holding it), and what was read is copied out at its own size.
+    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_CHUNK]);
+}
 
 /// How many bytes one connection may hold in its queues (see
 /// [`ServerConfig::connection_budget`](crate::ServerConfig::connection_budget)), split evenly
@@ -208,7 +214,7 @@ pub(crate) async fn run_socket(
         };
         let _ = stream.set_nodelay(true);
         let peer = stream.peer_addr().ok();
-        let (mut read_half, mut write_half) = stream.into_split();
+        let (read_half, mut write_half) = stream.into_split();
         let last_activity = Cell::new(Instant::now());
         // Byte counts go to the CAT in batches (every 250 ms and at the end), not per read.
         let (bytes_in, bytes_out) = (Cell::new(0i64), Cell::new(0i64));
@@ -234,58 +240,34 @@ pub(crate) async fn run_socket(
             }
         };
         let reader = async {
-            // One buffer for the connection's life; each read is copied out at its own size
-            // (cheaper than a fresh 16 KiB allocation per read, and idle buffers stay small).
-            // Allocated when the first bytes arrive, so an idle connection costs no buffer.
-            let mut buffer: Vec<u8> = Vec::new();
+            let chunk = settings.budget.map_or(READ_CHUNK, |b| b.read_chunk);
             loop {
-                if buffer.is_empty() {
-                    // Readiness can be spurious (a fresh socket reports readable at once), so
-                    // the first bytes are read into a small stack buffer: only a connection
-                    // that really sends gets the big one.
-                    if let Err(e) = read_half.readable().await {
-                        cause.set(Reason::ClientLeft, &e);
-                        let _ = signal.send(failed("connection lost", e)).await;
-                        return false;
-                    }
-                    // (In a block without an await, so the array is not kept in the future.)
-                    let first_read = {
-                        let mut first = [0u8; 1024];
-                        read_half
-                            .try_read(&mut first)
-                            .map(|n| Bytes::copy_from_slice(&first[..n]))
-                    };
-                    let bytes = match first_read {
-                        Ok(bytes) if bytes.is_empty() => {
-                            return signal.send(Control::ProducerFinished).await.is_ok();
-                        }
-                        Ok(bytes) => bytes,
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                        Err(e) => {
-                            cause.set(Reason::ClientLeft, &e);
-                            let _ = signal.send(failed("connection lost", e)).await;
-                            return false;
-                        }
-                    };
-                    moved(&bytes_in, bytes.len());
-                    buffer = vec![0u8; settings.budget.map_or(READ_CHUNK, |b| b.read_chunk)];
-                    if outbox.send(bytes).await.is_err() {
-                        return false; // nobody is listening any more
-                    }
-                    continue;
+                if let Err(e) = read_half.readable().await {
+                    cause.set(Reason::ClientLeft, &e);
+                    let _ = signal.send(failed("connection lost", e)).await;
+                    return false;
                 }
-                match read_half.read(&mut buffer).await {
-                    Ok(0) => return signal.send(Control::ProducerFinished).await.is_ok(),
-                    Ok(n) => {
-                        moved(&bytes_in, n);
-                        if outbox
-                            .send(Bytes::copy_from_slice(&buffer[..n]))
-                            .await
-                            .is_err()
-                        {
+                // Read into the thread's one buffer and copy out at the size read: no buffer
+                // is kept per connection, so ten thousand idle connections cost none.
+                // (Readiness can be spurious: a would-block read just waits again.)
+                let read = READ_BUFFER.with(|buffer| {
+                    let mut buffer = buffer.borrow_mut();
+                    let buffer = &mut buffer[..chunk];
+                    read_half
+                        .try_read(buffer)
+                        .map(|n| Bytes::copy_from_slice(&buffer[..n]))
+                });
+                match read {
+                    Ok(bytes) if bytes.is_empty() => {
+                        return signal.send(Control::ProducerFinished).await.is_ok();
+                    }
+                    Ok(bytes) => {
+                        moved(&bytes_in, bytes.len());
+                        if outbox.send(bytes).await.is_err() {
                             return false; // nobody is listening any more
                         }
                     }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                     Err(e) => {
                         cause.set(Reason::ClientLeft, &e);
                         let _ = signal.send(failed("connection lost", e)).await;

@@ -12,7 +12,10 @@ use std::time::Duration;
 const TARGETS: &[(&str, &[&str])] = &[
     ("ogg_demux", &["kamaelia-codec/testdata", "examples/data"]),
     ("ogg_pager", &["kamaelia-codec/testdata", "examples/data"]),
-    ("vorbis_decode", &["kamaelia-codec/testdata", "examples/data"]),
+    (
+        "vorbis_decode",
+        &["kamaelia-codec/testdata", "examples/data"],
+    ),
     ("mimedict", &["fuzz/seeds/mimedict"]),
     ("framing", &["fuzz/seeds/framing"]),
     ("http_request", &["fuzz/seeds/http_request"]),

@@ -8,8 +8,10 @@
 //! - `cargo xtask demo streaming [--file F] [--bitrate BPS] [--out F.wav] [--seconds N]` — the
 //!   streaming demo (server and client in one process, through the speakers or into a WAV).
 //! - `cargo xtask fuzz [TARGET] [--secs N]` — the fuzz targets in `fuzz/`, N seconds each.
+//! - `cargo xtask chaos` — floods against the release example servers (docs/hardening.md).
 #![forbid(unsafe_code)]
 
+mod chaos;
 mod fuzz;
 
 use std::process::{Command, ExitCode};
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         Some("demo") => demo(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
+        Some("chaos") => chaos::chaos(&args[1..]),
         Some("features") => {
             println!("{}", features().join(" "));
             Ok(())
@@ -47,7 +50,7 @@ fn main() -> ExitCode {
 }
 
 fn usage() -> String {
-    "usage: cargo xtask <test | lint | bench [GROUP] [OPTIONS] | demo NAME | fuzz [TARGET] [--secs N] | features>".to_string()
+    "usage: cargo xtask <test | lint | bench [GROUP] [OPTIONS] | demo NAME | fuzz [TARGET] [--secs N] | chaos | features>".to_string()
 }
 
 /// The cargo feature arguments every build uses. Features that need system libraries are turned
