@@ -546,12 +546,11 @@ impl Inner {
                 return;
             };
             let mut parent_waker = None;
-            if let Some(parent) = entry.parent.and_then(|p| table.get_mut(p)) {
-                if let Some(family) = parent.family.as_mut() {
+            if let Some(parent) = entry.parent.and_then(|p| table.get_mut(p))
+                && let Some(family) = parent.family.as_mut() {
                     family.children.retain(|c| *c != id);
                     parent_waker = family.waiter.take();
                 }
-            }
             for child in entry.children() {
                 if let Some(child) = table.get_mut(*child) {
                     child.parent = None;

@@ -228,7 +228,7 @@ fn filter_splitter_detuple_and_null_sink() {
         let scheduler = Scheduler::new();
         let source = DataSource::new((0..10u32).map(|n| ((), n)));
         let detuple = Detuple::<(), u32>::default();
-        let evens = filter(|n: &u32| n % 2 == 0);
+        let evens = filter(|n: &u32| n.is_multiple_of(2));
         let splitter = Splitter::<u32>::default();
         let (first, first_out) = Collect::new();
         let (second, second_out) = Collect::new();

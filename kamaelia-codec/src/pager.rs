@@ -221,14 +221,13 @@ impl OggPageReader {
             self.since_headers = 0;
         } else {
             self.in_headers = false;
-            if let Some(every) = self.repeat_every {
-                if self.since_headers >= every && page.is_join_point() {
+            if let Some(every) = self.repeat_every
+                && self.since_headers >= every && page.is_join_point() {
                     for header in &self.headers {
                         self.ready.push_back(PageEvent::Page(header.clone()));
                     }
                     self.since_headers = 0;
                 }
-            }
             self.since_headers += 1;
         }
         self.ready.push_back(PageEvent::Page(page));

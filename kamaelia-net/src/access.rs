@@ -163,6 +163,16 @@ impl ConnectionRecord<'_> {
     }
 }
 
+/// Logs a failed `accept` (out of file descriptors, say) as a warning, at most once a second
+/// for the whole process: a flood of connections would otherwise repeat it a hundred times a
+/// second per listener.
+pub(crate) fn accept_failed(error: &std::io::Error) {
+    static LIMIT: axon_core::LogLimit = axon_core::LogLimit::new(std::time::Duration::from_secs(1));
+    if let Some(held_back) = LIMIT.check() {
+        tracing::warn!(%error, held_back, "accept failed");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,15 +196,5 @@ mod tests {
         assert_eq!(fields[4], "lagging");
         assert!(fields[5].ends_with("\" 1482337"), "{line}");
         assert!(fields[0].ends_with('Z') && fields[0].contains('T'));
-    }
-}
-
-/// Logs a failed `accept` (out of file descriptors, say) as a warning, at most once a second
-/// for the whole process: a flood of connections would otherwise repeat it a hundred times a
-/// second per listener.
-pub(crate) fn accept_failed(error: &std::io::Error) {
-    static LIMIT: axon_core::LogLimit = axon_core::LogLimit::new(std::time::Duration::from_secs(1));
-    if let Some(held_back) = LIMIT.check() {
-        tracing::warn!(%error, held_back, "accept failed");
     }
 }

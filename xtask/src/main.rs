@@ -18,7 +18,7 @@ use std::process::{Command, ExitCode};
 
 /// Benchmark groups: name → (package, bench target).
 const BENCH_GROUPS: &[(&str, &str, &str)] = &[
-    ("core", "axon-core", "core"),
+    ("core", "kamaelia-axon", "core"),
     ("core", "kamaelia-cat", "backplane"),
     ("net", "kamaelia-net", "net"),
     ("media", "kamaelia-media", "media"),
@@ -173,8 +173,8 @@ fn bench(args: &[String]) -> Result<(), String> {
     let is_group = |a: &String| BENCH_GROUPS.iter().any(|(name, _, _)| name == a);
     let group = args.iter().find(|a| is_group(a)).map(String::as_str);
     let options: Vec<&String> = args.iter().filter(|a| !is_group(a)).collect();
-    if group.is_none() {
-        if let Some(unknown) = args.first().filter(|a| !a.starts_with("--")) {
+    if group.is_none()
+        && let Some(unknown) = args.first().filter(|a| !a.starts_with("--")) {
             let mut known: Vec<_> = BENCH_GROUPS.iter().map(|(n, _, _)| *n).collect();
             known.dedup();
             return Err(format!(
@@ -182,7 +182,6 @@ fn bench(args: &[String]) -> Result<(), String> {
                 known.join(", ")
             ));
         }
-    }
     let selected = BENCH_GROUPS
         .iter()
         .filter(|(name, _, _)| group.is_none_or(|g| g == *name));

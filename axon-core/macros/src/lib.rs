@@ -1,4 +1,4 @@
-//! The `Boxes` derive for [axon-core](https://docs.rs/axon-core) components.
+//! The `Boxes` derive for [kamaelia-axon](https://docs.rs/kamaelia-axon) (`axon_core`) components.
 //!
 //! Every field whose type is `Inbox<T>` or `Outbox<T>` becomes a named box of the component;
 //! the field name is the box name and the field's doc comment is kept as the box's description,

@@ -14,7 +14,7 @@ fn main() {
     let (dot, json) = runtime.block_on(async {
         let (sink, _collected) = Collect::<String>::new();
         let words = pipeline!(
-            filter(|n: &u64| n % 3 != 0),
+            filter(|n: &u64| !n.is_multiple_of(3)),
             map(|n: u64| format!("item {n}")),
         )
         .expect("fresh stages link");
