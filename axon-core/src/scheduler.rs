@@ -547,10 +547,11 @@ impl Inner {
             };
             let mut parent_waker = None;
             if let Some(parent) = entry.parent.and_then(|p| table.get_mut(p))
-                && let Some(family) = parent.family.as_mut() {
-                    family.children.retain(|c| *c != id);
-                    parent_waker = family.waiter.take();
-                }
+                && let Some(family) = parent.family.as_mut()
+            {
+                family.children.retain(|c| *c != id);
+                parent_waker = family.waiter.take();
+            }
             for child in entry.children() {
                 if let Some(child) = table.get_mut(*child) {
                     child.parent = None;

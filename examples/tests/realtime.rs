@@ -40,9 +40,10 @@ fn audio_seconds(ogg: &[u8]) -> f64 {
     let mut seconds = 0.0;
     while let Some(event) = demuxer.next_event() {
         if let OggEvent::Packet(p) = event
-            && let Some(block) = decoder.packet(&p).1 {
-                seconds += block.frames() as f64 / f64::from(block.sample_rate);
-            }
+            && let Some(block) = decoder.packet(&p).1
+        {
+            seconds += block.frames() as f64 / f64::from(block.sample_rate);
+        }
     }
     seconds
 }

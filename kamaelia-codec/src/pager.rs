@@ -222,12 +222,14 @@ impl OggPageReader {
         } else {
             self.in_headers = false;
             if let Some(every) = self.repeat_every
-                && self.since_headers >= every && page.is_join_point() {
-                    for header in &self.headers {
-                        self.ready.push_back(PageEvent::Page(header.clone()));
-                    }
-                    self.since_headers = 0;
+                && self.since_headers >= every
+                && page.is_join_point()
+            {
+                for header in &self.headers {
+                    self.ready.push_back(PageEvent::Page(header.clone()));
                 }
+                self.since_headers = 0;
+            }
             self.since_headers += 1;
         }
         self.ready.push_back(PageEvent::Page(page));

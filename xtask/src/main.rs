@@ -174,14 +174,15 @@ fn bench(args: &[String]) -> Result<(), String> {
     let group = args.iter().find(|a| is_group(a)).map(String::as_str);
     let options: Vec<&String> = args.iter().filter(|a| !is_group(a)).collect();
     if group.is_none()
-        && let Some(unknown) = args.first().filter(|a| !a.starts_with("--")) {
-            let mut known: Vec<_> = BENCH_GROUPS.iter().map(|(n, _, _)| *n).collect();
-            known.dedup();
-            return Err(format!(
-                "unknown bench group {unknown:?}; known groups: {}",
-                known.join(", ")
-            ));
-        }
+        && let Some(unknown) = args.first().filter(|a| !a.starts_with("--"))
+    {
+        let mut known: Vec<_> = BENCH_GROUPS.iter().map(|(n, _, _)| *n).collect();
+        known.dedup();
+        return Err(format!(
+            "unknown bench group {unknown:?}; known groups: {}",
+            known.join(", ")
+        ));
+    }
     let selected = BENCH_GROUPS
         .iter()
         .filter(|(name, _, _)| group.is_none_or(|g| g == *name));
