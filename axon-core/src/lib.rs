@@ -1,9 +1,11 @@
-//! # axon-core
+#![doc = include_str!("../README.md")]
 //!
-//! Kamaelia's Axon for async Rust. A *component* is sequential code — an `async fn main` — that
-//! owns named, typed **inboxes** and **outboxes** and never knows who it talks to. *Linkages*
-//! join an outbox to an inbox. A single-threaded scheduler gives components CPU time inside
-//! tokio; a component waiting on an empty inbox costs nothing until a delivery wakes it.
+//! ## A component of your own
+//!
+//! A *component* is sequential code — an `async fn main` — that owns named, typed **inboxes**
+//! and **outboxes** and never knows who it talks to. *Linkages* join an outbox to an inbox. A
+//! single-threaded scheduler gives components CPU time inside tokio; a component waiting on an
+//! empty inbox costs nothing until a delivery wakes it.
 //!
 //! ```
 //! use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Outbox, Scheduler, link};
@@ -84,7 +86,7 @@ pub use outbox::{Outbox, OutboxRef, Permit, Send};
 pub use registry::{BoxCounters, BoxEntry, BoxSpec, Boxes, ComponentId, Direction};
 pub use scheduler::{
     Children, ComponentHandle, DEFAULT_MAX_POLLS_PER_TICK, Scheduler, SchedulerConfig, activate,
-    children, current, extension, link_named, run, topology,
+    children, current, extension, link_named, run, run_with, topology,
 };
 pub use threaded::{RecvTimeoutError, ThreadBoxes, Threaded, threaded};
 pub use topology::Topology;

@@ -926,12 +926,41 @@ impl Children {
 /// axon_core::run(DataSource::new(1..=3)).unwrap();
 /// ```
 pub fn run<C: Component>(component: C) -> std::io::Result<()> {
+    run_with(|scheduler| {
+        scheduler.activate(component);
+    })
+}
+
+/// Runs several top-level components to completion on a new current-thread tokio runtime:
+/// `setup` activates them (and may link them, or start services) on the scheduler it is given.
+///
+/// ```
+/// use axon_core::components::{Collect, DataSource};
+/// use axon_core::link;
+///
+/// let (sink, got) = Collect::new();
+/// let (a, b) = (DataSource::new(1..=2u8), DataSource::new(3..=4u8));
+/// let (sink_a, got_a) = Collect::new();
+/// link(&a.outbox, &sink_a.inbox).unwrap();
+/// link(&a.signal, &sink_a.control).unwrap();
+/// link(&b.outbox, &sink.inbox).unwrap();
+/// link(&b.signal, &sink.control).unwrap();
+/// axon_core::run_with(|scheduler| {
+///     scheduler.activate(a);
+///     scheduler.activate(sink_a);
+///     scheduler.activate(b);
+///     scheduler.activate(sink);
+/// })
+/// .unwrap();
+/// assert_eq!((got_a.take(), got.take()), (vec![1, 2], vec![3, 4]));
+/// ```
+pub fn run_with(setup: impl FnOnce(&Scheduler)) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
         let scheduler = Scheduler::new();
-        scheduler.activate(component);
+        setup(&scheduler);
         scheduler.run().await;
     });
     Ok(())

@@ -451,3 +451,37 @@ fn outbox_passthrough_through_nesting_is_one_push() {
         futures::join!(run, drive);
     });
 }
+
+/// A control inbox with another name, marked `#[boxes(control)]`: pipelines and
+/// `inbox_or_finished` use it.
+#[derive(axon_core::Boxes)]
+struct MarkedControl {
+    inbox: axon_core::Inbox<u32>,
+    #[boxes(control)]
+    stop: axon_core::Inbox<axon_core::Control>,
+    outbox: axon_core::Outbox<u32>,
+    signal: axon_core::Outbox<axon_core::Control>,
+}
+
+#[test]
+fn a_control_inbox_marked_boxes_control_is_the_stage_control() {
+    use axon_core::Stage;
+    let mut worker = MarkedControl {
+        inbox: axon_core::Inbox::new(),
+        stop: axon_core::Inbox::new(),
+        outbox: axon_core::Outbox::new(),
+        signal: axon_core::Outbox::new(),
+    };
+    assert!(std::ptr::eq(worker.stage_control().unwrap(), &worker.stop));
+    worker
+        .stop
+        .to_ref()
+        .try_send(axon_core::Control::ProducerFinished)
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let finished = runtime.block_on(worker.inbox_or_finished());
+    assert_eq!(finished, None);
+    let _ = (&worker.outbox, &worker.signal);
+}

@@ -630,3 +630,48 @@ fn the_live_server_serves_ogg_opus_too_and_ffmpeg_joins_it_late() {
     server.wait_for_exit();
     let _ = std::fs::remove_file(opus);
 }
+
+/// Three clients on the chat server: a line from one reaches the two others (tagged with its
+/// sender), never the sender itself; a client that leaves does not disturb the rest.
+#[test]
+fn chat_server_sends_each_line_to_every_other_client() {
+    let server = Server::start(
+        env!("CARGO_BIN_EXE_chat_server"),
+        &["--bind", "127.0.0.1:0"],
+    );
+    let connect = || {
+        let stream = std::net::TcpStream::connect(&server.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+    };
+    let (mut alice, bob, carol) = (connect(), connect(), connect());
+    // Each subscribes as its connection starts: give the three a moment to be on the bus.
+    std::thread::sleep(Duration::from_millis(300));
+    alice.write_all(b"hello, all\r\n").unwrap();
+    let mut bob_lines = BufReader::new(bob.try_clone().unwrap());
+    let mut carol_lines = BufReader::new(carol);
+    for reader in [&mut bob_lines, &mut carol_lines] {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert!(line.ends_with("] hello, all\n"), "{line:?}");
+        assert!(line.starts_with('['), "{line:?}");
+    }
+    // Bob answers and leaves; Alice hears him, and does not hear herself.
+    let mut bob = bob;
+    bob.write_all(b"hi alice\n").unwrap();
+    drop(bob_lines);
+    drop(bob);
+    let mut alice_lines = BufReader::new(alice.try_clone().unwrap());
+    let mut line = String::new();
+    alice_lines.read_line(&mut line).unwrap();
+    assert!(line.ends_with("] hi alice\n"), "{line:?}");
+    carol_lines.read_line(&mut String::new()).unwrap();
+    // Carol still reaches Alice after Bob has gone.
+    carol_lines.get_mut().write_all(b"still here\n").unwrap();
+    let mut line = String::new();
+    alice_lines.read_line(&mut line).unwrap();
+    assert!(line.ends_with("] still here\n"), "{line:?}");
+    server.interrupt();
+}

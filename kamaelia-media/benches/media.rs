@@ -5,7 +5,7 @@
 //! audio time (OggPacer) against the old pacing at the header's nominal bit rate, side by side
 //! in one scheduler.
 //!
-//! The file is `kamaelia-codec/testdata/bench_30s_stereo.ogg` (made by its make.sh), or
+//! The file is `testdata/bench_30s_stereo.ogg` (a copy of what kamaelia-codec's make.sh made), or
 //! `$KAMAELIA_BENCH_OGG`. Usage: `media [--json] [--quick]`.
 
 use axon_core::components::{DataSource, NullSink};
@@ -207,7 +207,7 @@ fn main() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
             std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../kamaelia-codec/testdata/bench_30s_stereo.ogg")
+                .join("testdata/bench_30s_stereo.ogg")
         });
     let bytes =
         std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));

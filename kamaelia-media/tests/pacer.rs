@@ -385,7 +385,7 @@ fn streams_it_cannot_time_are_never_held_back() {
 async fn a_real_vorbis_file_takes_its_own_duration() {
     let ogg = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../kamaelia-codec/testdata/chained_stereo_mono.ogg"
+        "/testdata/chained_stereo_mono.ogg"
     ))
     .unwrap();
     // Two links: 1 s at 44.1 kHz, then 2 s at 22.05 kHz; the last page begins before 3 s.

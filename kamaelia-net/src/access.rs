@@ -22,6 +22,8 @@ pub const CONNECTION_LOG: &str = "kamaelia::connections";
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum ConnectionEvent {
+    /// A connection was accepted and given its protocol (TCP servers).
+    Accepted,
     /// A listener started receiving a stream.
     Joined,
     /// A connection ended the ordinary way (see the reason).
@@ -40,6 +42,7 @@ impl ConnectionEvent {
     /// The event's name in log lines.
     pub fn as_str(self) -> &'static str {
         match self {
+            ConnectionEvent::Accepted => "accepted",
             ConnectionEvent::Joined => "joined",
             ConnectionEvent::Closed => "closed",
             ConnectionEvent::Dropped => "dropped",
@@ -75,6 +78,8 @@ pub enum Reason {
     NotFound,
     /// A response was sent as asked (statistics, `HEAD`).
     Served,
+    /// The server's protocol factory failed (or panicked) for this connection.
+    ProtocolError,
 }
 
 impl Reason {
@@ -91,11 +96,12 @@ impl Reason {
             Reason::BadRequest => "bad_request",
             Reason::NotFound => "not_found",
             Reason::Served => "served",
+            Reason::ProtocolError => "protocol_error",
         }
     }
 
     /// Every reason, in the order statistics list them.
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 11] = [
         Reason::Listening,
         Reason::ClientLeft,
         Reason::Finished,
@@ -106,6 +112,7 @@ impl Reason {
         Reason::BadRequest,
         Reason::NotFound,
         Reason::Served,
+        Reason::ProtocolError,
     ];
 }
 

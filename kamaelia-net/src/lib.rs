@@ -42,6 +42,15 @@ mod live;
 mod server;
 mod udp;
 
+/// The component crates this one's API is made of, re-exported so that `kamaelia-net` (with
+/// tokio) is the only dependency a server needs: write `use kamaelia_net::axon_core::…`, and
+/// derive boxes with `#[derive(Boxes)] #[boxes(crate = kamaelia_net::axon_core)]`.
+pub use axon_core;
+/// Byte buffers, as every socket component sends and receives them.
+pub use bytes;
+/// Services and statistics (the CAT), where the servers publish their counters.
+pub use kamaelia_cat;
+
 pub use access::{CONNECTION_LOG, ConnectionEvent, ConnectionRecord, Reason};
 pub use client::TcpClient;
 pub use connection::{ConnectionInfo, TcpConnection};

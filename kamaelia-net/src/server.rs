@@ -87,7 +87,7 @@ pub(crate) fn listen(bind: SocketAddr, backlog: u32) -> std::io::Result<std::net
     Ok(socket.into())
 }
 
-type Factory<P> = Box<dyn FnMut(&ConnectionInfo) -> P>;
+type Factory<P> = Box<dyn FnMut(&ConnectionInfo) -> Result<P, String>>;
 
 /// Accepts TCP connections; for each, a [`TcpConnection`] (the socket) and a protocol component
 /// from the factory, linked both ways: the protocol sees the client's bytes on its `inbox` and
@@ -115,7 +115,31 @@ impl<P: Stage<In = Bytes, Out = Bytes> + Component> TcpServer<P> {
     /// for each connection.
     pub fn bind(
         config: ServerConfig,
-        factory: impl FnMut(&ConnectionInfo) -> P + 'static,
+        mut factory: impl FnMut(&ConnectionInfo) -> P + 'static,
+    ) -> std::io::Result<Self> {
+        Self::bind_fallible(config, move |info| {
+            Ok::<P, std::convert::Infallible>(factory(info))
+        })
+    }
+
+    /// As [`bind`](Self::bind), with a factory that may fail (a `pipeline!` that does not link,
+    /// a resource it cannot open): that connection is refused — closed at once, logged with
+    /// reason `protocol_error` and counted in `refused` — and the server goes on. A factory
+    /// that panics is treated the same way.
+    ///
+    /// ```no_run
+    /// use axon_core::{components::map, pipeline};
+    /// use bytes::Bytes;
+    /// use kamaelia_net::{ServerConfig, TcpServer};
+    ///
+    /// let server = TcpServer::bind_fallible(ServerConfig::new("127.0.0.1:0".parse().unwrap()), |_| {
+    ///     pipeline!(map(|b: Bytes| b), map(|b: Bytes| b)) // Result<Pipeline, LinkError>
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bind_fallible<E: std::fmt::Display>(
+        config: ServerConfig,
+        mut factory: impl FnMut(&ConnectionInfo) -> Result<P, E> + 'static,
     ) -> std::io::Result<Self> {
         let socket = listen(config.bind, config.backlog)?;
         let local = socket.local_addr()?;
@@ -125,7 +149,7 @@ impl<P: Stage<In = Bytes, Out = Bytes> + Component> TcpServer<P> {
             socket: Some(socket),
             local,
             config,
-            factory: Box::new(factory),
+            factory: Box::new(move |info| factory(info).map_err(|e| e.to_string())),
         })
     }
 
@@ -188,14 +212,41 @@ impl<P: Stage<In = Bytes, Out = Bytes> + Component> Component for TcpServer<P> {
                         drop(stream); // closed at once: the client sees EOF, not a hang
                         continue;
                     }
-                    cat.add_to_value(&accepted, 1);
                     next_id += 1;
                     let info = ConnectionInfo {
                         id: next_id,
                         peer,
                         local: stream.local_addr().unwrap_or(self.local),
                     };
-                    let protocol = (self.factory)(&info);
+                    let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        (self.factory)(&info)
+                    }));
+                    let protocol = match made {
+                        Ok(Ok(protocol)) => protocol,
+                        Ok(Err(why)) => {
+                            refuse_for_protocol(&cat, &refused, peer, &why);
+                            continue;
+                        }
+                        Err(panic) => {
+                            let why = panic
+                                .downcast_ref::<&str>()
+                                .map(|s| s.to_string())
+                                .or_else(|| panic.downcast_ref::<String>().cloned())
+                                .unwrap_or_else(|| "the protocol factory panicked".into());
+                            refuse_for_protocol(&cat, &refused, peer, &why);
+                            continue;
+                        }
+                    };
+                    cat.add_to_value(&accepted, 1);
+                    ConnectionRecord {
+                        peer,
+                        path: None,
+                        event: ConnectionEvent::Accepted,
+                        reason: Reason::Listening,
+                        detail: "",
+                        bytes: 0,
+                    }
+                    .log();
                     let budget = Budget::new(self.config.connection_budget, self.config.write_queue);
                     let connection = TcpConnection::new(
                         stream,
@@ -236,4 +287,19 @@ impl<P: Stage<In = Bytes, Out = Bytes> + Component> Component for TcpServer<P> {
         self.signal.send(ending).await?;
         Ok(())
     }
+}
+
+/// A connection whose protocol could not be made: closed at once (the stream is dropped by the
+/// caller), logged and counted as refused.
+fn refuse_for_protocol(cat: &Cat, refused: &str, peer: SocketAddr, why: &str) {
+    cat.add_to_value(refused, 1);
+    ConnectionRecord {
+        peer,
+        path: None,
+        event: ConnectionEvent::Refused,
+        reason: Reason::ProtocolError,
+        detail: why,
+        bytes: 0,
+    }
+    .log();
 }

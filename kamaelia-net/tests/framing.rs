@@ -84,3 +84,44 @@ fn a_stream_ending_inside_a_frame_is_reported() {
         Err(FrameError::Truncated { pending: 7 })
     ));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Lines come back as sent, whatever the split, with `\r\n` or `\n` endings.
+    #[test]
+    fn lines_round_trip_in_any_split(
+        lines in prop::collection::vec("[^\r\n]{0,40}", 0..20),
+        crlf in any::<bool>(),
+        split in 1usize..50,
+    ) {
+        let ending = if crlf { "\r\n" } else { "\n" };
+        let text: String = lines.iter().map(|l| format!("{l}{ending}")).collect();
+        let mut decoder = kamaelia_net::framing::LineDecoder::new(200);
+        let mut got = Vec::new();
+        for piece in text.as_bytes().chunks(split) {
+            decoder.push(piece);
+            while let Some(line) = decoder.next_line().unwrap() {
+                got.push(String::from_utf8(line.to_vec()).unwrap());
+            }
+        }
+        prop_assert_eq!(decoder.finish(), None);
+        prop_assert_eq!(got, lines);
+    }
+}
+
+#[test]
+fn a_line_over_the_maximum_is_an_error_before_it_ends() {
+    let mut decoder = kamaelia_net::framing::LineDecoder::new(8);
+    decoder.push(b"short\nmuch too long for it");
+    assert_eq!(decoder.next_line().unwrap().as_deref(), Some(&b"short"[..]));
+    assert!(
+        decoder.next_line().is_err(),
+        "found without waiting for a newline"
+    );
+    assert_eq!(decoder.buffered(), 0, "its bytes are dropped");
+    // A last line without a newline is given at the end.
+    decoder.push(b"tail");
+    assert_eq!(decoder.next_line().unwrap(), None);
+    assert_eq!(decoder.finish().as_deref(), Some(&b"tail"[..]));
+}

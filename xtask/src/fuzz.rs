@@ -18,6 +18,7 @@ const TARGETS: &[(&str, &[&str])] = &[
     ),
     ("mimedict", &["fuzz/seeds/mimedict"]),
     ("framing", &["fuzz/seeds/framing"]),
+    ("lines", &["fuzz/seeds/lines"]),
     ("http_request", &["fuzz/seeds/http_request"]),
 ];
 

@@ -15,7 +15,12 @@ use syn::{Data, DeriveInput, Expr, Fields, Lit, Meta, Type, parse_macro_input};
 /// `outbox`, `signal`; a missing data box counts as `()`), which is what lets `Pipeline` chain the
 /// component. When the struct has `inbox: Inbox<T>` and `control: Inbox<Control>` it also gets
 /// `inbox_or_finished()`, the usual "data until ProducerFinished, then drain" loop helper.
-#[proc_macro_derive(Boxes)]
+///
+/// Attributes: `#[boxes(control)]` on an `Inbox<Control>` field with another name makes it the
+/// control inbox (an `Inbox<Control>` that is neither named `control` nor marked is an error, as
+/// it would silently be no control inbox at all); `#[boxes(crate = path)]` on the struct names
+/// where `axon_core` is, for crates that reach it through a re-export (`kamaelia_net::axon_core`).
+#[proc_macro_derive(Boxes, attributes(boxes))]
 pub fn derive_boxes(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     match expand(&input) {
@@ -71,6 +76,31 @@ fn doc_of(attrs: &[syn::Attribute]) -> String {
     lines.join(" ").trim().to_string()
 }
 
+/// What `#[boxes(...)]` says on the struct or a field.
+#[derive(Default)]
+struct BoxesAttr {
+    krate: Option<syn::Path>,
+    control: bool,
+}
+
+fn boxes_attr(attrs: &[syn::Attribute]) -> syn::Result<BoxesAttr> {
+    let mut found = BoxesAttr::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("boxes")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("crate") {
+                found.krate = Some(meta.value()?.parse()?);
+                Ok(())
+            } else if meta.path.is_ident("control") {
+                found.control = true;
+                Ok(())
+            } else {
+                Err(meta.error("expected `crate = path` (on the struct) or `control` (on a field)"))
+            }
+        })?;
+    }
+    Ok(found)
+}
+
 fn is_control(ty: &Type) -> bool {
     matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Control"))
 }
@@ -94,11 +124,16 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
             ));
         }
     };
+    let root = match boxes_attr(&input.attrs)?.krate {
+        Some(path) => quote!(#path),
+        None => quote!(::axon_core),
+    };
     let mut entries = Vec::new();
     let mut specs = Vec::new();
     let mut inbox_type = None;
     let mut outbox_type = None;
-    let mut has_control = false;
+    let mut control_field: Option<syn::Ident> = None;
+    let mut unnamed_control: Option<&syn::Ident> = None;
     let mut has_signal = false;
     for field in named {
         let Some((direction, inner)) = box_type(&field.ty) else {
@@ -106,21 +141,51 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
         };
         let ident = field.ident.as_ref().expect("named field");
         let box_name = ident.to_string();
+        let marked = boxes_attr(&field.attrs)?.control;
+        if marked && !(matches!(direction, Direction::In) && is_control(inner)) {
+            return Err(syn::Error::new_spanned(
+                ident,
+                "#[boxes(control)] marks the control inbox: an `Inbox<Control>` field",
+            ));
+        }
         let doc = doc_of(&field.attrs);
         let constructor = match direction {
-            Direction::In => quote!(::axon_core::BoxEntry::inbox),
-            Direction::Out => quote!(::axon_core::BoxEntry::outbox),
+            Direction::In => quote!(#root::BoxEntry::inbox),
+            Direction::Out => quote!(#root::BoxEntry::outbox),
         };
         let index = specs.len();
-        specs.push(quote! { ::axon_core::BoxSpec::new(#box_name, #doc) });
+        specs.push(quote! { #root::BoxSpec::new(#box_name, #doc) });
         entries.push(quote! { #constructor(&SPECS[#index], &self.#ident) });
         match direction {
             Direction::In if box_name == "inbox" => inbox_type = Some(inner.clone()),
-            Direction::In if box_name == "control" && is_control(inner) => has_control = true,
+            Direction::In if is_control(inner) && (box_name == "control" || marked) => {
+                if let Some(first) = &control_field
+                    && (marked || first != "control")
+                {
+                    return Err(syn::Error::new_spanned(
+                        ident,
+                        "a component has one control inbox: `control`, or the field marked #[boxes(control)]",
+                    ));
+                }
+                if marked || control_field.is_none() {
+                    control_field = Some(ident.clone());
+                }
+            }
+            Direction::In if is_control(inner) => unnamed_control = unnamed_control.or(Some(ident)),
             Direction::Out if box_name == "outbox" => outbox_type = Some(inner.clone()),
             Direction::Out if box_name == "signal" && is_control(inner) => has_signal = true,
             _ => {}
         }
+    }
+    if let (None, Some(other)) = (&control_field, unnamed_control) {
+        return Err(syn::Error::new_spanned(
+            other,
+            format!(
+                "`{other}` is an `Inbox<Control>`, but the control inbox is the one named `control`: \
+                 as it is, pipelines would not stop this component and it gets no \
+                 `inbox_or_finished()`. Rename it `control`, or mark it #[boxes(control)]"
+            ),
+        ));
     }
     let count = specs.len();
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
@@ -139,10 +204,9 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
             ),
             None => (quote!(()), quote!(::core::option::Option::None)),
         };
-        let control = if has_control {
-            quote!(::core::option::Option::Some(&self.control))
-        } else {
-            quote!(::core::option::Option::None)
+        let control = match &control_field {
+            Some(field) => quote!(::core::option::Option::Some(&self.#field)),
+            None => quote!(::core::option::Option::None),
         };
         let signal = if has_signal {
             quote!(::core::option::Option::Some(&self.signal))
@@ -150,33 +214,33 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
             quote!(::core::option::Option::None)
         };
         quote! {
-            impl #impl_generics ::axon_core::Stage for #name #ty_generics #where_clause {
+            impl #impl_generics #root::Stage for #name #ty_generics #where_clause {
                 type In = #in_type;
                 type Out = #out_type;
-                fn stage_inbox(&self) -> ::core::option::Option<&::axon_core::Inbox<Self::In>> { #inbox }
-                fn stage_control(&self) -> ::core::option::Option<&::axon_core::Inbox<::axon_core::Control>> { #control }
-                fn stage_outbox(&self) -> ::core::option::Option<&::axon_core::Outbox<Self::Out>> { #outbox }
-                fn stage_signal(&self) -> ::core::option::Option<&::axon_core::Outbox<::axon_core::Control>> { #signal }
+                fn stage_inbox(&self) -> ::core::option::Option<&#root::Inbox<Self::In>> { #inbox }
+                fn stage_control(&self) -> ::core::option::Option<&#root::Inbox<#root::Control>> { #control }
+                fn stage_outbox(&self) -> ::core::option::Option<&#root::Outbox<Self::Out>> { #outbox }
+                fn stage_signal(&self) -> ::core::option::Option<&#root::Outbox<#root::Control>> { #signal }
             }
         }
     };
-    let helper = match (inbox_type, has_control) {
-        (Some(t), true) => quote! {
+    let helper = match (inbox_type, &control_field) {
+        (Some(t), Some(control)) => quote! {
             impl #impl_generics #name #ty_generics #where_clause {
-                /// Waits for the next value on `inbox`; `None` once `control` has said the
-                /// producer finished (or asked for shutdown) and the inbox is drained.
+                /// Waits for the next value on `inbox`; `None` once the control inbox has said
+                /// the producer finished (or asked for shutdown) and the inbox is drained.
                 #[allow(dead_code)]
-                pub fn inbox_or_finished(&mut self) -> ::axon_core::RecvOrFinished<'_, #t> {
-                    self.inbox.recv_or_finished(&mut self.control)
+                pub fn inbox_or_finished(&mut self) -> #root::RecvOrFinished<'_, #t> {
+                    self.inbox.recv_or_finished(&mut self.#control)
                 }
             }
         },
         _ => quote! {},
     };
     Ok(quote! {
-        impl #impl_generics ::axon_core::Boxes for #name #ty_generics #where_clause {
-            fn boxes(&self) -> ::std::vec::Vec<::axon_core::BoxEntry> {
-                static SPECS: [::axon_core::BoxSpec; #count] = [#(#specs),*];
+        impl #impl_generics #root::Boxes for #name #ty_generics #where_clause {
+            fn boxes(&self) -> ::std::vec::Vec<#root::BoxEntry> {
+                static SPECS: [#root::BoxSpec; #count] = [#(#specs),*];
                 ::std::vec![#(#entries),*]
             }
         }

@@ -117,6 +117,14 @@ impl Component for Listener {
             }
         };
         let path = request.path.as_str();
+        tracing::debug!(
+            target: crate::access::CONNECTION_LOG,
+            peer = %self.peer,
+            method = %request.method.escape_debug(),
+            path = %path.escape_debug(),
+            version = request.minor_version,
+            "request"
+        );
         let head_only = match request.method.as_str() {
             "GET" => false,
             "HEAD" => true,

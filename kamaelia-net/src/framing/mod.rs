@@ -1,5 +1,6 @@
-//! Framing for byte streams: length-prefixed frames and fixed-size chunks. A frame larger than
-//! the maximum, or a malformed stream, is a clear error on `signal` and ends that one stream.
+//! Framing for byte streams: length-prefixed frames, lines ([`LineSplitter`]) and fixed-size
+//! chunks. A frame or line larger than the maximum, or a malformed stream, is a clear error on
+//! `signal` and ends that one stream.
 //!
 //! The decoder is ours rather than tokio-util's `LengthDelimitedCodec`: that codec reserves
 //! the whole announced frame as soon as the length prefix arrives, so one forged prefix costs
@@ -8,6 +9,9 @@
 
 use axon_core::{Boxes, Component, ComponentError, Control, FailureInfo, Inbox, Next, Outbox};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+mod lines;
+pub use lines::{DEFAULT_MAX_LINE, LineDecoder, LineSplitter, LineTooLong};
 
 /// Largest frame accepted when none is given: 1 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 1 << 20;
