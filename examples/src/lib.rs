@@ -354,3 +354,17 @@ pub fn decoded_summary(notices: &[DecodeNotice], frames: u64) -> Option<String> 
     })?;
     (frames > 0).then(|| format!("{rate} Hz, {channels} channel(s), {frames} frames"))
 }
+
+#[doc(hidden)]
+pub mod tutorial;
+
+/// The Rust blocks of the project's README, compiled (and run, unless marked `no_run`) as doc
+/// tests, so the snippets a reader copies cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeSnippets;
+
+/// The Rust blocks of docs/tutorial.md, compiled (and run, unless marked `no_run`) as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/tutorial.md")]
+pub struct TutorialSnippets;
