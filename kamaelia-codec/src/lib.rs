@@ -1,5 +1,27 @@
 //! Pure transformation components for Kamaelia: no sockets, no devices.
 //!
+//! Ogg Vorbis bytes to PCM, from bytes in any split, with damage reported rather than fatal:
+//!
+//! ```
+//! use kamaelia_codec::{OggDemuxer, OggEvent, VorbisDecoder};
+//!
+//! let ogg = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/tone_44k_stereo.ogg"))?;
+//! let (mut demuxer, mut decoder) = (OggDemuxer::new(), VorbisDecoder::new());
+//! demuxer.push(&ogg);
+//! let mut frames = 0;
+//! while let Some(event) = demuxer.next_event() {
+//!     if let OggEvent::Packet(packet) = event {
+//!         if let (_, Some(pcm)) = decoder.packet(&packet) {
+//!             frames += pcm.frames();
+//!         }
+//!     }
+//! }
+//! assert_eq!(frames, 44_100); // one second at 44.1 kHz
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! As components, [`OggDemux`] and [`VorbisDecode`] do the same inside a pipeline.
+//!
 //! Built so far:
 //! - [`MimeDict`]: an RFC 2822-style header block plus a body — header order and repeated
 //!   headers kept, folded lines unfolded on parse, and an exact round trip for what it renders.

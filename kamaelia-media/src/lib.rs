@@ -1,5 +1,22 @@
 //! Files, clocks and audio devices as Kamaelia components.
 //!
+//! An Ogg Vorbis file to WAV, as a pipeline (one WAV per chained link):
+//!
+//! ```
+//! use axon_core::pipeline;
+//! use kamaelia_codec::VorbisDecode;
+//! use kamaelia_media::{ReadFile, WavWriter};
+//!
+//! let input = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/chained_stereo_mono.ogg");
+//! let output = std::env::temp_dir().join(format!("kamaelia-media-doc-{}.wav", std::process::id()));
+//! let convert = pipeline!(ReadFile::new(input), VorbisDecode::default(), WavWriter::new(&output))?;
+//! axon_core::run(convert)?;
+//! assert_eq!(std::fs::metadata(&output)?.len(), 44 + 44_100 * 2 * 2); // 1 s of 16-bit stereo
+//! # let _ = std::fs::remove_file(&output);
+//! # let _ = std::fs::remove_file(output.with_file_name(format!("kamaelia-media-doc-{}-2.wav", std::process::id())));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! - [`ReadFile`]: a file in chunks, as fast as the consumer takes them, or at a constant
 //!   bitrate (the paper's `ReadFileAdaptor(readmode="bitrate")`) paced by tokio's clock without
 //!   drift, for bytes of a format that cannot be timed; optionally looping. Media is paced by
