@@ -29,6 +29,7 @@ use std::future::Future;
 ///     }
 /// }
 /// ```
+#[doc(alias = "microprocess")]
 pub trait Component: Boxes + Sized + 'static {
     /// The component's body. Runs once, when the component is activated.
     fn main(self) -> impl Future<Output = Result<(), ComponentError>> + 'static;

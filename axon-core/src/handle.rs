@@ -29,6 +29,7 @@ use async_channel::{Receiver, Sender};
 /// assert_eq!(shout.get_blocking(), None);
 /// scheduler_thread.join().unwrap();
 /// ```
+#[doc(alias("likefile", "LikeFile"))]
 pub struct Handle<I, O> {
     to_component: Sender<Next<I>>,
     from_component: Receiver<O>,

@@ -323,3 +323,62 @@ pub(crate) fn detach_outbox<T: 'static>(out: &OutboxCore<T>, cancelled: bool) {
         retarget(&child);
     }
 }
+
+/// Removes every link into `inbox`: the outboxes linked to it, its passthrough to a child and
+/// the passthroughs of parents into it. Values already queued stay. Returns how many links.
+pub(crate) fn unlink_inbox_all<T: 'static>(inbox: &InboxCore<T>) -> usize {
+    let Some(links) = inbox.links.get() else {
+        return 0;
+    };
+    let senders: Vec<_> = links.senders.iter().filter_map(|w| w.upgrade()).collect();
+    let parents: Vec<_> = links.back.iter().filter_map(|w| w.upgrade()).collect();
+    let forward = links.forward.is_some();
+    drop(links);
+    for sender in &senders {
+        detach_downstream(sender);
+        retarget(sender);
+    }
+    for parent in &parents {
+        unpass_inbox(&InboxRef {
+            core: parent.clone(),
+        });
+    }
+    let mut removed = senders.len() + parents.len();
+    if forward {
+        let child = inbox.links.get_mut().forward.take();
+        if let Some(child) = child {
+            let me: *const InboxCore<T> = inbox;
+            child
+                .links
+                .get_mut()
+                .back
+                .retain(|w| !std::ptr::eq(w.as_ptr(), me));
+            removed += 1;
+        }
+        retarget_inbox(inbox);
+    }
+    removed
+}
+
+/// Removes `out`'s own link and the passthroughs of children into it. Held values stay held.
+/// Returns how many links.
+pub(crate) fn unlink_outbox_all<T: 'static>(out: &OutboxCore<T>) -> usize {
+    let linked = out
+        .links
+        .get()
+        .is_some_and(|l| !matches!(l.downstream, Downstream::None));
+    detach_downstream(out);
+    retarget(out);
+    let allocated = out.links.get().is_some();
+    let upstream = if allocated {
+        std::mem::take(&mut out.links.get_mut().upstream)
+    } else {
+        Vec::new()
+    };
+    let children: Vec<_> = upstream.iter().filter_map(|w| w.upgrade()).collect();
+    for child in &children {
+        child.links.get_mut().downstream = Downstream::None;
+        retarget(child);
+    }
+    usize::from(linked) + children.len()
+}

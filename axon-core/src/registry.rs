@@ -215,6 +215,9 @@ pub(crate) trait ErasedBox {
     /// The owner exited (`cancelled`: it was shut down, not finished): close (inbox) or
     /// unlink (outbox).
     fn on_owner_exit(&self, cancelled: bool);
+    /// Removes every link that touches this box (see [`crate::ComponentHandle::unlink_all`]);
+    /// returns how many were removed.
+    fn unlink_all(&self) -> usize;
     /// Delivers a scheduler-made control message if this box carries `Control`.
     fn deliver_control(&self, message: Control) -> bool;
 }
@@ -289,6 +292,9 @@ impl<T: 'static> ErasedBox for InboxCore<T> {
     fn on_owner_exit(&self, _cancelled: bool) {
         link::close_inbox(self);
     }
+    fn unlink_all(&self) -> usize {
+        link::unlink_inbox_all(self)
+    }
     fn deliver_control(&self, message: Control) -> bool {
         match (self as &dyn Any).downcast_ref::<InboxCore<Control>>() {
             Some(core) => core.force_push(message).is_ok(),
@@ -352,6 +358,9 @@ impl<T: 'static> ErasedBox for OutboxCore<T> {
     }
     fn on_owner_exit(&self, cancelled: bool) {
         link::detach_outbox(self, cancelled);
+    }
+    fn unlink_all(&self) -> usize {
+        link::unlink_outbox_all(self)
     }
     fn blocked(&self) -> bool {
         self.blocked.get()

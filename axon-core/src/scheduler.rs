@@ -55,6 +55,7 @@ thread_local! {
 ///     scheduler.run().await; // returns when no component is left
 /// });
 /// ```
+#[doc(alias = "microthread")]
 pub struct Scheduler {
     inner: Rc<Inner>,
 }
@@ -66,6 +67,10 @@ pub struct SchedulerConfig {
     pub budget: u32,
     /// Component polls before the scheduler returns to tokio ([`DEFAULT_MAX_POLLS_PER_TICK`]).
     pub max_polls_per_tick: usize,
+    /// Slow motion: a pause after every round of polls, for watching a system run (in the
+    /// topology, a log or a visualiser). `None` (the default): no pause. Needs a tokio runtime
+    /// with its timer enabled.
+    pub round_delay: Option<std::time::Duration>,
 }
 
 impl Default for SchedulerConfig {
@@ -73,6 +78,7 @@ impl Default for SchedulerConfig {
         SchedulerConfig {
             budget: coop::DEFAULT_BUDGET,
             max_polls_per_tick: DEFAULT_MAX_POLLS_PER_TICK,
+            round_delay: None,
         }
     }
 }
@@ -84,6 +90,8 @@ pub(crate) struct Inner {
     local: RefCell<VecDeque<Runnable<ComponentId>>>,
     table: RefCell<Table>,
     config: SchedulerConfig,
+    /// The slow-motion pause under way (see [`SchedulerConfig::round_delay`]).
+    pause: RefCell<Option<std::pin::Pin<Box<tokio::time::Sleep>>>>,
     /// Per-scheduler services for higher crates (the CAT lives here), one per type.
     extensions: RefCell<Vec<Rc<dyn std::any::Any>>>,
 }
@@ -246,6 +254,7 @@ impl Scheduler {
                 local: RefCell::new(VecDeque::new()),
                 table: RefCell::new(Table::default()),
                 config,
+                pause: RefCell::new(None),
                 extensions: RefCell::new(Vec::new()),
             }),
         }
@@ -495,6 +504,16 @@ impl Inner {
         self.shared.notified.store(true, Ordering::SeqCst);
         let mut polls = 0usize;
         loop {
+            // Slow motion: wait out the pause after the last round.
+            {
+                let mut pause = self.pause.borrow_mut();
+                if let Some(sleep) = pause.as_mut() {
+                    if sleep.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    *pause = None;
+                }
+            }
             // Wakes from other threads and from tokio's drivers join the local queue.
             if !self.shared.ready.is_empty() {
                 LOCAL_READY.with(|q| {
@@ -535,6 +554,9 @@ impl Inner {
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
+            }
+            if let Some(delay) = self.config.round_delay {
+                *self.pause.borrow_mut() = Some(Box::pin(tokio::time::sleep(delay)));
             }
         }
     }
@@ -710,6 +732,57 @@ impl ComponentHandle {
             .is_some_and(|s| s.table.borrow().get(self.id).is_some())
     }
 
+    /// Asks the component to end from outside: `ShutdownMicroprocess` on its `control` inbox
+    /// (so it can close down as it would when its producer says so). A component without a
+    /// control inbox cannot be asked, and is cancelled with its children instead (its exit
+    /// path still runs). Returns `false` if it had already ended.
+    ///
+    /// ```
+    /// use axon_core::{Scheduler, components::map};
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let scheduler = Scheduler::new();
+    ///     let worker = scheduler.activate(map(|n: u32| n + 1)); // would wait for input forever
+    ///     assert!(worker.stop());
+    ///     scheduler.run().await; // returns: the worker ended
+    ///     assert!(!worker.is_running() && !worker.stop());
+    /// });
+    /// ```
+    pub fn stop(&self) -> bool {
+        let Some(scheduler) = self.scheduler.upgrade() else {
+            return false;
+        };
+        let Some(boxes) = scheduler.boxes_of(self.id) else {
+            return false;
+        };
+        match boxes
+            .iter()
+            .find(|b| b.name() == "control" && b.direction() == Direction::In)
+        {
+            Some(control) => {
+                control
+                    .handle
+                    .deliver_control(Control::ShutdownMicroprocess);
+            }
+            None => scheduler.cancel_tree(self.id),
+        }
+        true
+    }
+
+    /// Removes every link the component owns or that touches its boxes: its outboxes' links,
+    /// the outboxes linked to its inboxes, and passthroughs to and from its boxes — to rewire it
+    /// while it runs. Values already delivered stay where they are; values sent on an unlinked
+    /// outbox are held until it is linked again. Returns how many links were removed.
+    pub fn unlink_all(&self) -> usize {
+        let Some(scheduler) = self.scheduler.upgrade() else {
+            return 0;
+        };
+        let Some(boxes) = scheduler.boxes_of(self.id) else {
+            return 0;
+        };
+        boxes.iter().map(|b| b.handle.unlink_all()).sum()
+    }
+
     fn find(&self, box_name: &str, direction: Direction) -> Result<BoxEntry, LinkError> {
         let scheduler = self.scheduler.upgrade();
         let boxes = scheduler
@@ -843,6 +916,7 @@ pub fn extension<T: Default + 'static>() -> Option<Rc<T>> {
 }
 
 /// A snapshot of the topology of the scheduler running the current component.
+#[doc(alias = "Introspector")]
 pub fn topology() -> Option<Topology> {
     with_current(|inner| inner.topology())
 }

@@ -83,6 +83,7 @@ type Body<I, O> = Box<dyn FnOnce(ThreadBoxes<I, O>) -> Result<(), ComponentError
 /// });
 /// ```
 #[derive(Boxes)]
+#[doc(alias("ThreadedComponent", "threadedcomponent"))]
 pub struct Threaded<I: Send + 'static, O: Send + 'static> {
     /// Data for the thread.
     pub inbox: Inbox<I>,
@@ -97,6 +98,7 @@ pub struct Threaded<I: Send + 'static, O: Send + 'static> {
 }
 
 /// Makes a [`Threaded`] component from a blocking body.
+#[doc(alias = "ThreadedComponent")]
 pub fn threaded<I: Send + 'static, O: Send + 'static>(
     body: impl FnOnce(ThreadBoxes<I, O>) -> Result<(), ComponentError> + Send + 'static,
 ) -> Threaded<I, O> {

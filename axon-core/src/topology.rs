@@ -104,6 +104,7 @@ impl LinkInfo {
 
 /// A snapshot of a scheduler: components, boxes and linkages. Serialises with serde.
 #[derive(Clone, Debug, Default, Serialize)]
+#[doc(alias("Introspector", "introspection"))]
 pub struct Topology {
     /// Running components.
     pub components: Vec<ComponentInfo>,

@@ -135,3 +135,38 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn unlink_all_frees_every_link_of_a_running_component() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (sink, got) = axon_core::components::Collect::<u32>::new();
+        let sink_control = sink.control.to_ref();
+        let double = axon_core::components::map(|n: u32| n * 2);
+        let feed: axon_core::Outbox<u32> = axon_core::Outbox::new();
+        axon_core::link(&feed, &double.inbox).unwrap();
+        axon_core::link(&double.outbox, &sink.inbox).unwrap();
+        let scheduler = axon_core::Scheduler::new();
+        let double = scheduler.activate(double);
+        scheduler.activate(sink);
+        let drive = async {
+            feed.send(1).await.unwrap();
+            tokio::task::yield_now().await;
+            tokio::task::yield_now().await;
+            // feed → double and double → sink.
+            assert_eq!(double.unlink_all(), 2);
+            assert_eq!(double.unlink_all(), 0, "nothing left to remove");
+            feed.try_send(5).unwrap(); // held: the outbox is no longer linked
+            assert_eq!(feed.held(), 1);
+            double.stop();
+            sink_control
+                .send(axon_core::Control::ProducerFinished)
+                .await
+                .unwrap();
+        };
+        tokio::join!(scheduler.run(), drive);
+        assert_eq!(got.take(), [2], "only what went through before the unlink");
+    });
+}

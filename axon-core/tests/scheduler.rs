@@ -430,3 +430,74 @@ fn an_idle_component_is_not_polled_until_a_delivery_wakes_it() {
         assert_eq!(polls.get(), 2);
     });
 }
+
+/// Waits forever, with no control inbox to be asked through.
+#[derive(axon_core::Boxes)]
+struct Deaf {
+    inbox: axon_core::Inbox<u32>,
+}
+
+impl axon_core::Component for Deaf {
+    async fn main(mut self) -> Result<(), axon_core::ComponentError> {
+        loop {
+            self.inbox.recv().await;
+        }
+    }
+}
+
+#[test]
+fn a_handle_stops_a_component_with_or_without_a_control_inbox() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let scheduler = axon_core::Scheduler::new();
+        let asked = scheduler.activate(axon_core::components::map(|n: u32| n));
+        let deaf = scheduler.activate(Deaf {
+            inbox: axon_core::Inbox::new(),
+        });
+        let stopper = async {
+            tokio::task::yield_now().await;
+            assert!(asked.stop(), "asked through its control inbox");
+            assert!(deaf.stop(), "cancelled: it has no control inbox");
+        };
+        let finished = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            tokio::join!(scheduler.run(), stopper)
+        })
+        .await;
+        assert!(
+            finished.is_ok(),
+            "both ended, so the scheduler's run returned"
+        );
+        assert!(!asked.is_running() && !deaf.is_running());
+        assert!(!deaf.stop(), "already ended");
+    });
+}
+
+/// Slow motion: with a pause after every round, the same system takes visibly longer (on
+/// tokio's paused clock), and delivers the same.
+#[tokio::test(start_paused = true)]
+async fn slow_motion_pauses_after_every_round() {
+    async fn run(config: axon_core::SchedulerConfig) -> (Vec<u32>, std::time::Duration) {
+        let (sink, got) = Collect::new();
+        let system = axon_core::pipeline!(DataSource::new(0..5u32), sink).unwrap();
+        let scheduler = axon_core::Scheduler::with_config(config);
+        scheduler.activate(system);
+        let started = tokio::time::Instant::now();
+        scheduler.run().await;
+        (got.take(), started.elapsed())
+    }
+    let (fast, no_pause) = run(axon_core::SchedulerConfig::default()).await;
+    let slow_config = axon_core::SchedulerConfig {
+        round_delay: Some(Duration::from_millis(100)),
+        ..axon_core::SchedulerConfig::default()
+    };
+    let (slow, paused) = run(slow_config).await;
+    assert_eq!(fast, slow);
+    assert_eq!(no_pause, Duration::ZERO);
+    assert!(
+        paused >= Duration::from_millis(300),
+        "{paused:?}: a pause per round"
+    );
+}

@@ -11,6 +11,7 @@ use std::rc::Rc;
 
 /// The Co-ordinating Assistant Tracker of one scheduler.
 #[derive(Default)]
+#[doc(alias("CoordinatingAssistantTracker", "CAT"))]
 pub struct Cat {
     services: RefCell<BTreeMap<String, Service>>,
     values: RefCell<BTreeMap<String, serde_json::Value>>,

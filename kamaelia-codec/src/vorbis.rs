@@ -373,6 +373,7 @@ fn bad(serial: u32, reason: String) -> DecodeNotice {
 /// [`DecodeNotice::WaitingForHeaders`] when audio arrives before any headers (a stream joined
 /// mid-way). `ProducerFinished` on `control` ends it after everything queued.
 #[derive(Boxes)]
+#[doc(alias = "OggVorbisDecode")]
 pub struct VorbisDecode {
     /// Raw Ogg bytes, in any split.
     pub inbox: Inbox<Bytes>,

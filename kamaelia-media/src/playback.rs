@@ -18,6 +18,7 @@ pub const PLAYBACK_AVAILABLE: bool = cfg!(feature = "playback");
 /// With no device, or a device that cannot take the stream's format, or a build without the
 /// `playback` feature, it sends `Control::Failed` saying so — no panic, no hang.
 #[derive(Boxes)]
+#[doc(alias("Output", "PyMediaAudioOutput", "speakers"))]
 pub struct AudioPlayback {
     /// Audio to play.
     pub inbox: Inbox<PcmBlock>,

@@ -31,6 +31,7 @@ pub enum ReadMode {
 /// looping). A file that cannot be opened or read is reported as `Control::Failed` on `signal`.
 /// `ShutdownMicroprocess` on `control` stops it.
 #[derive(Boxes)]
+#[doc(alias = "ReadFileAdaptor")]
 pub struct ReadFile {
     /// `ShutdownMicroprocess` stops reading.
     pub control: Inbox<Control>,

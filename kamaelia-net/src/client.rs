@@ -12,6 +12,7 @@ use std::time::Duration;
 /// then `ProducerFinished` goes out on `signal`. A failed connection or a reset is a
 /// `Control::Failed` on `signal` saying what happened.
 #[derive(Boxes)]
+#[doc(alias = "TCPClient")]
 pub struct TcpClient {
     /// Bytes to send.
     pub inbox: Inbox<Bytes>,

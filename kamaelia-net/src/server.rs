@@ -97,6 +97,7 @@ type Factory<P> = Box<dyn FnMut(&ConnectionInfo) -> Result<P, String>>;
 ///
 /// `ShutdownMicroprocess` on `control` stops accepting and shuts every connection down.
 #[derive(Boxes)]
+#[doc(alias("SimpleServer", "ServerCore", "FastRestartServer"))]
 pub struct TcpServer<P: Stage<In = Bytes, Out = Bytes> + Component> {
     /// `ShutdownMicroprocess` stops the server; `ProducerFinished` stops accepting and lets
     /// open connections finish.

@@ -9,6 +9,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 /// `(sender, payload)` — `Detuple` turns them back into payloads. What arrives on `inbox` goes to
 /// the default destination, what arrives on `send_to` to the address it names.
 #[derive(Boxes)]
+#[doc(alias("Multicast_transceiver", "SimplePeer"))]
 pub struct UdpTransceiver {
     /// Payloads for the default destination.
     pub inbox: Inbox<Bytes>,

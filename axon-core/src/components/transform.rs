@@ -4,6 +4,7 @@ use crate::{Boxes, Component, ComponentError, Control, Inbox, Outbox};
 
 /// Applies a closure to every value (Kamaelia's PureTransformer). Made by [`map`].
 #[derive(Boxes)]
+#[doc(alias = "PureTransformer")]
 pub struct Map<I: 'static, O: 'static> {
     /// Values in.
     pub inbox: Inbox<I>,
@@ -23,6 +24,7 @@ pub struct Map<I: 'static, O: 'static> {
 /// let shout = map(|s: String| s.to_uppercase());
 /// # let _ = shout;
 /// ```
+#[doc(alias = "PureTransformer")]
 pub fn map<I: 'static, O: 'static>(f: impl FnMut(I) -> O + 'static) -> Map<I, O> {
     Map {
         inbox: Inbox::new(),

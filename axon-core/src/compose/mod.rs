@@ -11,7 +11,7 @@ mod par;
 mod pipeline;
 mod seq;
 
-pub use carousel::Carousel;
+pub use carousel::{Carousel, DEFAULT_FINISH_TIMEOUT};
 pub use graphline::{Graphline, GraphlineBuilder};
 pub use par::Par;
 pub use pipeline::{Pipeline, PipelineBuilder};

@@ -188,6 +188,7 @@ struct Shared {
 /// # Ok(()) }
 /// ```
 #[derive(Boxes)]
+#[doc(alias("Icecast", "radio"))]
 pub struct LiveHttpServer {
     /// The live stream.
     pub inbox: Inbox<LiveChunk>,
