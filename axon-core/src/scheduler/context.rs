@@ -1,0 +1,154 @@
+//! The thread-local context: which scheduler and which component this thread is running, so
+//! code inside a component (`activate`, `children`, `topology`, linking) needs no handle to it.
+
+use super::*;
+
+thread_local! {
+    pub(super) static CURRENT: RefCell<Option<Rc<Inner>>> = const { RefCell::new(None) };
+    pub(super) static CURRENT_COMPONENT: Cell<Option<ComponentId>> = const { Cell::new(None) };
+    /// The `Shared` of the scheduler being polled on this thread (its address), so a wake from
+    /// one of its own components goes to the local queue without atomics.
+    pub(super) static POLLING: Cell<usize> = const { Cell::new(0) };
+    /// That scheduler's local ready queue, swapped in for the duration of its poll.
+    pub(super) static LOCAL_READY: RefCell<VecDeque<Runnable<ComponentId>>> = const { RefCell::new(VecDeque::new()) };
+}
+
+/// Sets this thread's current scheduler while linking or activating from outside a poll
+/// (restoring any outer one).
+pub(super) struct Enter {
+    pub(super) previous: Option<Rc<Inner>>,
+}
+
+impl Enter {
+    pub(super) fn new(inner: &Rc<Inner>) -> Self {
+        let previous = CURRENT.with(|c| c.replace(Some(inner.clone())));
+        Enter { previous }
+    }
+}
+
+impl Drop for Enter {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CURRENT.with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+/// Makes a scheduler the one being polled on this thread: current scheduler, local ready
+/// queue swapped into `LOCAL_READY`, and `POLLING` set; all restored on drop (schedulers may nest).
+pub(super) struct Polling<'a> {
+    pub(super) inner: &'a Rc<Inner>,
+    pub(super) _enter: Enter,
+    pub(super) previous_polling: usize,
+    /// The local queue of an outer scheduler polled on this thread, if any.
+    pub(super) outer_queue: VecDeque<Runnable<ComponentId>>,
+}
+
+impl<'a> Polling<'a> {
+    pub(super) fn new(inner: &'a Rc<Inner>) -> Self {
+        let enter = Enter::new(inner);
+        let previous_polling = POLLING.replace(Arc::as_ptr(&inner.shared) as usize);
+        let mine = std::mem::take(&mut *inner.local.borrow_mut());
+        let outer_queue = LOCAL_READY.with(|q| std::mem::replace(&mut *q.borrow_mut(), mine));
+        Polling {
+            inner,
+            _enter: enter,
+            previous_polling,
+            outer_queue,
+        }
+    }
+}
+
+impl Drop for Polling<'_> {
+    fn drop(&mut self) {
+        let outer = std::mem::take(&mut self.outer_queue);
+        let mine = LOCAL_READY.with(|q| std::mem::replace(&mut *q.borrow_mut(), outer));
+        *self.inner.local.borrow_mut() = mine;
+        POLLING.set(self.previous_polling);
+    }
+}
+
+pub(super) fn with_current<R>(f: impl FnOnce(&Rc<Inner>) -> R) -> Option<R> {
+    CURRENT.with(|c| c.borrow().as_ref().map(f))
+}
+
+/// `Name#id` for errors, when the component's scheduler is running on this thread.
+pub(crate) fn describe(id: ComponentId) -> String {
+    with_current(|inner| {
+        inner
+            .table
+            .borrow()
+            .get(id)
+            .map(|e| format!("{}{}", e.name, id))
+    })
+    .flatten()
+    .unwrap_or_else(|| id.to_string())
+}
+
+/// The name of the box of component `owner` whose owner record is `meta`.
+pub(crate) fn box_name(
+    owner: ComponentId,
+    meta: &crate::registry::BoxMeta,
+) -> Option<&'static str> {
+    with_current(|inner| {
+        let table = inner.table.try_borrow().ok()?;
+        let entry = table.get(owner)?;
+        entry
+            .boxes
+            .iter()
+            .find(|b| b.has_meta(meta))
+            .map(|b| b.name())
+    })
+    .flatten()
+}
+
+/// Whether `parent` is `child`'s parent. Unknown owners (not yet activated, or checked outside a
+/// running scheduler) are not refused.
+pub(crate) fn is_parent_of(parent: Option<ComponentId>, child: Option<ComponentId>) -> bool {
+    let (Some(parent), Some(child)) = (parent, child) else {
+        return true;
+    };
+    with_current(|inner| {
+        let table = inner.table.borrow();
+        match table.get(child) {
+            Some(entry) => entry.parent == Some(parent),
+            None => true,
+        }
+    })
+    .unwrap_or(true)
+}
+
+/// Activates a child of the running component (Axon's `newComponent`).
+///
+/// # Panics
+/// When called outside a component run by a [`Scheduler`].
+#[doc(alias = "newComponent")]
+pub fn activate<C: Component>(component: C) -> ComponentHandle {
+    with_current(|inner| inner.activate(component, CURRENT_COMPONENT.get()))
+        .expect("axon_core::activate called outside a running component")
+}
+
+/// The handle of the running component, if called from one.
+pub fn current() -> Option<ComponentHandle> {
+    let id = CURRENT_COMPONENT.get()?;
+    with_current(|inner| {
+        let table = inner.table.borrow();
+        table.get(id).map(|e| ComponentHandle {
+            id,
+            name: e.name.clone(),
+            scheduler: Rc::downgrade(inner),
+        })
+    })
+    .flatten()
+}
+
+/// The current scheduler's instance of `T` (see [`Scheduler::extension`]); `None` outside a
+/// running component.
+pub fn extension<T: Default + 'static>() -> Option<Rc<T>> {
+    with_current(|inner| inner.extension::<T>())
+}
+
+/// A snapshot of the topology of the scheduler running the current component.
+#[doc(alias = "Introspector")]
+pub fn topology() -> Option<Topology> {
+    with_current(|inner| inner.topology())
+}

@@ -1,0 +1,335 @@
+//! The executor proper: the scheduler's state, its two ready queues (local, without atomics, for
+//! wakes during its own poll; shared, for wakes from other threads and tokio's drivers), the
+//! round loop, activation and the exit path of a component.
+
+use super::*;
+
+pub(crate) struct Inner {
+    pub(super) shared: Arc<Shared>,
+    /// Ready tasks woken by this scheduler's own components while it was being polled; lives in
+    /// `LOCAL_READY` during a poll.
+    pub(super) local: RefCell<VecDeque<Runnable<ComponentId>>>,
+    pub(super) table: RefCell<Table>,
+    pub(super) config: SchedulerConfig,
+    /// The slow-motion pause under way (see [`SchedulerConfig::round_delay`]).
+    pub(super) pause: RefCell<Option<std::pin::Pin<Box<tokio::time::Sleep>>>>,
+    /// Per-scheduler services for higher crates (the CAT lives here), one per type.
+    pub(super) extensions: RefCell<Vec<Rc<dyn std::any::Any>>>,
+}
+
+/// The part other threads (and tokio's drivers) touch: the remote ready queue and the
+/// scheduler's own waker.
+pub(super) struct Shared {
+    pub(super) ready: ConcurrentQueue<Runnable<ComponentId>>,
+    pub(super) waker: AtomicWaker,
+    /// True while the scheduler is awake (or already woken): schedulers need no tokio wake.
+    pub(super) notified: AtomicBool,
+}
+
+impl Shared {
+    pub(super) fn schedule(self: &Arc<Self>, runnable: Runnable<ComponentId>) {
+        if POLLING.get() == Arc::as_ptr(self) as usize {
+            // Woken by a component of this scheduler during its poll: it runs next round.
+            LOCAL_READY.with(|q| q.borrow_mut().push_back(runnable));
+            return;
+        }
+        // The queue is never closed, so push cannot fail.
+        let _ = self.ready.push(runnable);
+        if !self.notified.swap(true, Ordering::SeqCst) {
+            self.waker.wake();
+        }
+    }
+}
+
+pub(super) enum Exit {
+    Finished,
+    /// Ended with an error or a panic. `peer_gone`: the error was only that a destination had
+    /// closed (a client that went away, say): an ordinary event, logged at debug, not error.
+    Failed {
+        message: String,
+        peer_gone: bool,
+    },
+    Cancelled,
+}
+
+impl Inner {
+    pub(super) fn extension<T: Default + 'static>(&self) -> Rc<T> {
+        let found = self
+            .extensions
+            .borrow()
+            .iter()
+            .find_map(|e| e.clone().downcast::<T>().ok());
+        found.unwrap_or_else(|| {
+            // Made outside the borrow: `T::default()` may itself look up an extension.
+            let made = Rc::new(T::default());
+            self.extensions.borrow_mut().push(made.clone());
+            made
+        })
+    }
+
+    pub(super) fn activate<C: Component>(
+        self: &Rc<Self>,
+        component: C,
+        parent: Option<ComponentId>,
+    ) -> ComponentHandle {
+        let name = ComponentName::of(&component);
+        let boxes = component.boxes().into_boxed_slice();
+        let id = {
+            let mut table = self.table.borrow_mut();
+            let id = table.insert(Entry {
+                name: name.clone(),
+                parent,
+                family: None,
+                task: None,
+                boxes,
+            });
+            if let Some(parent) = parent.and_then(|p| table.get_mut(p)) {
+                parent.family.get_or_insert_default().children.push(id);
+            }
+            let entry = table.get(id).expect("just inserted");
+            for b in entry.boxes.iter() {
+                b.handle.meta().set_owner(id);
+            }
+            id
+        };
+        let span = tracing::debug_span!("component", name = %name, id = %id);
+        let body = async move {
+            let outcome = AssertUnwindSafe(component.main()).catch_unwind().await;
+            let exit = match outcome {
+                Ok(Ok(())) => Exit::Finished,
+                Ok(Err(error)) => Exit::Failed {
+                    peer_gone: matches!(error, crate::error::ComponentError::Closed),
+                    message: error.to_string(),
+                },
+                Err(panic) => Exit::Failed {
+                    message: panic_message(&*panic),
+                    peer_gone: false,
+                },
+            };
+            // A component only finishes inside its scheduler's poll, so the scheduler is the
+            // current one: no per-component back-pointer is needed.
+            with_current(|scheduler| scheduler.on_exit(id, exit));
+        };
+        // Entering a disabled span on every poll costs time for nothing.
+        // Boxed when enabled, so a disabled span adds nothing to every component's future.
+        let body = if span.is_disabled() {
+            futures::future::Either::Left(body)
+        } else {
+            futures::future::Either::Right(Box::pin(body.instrument(span)))
+        };
+        let shared = self.shared.clone();
+        let (runnable, task) = async_task::Builder::new()
+            .metadata(id)
+            .spawn_local(move |_| body, move |r| shared.schedule(r));
+        if let Some(entry) = self.table.borrow_mut().get_mut(id) {
+            entry.task = Some(task);
+        }
+        runnable.schedule();
+        ComponentHandle {
+            id,
+            name,
+            scheduler: Rc::downgrade(self),
+        }
+    }
+
+    pub(super) fn poll_run(self: &Rc<Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let _polling = Polling::new(self);
+        self.shared.waker.register(cx.waker());
+        self.shared.notified.store(true, Ordering::SeqCst);
+        let mut polls = 0usize;
+        loop {
+            // Slow motion: wait out the pause after the last round.
+            {
+                let mut pause = self.pause.borrow_mut();
+                if let Some(sleep) = pause.as_mut() {
+                    if sleep.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    *pause = None;
+                }
+            }
+            // Wakes from other threads and from tokio's drivers join the local queue.
+            if !self.shared.ready.is_empty() {
+                LOCAL_READY.with(|q| {
+                    let mut q = q.borrow_mut();
+                    while let Ok(runnable) = self.shared.ready.pop() {
+                        q.push_back(runnable);
+                    }
+                });
+            }
+            let round = LOCAL_READY.with(|q| q.borrow().len());
+            if round == 0 {
+                if self.table.borrow().live == 0 {
+                    return Poll::Ready(());
+                }
+                // Going idle: clear the flag, then look once more so no wake is missed.
+                self.shared.notified.store(false, Ordering::SeqCst);
+                if self.shared.ready.is_empty() {
+                    return Poll::Pending;
+                }
+                self.shared.notified.store(true, Ordering::SeqCst);
+                continue;
+            }
+            // A snapshot round: only what was ready when it began; wakes during it run next.
+            for _ in 0..round {
+                let Some(runnable) = LOCAL_READY.with(|q| q.borrow_mut().pop_front()) else {
+                    break;
+                };
+                CURRENT_COMPONENT.set(Some(*runnable.metadata()));
+                coop::refill(self.config.budget);
+                runnable.run();
+                CURRENT_COMPONENT.set(None);
+                polls += 1;
+                // tokio's budget belongs to this whole task: once a component has spent it,
+                // every socket and timer would report Pending, so hand back to tokio now.
+                if polls >= self.config.max_polls_per_tick
+                    || !tokio::task::coop::has_budget_remaining()
+                {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+            }
+            if let Some(delay) = self.config.round_delay {
+                *self.pause.borrow_mut() = Some(Box::pin(tokio::time::sleep(delay)));
+            }
+        }
+    }
+
+    pub(super) fn on_exit(self: &Rc<Self>, id: ComponentId, exit: Exit) {
+        let (entry, parent_waker) = {
+            let mut table = self.table.borrow_mut();
+            let Some(entry) = table.remove(id) else {
+                return;
+            };
+            let mut parent_waker = None;
+            if let Some(parent) = entry.parent.and_then(|p| table.get_mut(p))
+                && let Some(family) = parent.family.as_mut()
+            {
+                family.children.retain(|c| *c != id);
+                parent_waker = family.waiter.take();
+            }
+            for child in entry.children() {
+                if let Some(child) = table.get_mut(*child) {
+                    child.parent = None;
+                }
+            }
+            (entry, parent_waker)
+        };
+        match &exit {
+            Exit::Finished => tracing::trace!(component = %entry.name, id = %id, "exited"),
+            Exit::Cancelled => tracing::debug!(component = %entry.name, id = %id, "cancelled"),
+            Exit::Failed { message, peer_gone } => {
+                if *peer_gone {
+                    tracing::debug!(component = %entry.name, id = %id, error = %message, "component stopped");
+                } else {
+                    tracing::error!(component = %entry.name, id = %id, error = %message, "component failed");
+                }
+                let info = FailureInfo {
+                    component: entry.name.as_str().to_string(),
+                    id: id.to_string(),
+                    message: message.clone(),
+                };
+                if let Some(signal) = entry
+                    .boxes
+                    .iter()
+                    .find(|b| b.name() == "signal" && b.direction() == Direction::Out)
+                {
+                    signal
+                        .handle
+                        .deliver_control(Control::Failed(Box::new(info)));
+                }
+            }
+        }
+        let cancelled = matches!(exit, Exit::Cancelled);
+        for b in entry.boxes.iter() {
+            b.handle.on_owner_exit(cancelled);
+        }
+        if let Some(task) = entry.task {
+            task.detach();
+        }
+        if let Some(waker) = parent_waker {
+            waker.wake();
+        }
+    }
+
+    /// Cancels a component: its future is dropped and its exit path runs.
+    pub(super) fn cancel(self: &Rc<Self>, id: ComponentId) {
+        let task = self
+            .table
+            .borrow_mut()
+            .get_mut(id)
+            .and_then(|e| e.task.take());
+        drop(task);
+        self.on_exit(id, Exit::Cancelled);
+    }
+
+    pub(super) fn cancel_tree(self: &Rc<Self>, id: ComponentId) {
+        let children = self
+            .table
+            .borrow()
+            .get(id)
+            .map(|e| e.children().to_vec())
+            .unwrap_or_default();
+        for child in children {
+            self.cancel_tree(child);
+        }
+        self.cancel(id);
+    }
+
+    pub(super) fn boxes_of(&self, id: ComponentId) -> Option<Box<[BoxEntry]>> {
+        self.table
+            .borrow()
+            .get(id)
+            .map(|e| e.boxes.iter().cloned().collect())
+    }
+
+    pub(super) fn topology(&self) -> Topology {
+        let table = self.table.borrow();
+        let current = CURRENT_COMPONENT.get();
+        let mut topology = Topology::default();
+        for id in table.ids() {
+            let entry = table.get(id).expect("listed id");
+            topology.components.push(ComponentInfo {
+                id,
+                name: entry.name.as_str().to_string(),
+                parent: entry.parent,
+                state: if current == Some(id) {
+                    ComponentState::Running
+                } else if entry.boxes.iter().any(|b| b.handle.blocked()) {
+                    ComponentState::BlockedOnSend
+                } else {
+                    ComponentState::Sleeping
+                },
+            });
+            for b in entry.boxes.iter() {
+                topology.boxes.push(BoxInfo {
+                    component: id,
+                    name: b.name().to_string(),
+                    doc: b.doc().to_string(),
+                    direction: b.direction(),
+                    item_type: b.type_name().to_string(),
+                    counters: b.handle.counters(),
+                });
+                if let Some(view) = b.handle.link_view() {
+                    let to_name = view
+                        .to_owner
+                        .and_then(|owner| table.get(owner))
+                        .and_then(|e| e.boxes.iter().find(|d| d.has_meta(view.to_meta)))
+                        .map_or("?", |d| d.name());
+                    topology.links.push(LinkInfo::new(id, b, view, to_name));
+                }
+            }
+        }
+        topology
+    }
+}
+
+pub(super) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        format!("panicked: {s}")
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        format!("panicked: {s}")
+    } else {
+        "panicked".to_string()
+    }
+}

@@ -1,0 +1,103 @@
+//! The slot table: every running component's entry (name, parent, children, task, boxes), found
+//! by a generational id so a stale id never reaches a newer component in a reused slot.
+
+use super::*;
+
+#[derive(Default)]
+pub(super) struct Table {
+    pub(super) slots: Vec<Slot>,
+    pub(super) free: Vec<u32>,
+    pub(super) live: usize,
+}
+
+pub(super) struct Slot {
+    pub(super) generation: u32,
+    pub(super) entry: Option<Entry>,
+}
+
+pub(super) struct Entry {
+    pub(super) name: ComponentName,
+    pub(super) parent: Option<ComponentId>,
+    /// Children and the waker of `children().all_done()`; only parents allocate it.
+    pub(super) family: Option<Box<Family>>,
+    pub(super) task: Option<Task<(), ComponentId>>,
+    pub(super) boxes: Box<[BoxEntry]>,
+}
+
+#[derive(Default)]
+pub(super) struct Family {
+    pub(super) children: Vec<ComponentId>,
+    pub(super) waiter: Option<Waker>,
+}
+
+impl Entry {
+    pub(super) fn children(&self) -> &[ComponentId] {
+        self.family.as_ref().map_or(&[], |f| &f.children)
+    }
+}
+
+impl Table {
+    pub(super) fn get(&self, id: ComponentId) -> Option<&Entry> {
+        let slot = self.slots.get(id.index as usize)?;
+        if slot.generation == id.generation {
+            slot.entry.as_ref()
+        } else {
+            None
+        }
+    }
+
+    pub(super) fn get_mut(&mut self, id: ComponentId) -> Option<&mut Entry> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation == id.generation {
+            slot.entry.as_mut()
+        } else {
+            None
+        }
+    }
+
+    pub(super) fn insert(&mut self, entry: Entry) -> ComponentId {
+        self.live += 1;
+        match self.free.pop() {
+            Some(index) => {
+                let slot = &mut self.slots[index as usize];
+                slot.entry = Some(entry);
+                ComponentId {
+                    index,
+                    generation: slot.generation,
+                }
+            }
+            None => {
+                let index = u32::try_from(self.slots.len()).expect("more than 2^32 components");
+                self.slots.push(Slot {
+                    generation: 0,
+                    entry: Some(entry),
+                });
+                ComponentId {
+                    index,
+                    generation: 0,
+                }
+            }
+        }
+    }
+
+    pub(super) fn remove(&mut self, id: ComponentId) -> Option<Entry> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        let entry = slot.entry.take()?;
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(id.index);
+        self.live -= 1;
+        Some(entry)
+    }
+
+    pub(super) fn ids(&self) -> impl Iterator<Item = ComponentId> + '_ {
+        self.slots.iter().enumerate().filter_map(|(i, s)| {
+            s.entry.as_ref().map(|_| ComponentId {
+                index: i as u32,
+                generation: s.generation,
+            })
+        })
+    }
+}
