@@ -185,14 +185,26 @@ pub enum ComponentError {
     Closed,
     /// An I/O error.
     Io(std::io::Error),
-    /// Anything else, as a message.
-    Other(String),
+    /// Anything else: the error itself, so its cause chain (`source()`) is kept.
+    Other(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl ComponentError {
-    /// An error carrying a message.
+    /// An error carrying only a message.
     pub fn msg(message: impl fmt::Display) -> Self {
-        ComponentError::Other(message.to_string())
+        ComponentError::Other(message.to_string().into())
+    }
+
+    /// An error carrying `error` itself (its message and its `source()` chain).
+    ///
+    /// ```
+    /// use axon_core::ComponentError;
+    /// let parse = "x".parse::<u32>().unwrap_err();
+    /// let error = ComponentError::new(parse.clone());
+    /// assert_eq!(error.to_string(), parse.to_string());
+    /// ```
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ComponentError::Other(Box::new(error))
     }
 }
 
@@ -201,7 +213,7 @@ impl fmt::Display for ComponentError {
         match self {
             ComponentError::Closed => f.write_str("sent to a closed inbox"),
             ComponentError::Io(e) => write!(f, "I/O error: {e}"),
-            ComponentError::Other(m) => f.write_str(m),
+            ComponentError::Other(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -210,7 +222,9 @@ impl std::error::Error for ComponentError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ComponentError::Io(e) => Some(e),
-            _ => None,
+            // Transparent: the message is the inner error's, so its cause comes next.
+            ComponentError::Other(e) => e.source(),
+            ComponentError::Closed => None,
         }
     }
 }
@@ -229,6 +243,6 @@ impl From<std::io::Error> for ComponentError {
 
 impl From<LinkError> for ComponentError {
     fn from(e: LinkError) -> Self {
-        ComponentError::Other(e.to_string())
+        ComponentError::Other(Box::new(e))
     }
 }

@@ -501,3 +501,55 @@ async fn slow_motion_pauses_after_every_round() {
         "{paused:?}: a pause per round"
     );
 }
+
+/// Fails with an error of its own type.
+#[derive(axon_core::Boxes)]
+struct FailsWithCause {
+    signal: axon_core::Outbox<axon_core::Control>,
+}
+
+impl axon_core::Component for FailsWithCause {
+    async fn main(self) -> Result<(), axon_core::ComponentError> {
+        let inner = std::io::Error::new(std::io::ErrorKind::NotFound, "no such station");
+        Err(axon_core::ComponentError::new(inner))
+    }
+}
+
+#[test]
+fn a_failure_on_signal_carries_the_error_itself() {
+    block_on(async {
+        let failing = FailsWithCause {
+            signal: axon_core::Outbox::new(),
+        };
+        let (sink, got) = Collect::<axon_core::Control>::new();
+        axon_core::link(&failing.signal, &sink.inbox).unwrap();
+        let sink_control = sink.control.to_ref();
+        let scheduler = axon_core::Scheduler::new();
+        scheduler.activate(failing);
+        scheduler.activate(sink);
+        let stop = async {
+            while got.is_empty() {
+                tokio::task::yield_now().await;
+            }
+            sink_control
+                .send(axon_core::Control::ProducerFinished)
+                .await
+                .unwrap();
+        };
+        tokio::join!(scheduler.run(), stop);
+        let got = got.take();
+        let axon_core::Control::Failed(info) = &got[0] else {
+            panic!("{got:?}");
+        };
+        assert_eq!(info.message, "no such station");
+        let cause = info.cause().expect("the error itself travels");
+        let component_error = cause
+            .downcast_ref::<axon_core::ComponentError>()
+            .expect("a ComponentError");
+        let io = std::error::Error::source(component_error).is_none();
+        assert!(io, "transparent: the io error has no source of its own");
+        assert!(
+            matches!(component_error, axon_core::ComponentError::Other(e) if e.downcast_ref::<std::io::Error>().is_some())
+        );
+    });
+}

@@ -1,6 +1,6 @@
 //! `AudioPlayback`: PCM blocks to the default audio output device (cpal).
 
-use axon_core::{Boxes, Component, ComponentError, Control, FailureInfo, Inbox, Outbox};
+use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Outbox};
 use kamaelia_codec::PcmBlock;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -48,10 +48,7 @@ impl AudioPlayback {
 
     async fn fail(&self, why: String) -> Result<(), ComponentError> {
         self.signal
-            .send(Control::Failed(Box::new(FailureInfo::new(
-                "AudioPlayback",
-                why,
-            ))))
+            .send(Control::failed("AudioPlayback", why))
             .await?;
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! `ReadFile`: a file as a stream of chunks, optionally at a constant bitrate.
 
-use axon_core::{Boxes, Component, ComponentError, Control, FailureInfo, Inbox, Outbox};
+use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Outbox};
 use bytes::Bytes;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -162,9 +162,7 @@ impl Component for ReadFile {
 
 impl ReadFile {
     async fn fail(&self, why: String) -> Result<(), ComponentError> {
-        self.signal
-            .send(Control::Failed(Box::new(FailureInfo::new("ReadFile", why))))
-            .await?;
+        self.signal.send(Control::failed("ReadFile", why)).await?;
         Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! `WavWriter`: PCM blocks to WAV files.
 
-use axon_core::{Boxes, Component, ComponentError, Control, FailureInfo, Inbox, Next, Outbox};
+use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
 use kamaelia_codec::{PcmBlock, PcmSamples};
 use std::path::{Path, PathBuf};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
@@ -150,11 +150,9 @@ impl Component for WavWriter {
             }
             Err(e) => {
                 let why = format!("cannot write {}: {e}", self.path.display());
+                let error = std::io::Error::new(e.kind(), why);
                 self.signal
-                    .send(Control::Failed(Box::new(FailureInfo::new(
-                        "WavWriter",
-                        why,
-                    ))))
+                    .send(Control::failed("WavWriter", error))
                     .await?;
             }
         }

@@ -1,7 +1,7 @@
 //! `TcpClient`: a connection made from this end.
 
 use crate::connection::{OnFinish, Settings, run_socket};
-use axon_core::{Boxes, Component, ComponentError, Control, FailureInfo, Inbox, Outbox};
+use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Outbox};
 use bytes::Bytes;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -79,12 +79,7 @@ impl Component for TcpClient {
                 self.attempts,
                 last_error.map(|e| e.to_string()).unwrap_or_default()
             );
-            self.signal
-                .send(Control::Failed(Box::new(FailureInfo::new(
-                    "TcpClient",
-                    why,
-                ))))
-                .await?;
+            self.signal.send(Control::failed("TcpClient", why)).await?;
             return Ok(());
         };
         let settings = Settings {

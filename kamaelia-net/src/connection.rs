@@ -1,7 +1,7 @@
 //! One TCP connection as a component: socket → `outbox`, `inbox` → socket.
 
 use crate::access::{ConnectionEvent, ConnectionRecord, Reason};
-use axon_core::{Boxes, Component, ComponentError, Control, FailureInfo, Inbox, Next, Outbox};
+use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
 use bytes::Bytes;
 use kamaelia_cat::Cat;
 use std::cell::Cell;
@@ -139,11 +139,11 @@ impl TcpConnection {
     }
 }
 
-fn failed(what: &str, detail: impl std::fmt::Display) -> Control {
-    Control::Failed(Box::new(FailureInfo::new(
-        "TcpConnection",
-        format!("{what}: {detail}"),
-    )))
+/// `Failed` from the socket: `error` kept as the cause, `what` happened said first.
+fn failed(what: &str, error: std::io::Error) -> Control {
+    let message = format!("{what}: {error}");
+    let cause = std::io::Error::new(error.kind(), message);
+    Control::failed("TcpConnection", cause)
 }
 
 /// Counts an open connection for its whole life, however it ends.
@@ -342,9 +342,9 @@ pub(crate) async fn run_socket(
                     let timeout = settings.idle_timeout.unwrap_or_default();
                     if Instant::now() >= last_activity.get() + timeout {
                         cause.set(Reason::Timeout, format!("idle for {timeout:?}"));
-                        let _ = signal.try_send(failed(
-                            "idle timeout",
-                            format!("no bytes moved for {timeout:?}"),
+                        let _ = signal.try_send(Control::failed(
+                            "TcpConnection",
+                            format!("idle timeout: no bytes moved for {timeout:?}"),
                         ));
                         break;
                     }

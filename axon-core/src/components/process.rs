@@ -106,11 +106,10 @@ impl Component for UnixProcess {
         let message = if status.success() {
             Control::ProducerFinished
         } else {
-            Control::Failed(Box::new(FailureInfo {
-                component: "UnixProcess".to_string(),
-                id: self.program.clone(),
-                message: format!("{} exited with {status}", self.program),
-            }))
+            let why = format!("{} exited with {status}", self.program);
+            Control::Failed(Box::new(
+                FailureInfo::new("UnixProcess", why).with_id(self.program.clone()),
+            ))
         };
         self.signal.send(message).await?;
         Ok(())

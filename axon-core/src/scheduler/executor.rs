@@ -48,6 +48,8 @@ pub(super) enum Exit {
     Failed {
         message: String,
         peer_gone: bool,
+        /// The error the component returned (none for a panic).
+        error: Option<crate::error::ComponentError>,
     },
     Cancelled,
 }
@@ -100,10 +102,12 @@ impl Inner {
                 Ok(Err(error)) => Exit::Failed {
                     peer_gone: matches!(error, crate::error::ComponentError::Closed),
                     message: error.to_string(),
+                    error: Some(error),
                 },
                 Err(panic) => Exit::Failed {
                     message: panic_message(&*panic),
                     peer_gone: false,
+                    error: None,
                 },
             };
             // A component only finishes inside its scheduler's poll, so the scheduler is the
@@ -215,20 +219,26 @@ impl Inner {
             }
             (entry, parent_waker)
         };
-        match &exit {
+        let cancelled = matches!(exit, Exit::Cancelled);
+        match exit {
             Exit::Finished => tracing::trace!(component = %entry.name, id = %id, "exited"),
             Exit::Cancelled => tracing::debug!(component = %entry.name, id = %id, "cancelled"),
-            Exit::Failed { message, peer_gone } => {
-                if *peer_gone {
+            Exit::Failed {
+                message,
+                peer_gone,
+                error,
+            } => {
+                if peer_gone {
                     tracing::debug!(component = %entry.name, id = %id, error = %message, "component stopped");
                 } else {
                     tracing::error!(component = %entry.name, id = %id, error = %message, "component failed");
                 }
-                let info = FailureInfo {
-                    component: entry.name.as_str().to_string(),
-                    id: id.to_string(),
-                    message: message.clone(),
-                };
+                let who = entry.name.as_str().to_string();
+                let info = match error {
+                    Some(error) => FailureInfo::from_error(who, error),
+                    None => FailureInfo::new(who, message),
+                }
+                .with_id(id.to_string());
                 if let Some(signal) = entry
                     .boxes
                     .iter()
@@ -240,7 +250,6 @@ impl Inner {
                 }
             }
         }
-        let cancelled = matches!(exit, Exit::Cancelled);
         for b in entry.boxes.iter() {
             b.handle.on_owner_exit(cancelled);
         }

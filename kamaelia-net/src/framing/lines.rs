@@ -1,7 +1,7 @@
 //! Line framing: a byte stream cut at `\n` (a `\r` before it dropped too), each line at most a
 //! maximum length, so a client that never sends a newline cannot grow memory.
 
-use axon_core::{Boxes, Component, ComponentError, Control, FailureInfo, Inbox, Next, Outbox};
+use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
 use bytes::{Buf, Bytes, BytesMut};
 
 /// Longest line accepted when none is given: 64 KiB.
@@ -153,8 +153,7 @@ impl Component for LineSplitter {
                             Ok(Some(line)) => self.outbox.send(line).await?,
                             Ok(None) => break,
                             Err(e) => {
-                                let info = FailureInfo::new("LineSplitter", e.to_string());
-                                self.signal.send(Control::Failed(Box::new(info))).await?;
+                                self.signal.send(Control::failed("LineSplitter", e)).await?;
                                 return Ok(());
                             }
                         }

@@ -7,7 +7,7 @@
 //! the maximum frame size in memory before a byte of payload is sent. Here the buffer grows only
 //! as payload bytes arrive, and the maximum itself is capped at [`MAX_FRAME_CEILING`].
 
-use axon_core::{Boxes, Component, ComponentError, Control, FailureInfo, Inbox, Next, Outbox};
+use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 mod lines;
@@ -164,10 +164,6 @@ pub fn encode_frame(payload: Bytes, max_frame: usize) -> Result<Bytes, FrameErro
     Ok(out.freeze())
 }
 
-fn failure(component: &str, error: FrameError) -> Control {
-    Control::Failed(Box::new(FailureInfo::new(component, error.to_string())))
-}
-
 /// Messages in, length-prefixed frames out. A message over the maximum frame size is an
 /// error on `signal` (and the end of the stream).
 #[derive(Boxes)]
@@ -203,7 +199,7 @@ impl Component for Framer {
                 Next::Data(message) => match encode_frame(message, self.max_frame) {
                     Ok(frame) => self.outbox.send(frame).await?,
                     Err(e) => {
-                        self.signal.send(failure("Framer", e)).await?;
+                        self.signal.send(Control::failed("Framer", e)).await?;
                         return Ok(());
                     }
                 },
@@ -255,7 +251,7 @@ impl Component for Deframer {
                             Ok(Some(frame)) => self.outbox.send(frame).await?,
                             Ok(None) => break,
                             Err(e) => {
-                                self.signal.send(failure("Deframer", e)).await?;
+                                self.signal.send(Control::failed("Deframer", e)).await?;
                                 return Ok(());
                             }
                         }
@@ -263,7 +259,7 @@ impl Component for Deframer {
                 }
                 Next::Control(c) => {
                     let last = match (&c, self.decoder.finish()) {
-                        (Control::ProducerFinished, Err(e)) => failure("Deframer", e),
+                        (Control::ProducerFinished, Err(e)) => Control::failed("Deframer", e),
                         _ => c,
                     };
                     self.signal.send(last).await?;

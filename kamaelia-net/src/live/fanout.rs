@@ -7,7 +7,7 @@
 
 use super::counters::{Counters, bump};
 use super::{ChunkKind, LiveChunk};
-use axon_core::{Control, FailureInfo, InboxRef, TrySendError};
+use axon_core::{Control, InboxRef, TrySendError};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -174,10 +174,7 @@ impl Fanout {
                 );
                 let _ = listener
                     .control
-                    .try_send(Control::Failed(Box::new(FailureInfo::new(
-                        "LiveHttpServer",
-                        why,
-                    ))));
+                    .try_send(Control::failed("LiveHttpServer", why));
                 false
             }
             Err(_) => false, // it has gone
