@@ -8,9 +8,7 @@ use axon_core::{
     Scheduler, pass_outbox, pipeline,
 };
 use bytes::Bytes;
-use kamaelia_codec::{
-    DecodeNotice, OggDemuxer, OggEvent, OggPage, OggPageReader, OggPager, PageEvent,
-};
+use kamaelia_codec::{DecodeNotice, OggPage, OggPageReader, OggPager, PageEvent};
 use kamaelia_media::{AudioClock, DEFAULT_BURST, OggPacer, ReadFile};
 use kamaelia_net::{ChunkKind, LiveChunk};
 use std::path::{Path, PathBuf};
@@ -278,51 +276,6 @@ impl Component for StreamFile {
         let _ = (&self.inbox, &self.control);
         Ok(())
     }
-}
-
-/// Rate, channels, bit rate and duration of an Ogg Vorbis or Ogg Opus file, from its first
-/// and last packets (the bit rate is Vorbis's nominal one when it states it, else size over
-/// duration). `None` for anything else.
-pub fn describe(bytes: &[u8]) -> Option<(u32, u16, u64, f64)> {
-    let mut demuxer = OggDemuxer::new();
-    demuxer.push(bytes);
-    // The first Vorbis or Opus stream (a file may begin with another, such as Skeleton).
-    let (mut ident, mut serial, mut last_granule) = (None, None, 0i64);
-    while let Some(event) = demuxer.next_event() {
-        if let OggEvent::Packet(p) = event {
-            let audio = p.data.starts_with(b"\x01vorbis") || p.data.starts_with(b"OpusHead");
-            if serial.is_none() && p.bos && audio {
-                (ident, serial) = (Some(p.data.clone()), Some(p.serial));
-            }
-            if serial == Some(p.serial) {
-                last_granule = last_granule.max(p.granule);
-            }
-        }
-    }
-    let first = ident?;
-    // (sample rate, channels, nominal bit rate, granule positions per second)
-    let (rate, channels, nominal, granule_rate) =
-        if first.starts_with(b"\x01vorbis") && first.len() >= 24 {
-            let rate = u32::from_le_bytes(first[12..16].try_into().ok()?);
-            let nominal = i32::from_le_bytes(first[20..24].try_into().ok()?);
-            (
-                rate,
-                u16::from(first[11]),
-                u64::try_from(nominal).ok(),
-                rate,
-            )
-        } else if first.starts_with(b"OpusHead") && first.len() >= 16 {
-            // Opus plays at 48 kHz and its granule positions count 48 kHz samples.
-            (48_000, u16::from(first[9]), None, 48_000)
-        } else {
-            return None;
-        };
-    let seconds = last_granule.max(0) as f64 / f64::from(granule_rate.max(1));
-    let bitrate = match nominal {
-        Some(n) if n > 0 => n,
-        _ => (bytes.len() as f64 * 8.0 / seconds.max(0.01)) as u64,
-    };
-    Some((rate, channels, bitrate, seconds))
 }
 
 /// An Ogg page as a chunk of a live stream: header pages are the header every listener gets

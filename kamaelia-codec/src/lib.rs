@@ -30,15 +30,22 @@
 //! - [`OggDemux`]: bytes in any split → Ogg packets, CRC-checked, resynchronising after damage.
 //! - [`OggPager`]: bytes → whole Ogg pages marked for live serving (header pages, join points),
 //!   with fresh serials per chain link for looping sources and header repeats for multicast.
+//! - [`framing`] and [`lines`]: length-prefixed frames and lines, as push decoders that never
+//!   hold more than what arrived (kamaelia-net runs them on sockets).
+//! - [`probe`]: codec, rate, channels, bit rate and duration of an Ogg audio file, as a
+//!   [`StreamInfo`].
 //! - [`VorbisDecode`]: Ogg Vorbis packets or bytes → PCM blocks (lewton), announcing each
 //!   stream's format, skipping and reporting damage.
 #![forbid(unsafe_code)]
 
+pub mod framing;
+pub mod lines;
 mod marshaller;
 mod mimedict;
 mod ogg;
 mod page;
 mod pager;
+mod probe;
 mod vorbis;
 
 pub use marshaller::{Marshal, Marshaller};
@@ -46,4 +53,5 @@ pub use mimedict::{MimeDict, MimeError, MimeErrorKind};
 pub use ogg::{DEFAULT_MAX_PACKET, OggDamage, OggDemux, OggDemuxer, OggEvent, OggPacket};
 pub use page::{OggPage, ogg_crc};
 pub use pager::{OggPageReader, OggPager, PageEvent};
+pub use probe::{AudioCodec, StreamInfo, probe};
 pub use vorbis::{DecodeNotice, PcmBlock, PcmSamples, VorbisDecode, VorbisDecoder};

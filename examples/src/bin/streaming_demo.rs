@@ -11,9 +11,9 @@
 use axon_core::components::map;
 use axon_core::{Control, Scheduler, pipeline};
 use bytes::Bytes;
-use kamaelia_codec::{PcmBlock, PcmSamples, VorbisDecode};
+use kamaelia_codec::{AudioCodec, PcmBlock, PcmSamples, StreamInfo, VorbisDecode, probe};
 use kamaelia_examples::{
-    Pacing, StreamFile, args_or_help, describe, flag, pacing, stop_requested, usage_error,
+    Pacing, StreamFile, args_or_help, flag, pacing, stop_requested, usage_error,
 };
 use kamaelia_media::{AudioPlayback, WavWriter, probe_output};
 use kamaelia_net::{ServerConfig, TcpClient, TcpServer};
@@ -62,8 +62,15 @@ fn main() {
         eprintln!("streaming_demo: cannot read {}: {e}", file.display());
         std::process::exit(1);
     });
-    let vorbis = bytes.windows(7).take(4096).any(|w| w == b"\x01vorbis");
-    let Some((rate, channels, nominal, total)) = describe(&bytes).filter(|_| vorbis) else {
+    let probed = probe(&bytes).filter(|info| info.codec == AudioCodec::Vorbis);
+    let Some(StreamInfo {
+        sample_rate: rate,
+        channels,
+        bitrate: nominal,
+        seconds: total,
+        ..
+    }) = probed
+    else {
         eprintln!(
             "streaming_demo: {} is not an Ogg Vorbis file",
             file.display()
