@@ -28,6 +28,12 @@ pub struct CallbackBoxes<I, O> {
     pending_signal: VecDeque<Control>,
 }
 
+impl<I, O> std::fmt::Debug for CallbackBoxes<I, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackBoxes").finish_non_exhaustive()
+    }
+}
+
 impl<I: 'static, O: 'static> CallbackBoxes<I, O> {
     /// The next value on `inbox`, if one is waiting.
     pub fn recv(&mut self) -> Option<I> {

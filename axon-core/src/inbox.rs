@@ -458,6 +458,12 @@ pub struct Recv<'a, T> {
     inbox: &'a mut Inbox<T>,
 }
 
+impl<T> std::fmt::Debug for Recv<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recv").finish_non_exhaustive()
+    }
+}
+
 impl<T: 'static> Future for Recv<'_, T> {
     type Output = T;
     #[inline]
@@ -471,6 +477,12 @@ impl<T: 'static> Future for Recv<'_, T> {
 pub struct RecvOrFinished<'a, T> {
     inbox: &'a mut Inbox<T>,
     control: &'a mut Inbox<Control>,
+}
+
+impl<T> std::fmt::Debug for RecvOrFinished<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvOrFinished").finish_non_exhaustive()
+    }
 }
 
 impl<T: 'static> Future for RecvOrFinished<'_, T> {

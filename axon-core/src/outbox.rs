@@ -236,6 +236,12 @@ pub struct Send<'a, T> {
     value: Option<T>,
 }
 
+impl<T> std::fmt::Debug for Send<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Send").finish_non_exhaustive()
+    }
+}
+
 // The value is moved out, never pinned in place.
 impl<T> Unpin for Send<'_, T> {}
 
@@ -252,6 +258,12 @@ impl<T> Future for Send<'_, T> {
 pub struct Permit<T> {
     queue: Rc<InboxCore<T>>,
     outbox: Rc<OutboxCore<T>>,
+}
+
+impl<T> std::fmt::Debug for Permit<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Permit").finish_non_exhaustive()
+    }
 }
 
 impl<T> Permit<T> {

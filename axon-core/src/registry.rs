@@ -98,7 +98,9 @@ impl BoxMeta {
     }
 }
 
-/// A box's name and doc string: static data written by `#[derive(Boxes)]`.
+/// A box's name and doc string: static data written by `#[derive(Boxes)]` (plumbing for the
+/// derive, not for direct use).
+#[doc(hidden)]
 #[derive(Debug)]
 pub struct BoxSpec {
     name: &'static str,
@@ -131,14 +133,16 @@ impl fmt::Debug for BoxEntry {
 }
 
 impl BoxEntry {
-    /// Describes an inbox.
+    /// Describes an inbox (called by `#[derive(Boxes)]`).
+    #[doc(hidden)]
     pub fn inbox<T: 'static>(spec: &'static BoxSpec, inbox: &Inbox<T>) -> Self {
         BoxEntry {
             spec,
             handle: inbox.core.clone(),
         }
     }
-    /// Describes an outbox.
+    /// Describes an outbox (called by `#[derive(Boxes)]`).
+    #[doc(hidden)]
     pub fn outbox<T: 'static>(spec: &'static BoxSpec, outbox: &Outbox<T>) -> Self {
         BoxEntry {
             spec,

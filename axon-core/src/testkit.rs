@@ -43,10 +43,22 @@ pub struct TestKit {
     collectors: Vec<(String, Box<dyn Any>)>,
 }
 
+impl std::fmt::Debug for TestKit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestKit").finish_non_exhaustive()
+    }
+}
+
 /// What a [`TestKit`] run produced.
 pub struct Outcome {
     finished: bool,
     collectors: Vec<(String, Box<dyn Any>)>,
+}
+
+impl std::fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outcome").finish_non_exhaustive()
+    }
 }
 
 impl TestKit {

@@ -13,6 +13,12 @@ pub struct ThreadBoxes<I, O> {
     runtime: tokio::runtime::Handle,
 }
 
+impl<I, O> std::fmt::Debug for ThreadBoxes<I, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreadBoxes").finish_non_exhaustive()
+    }
+}
+
 /// Why a blocking receive returned without a value.
 #[derive(Debug, PartialEq, Eq)]
 #[non_exhaustive]

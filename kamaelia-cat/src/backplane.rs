@@ -28,12 +28,27 @@ pub struct Subscription<T> {
     pub control: InboxRef<Control>,
 }
 
+impl<T> std::fmt::Debug for Subscription<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription").finish_non_exhaustive()
+    }
+}
+
 /// Sent to `backplane.<name>.requests`.
 pub enum BackplaneRequest<T> {
     /// Start delivering to this subscriber.
     Subscribe(Subscription<T>),
     /// Stop delivering to the subscriber with this data inbox.
     Unsubscribe(InboxRef<T>),
+}
+
+impl<T> std::fmt::Debug for BackplaneRequest<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackplaneRequest::Subscribe(_) => f.write_str("Subscribe(..)"),
+            BackplaneRequest::Unsubscribe(_) => f.write_str("Unsubscribe(..)"),
+        }
+    }
 }
 
 /// A named bus: values published to it (through [`PublishTo`], or by anyone holding the

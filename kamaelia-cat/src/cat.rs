@@ -17,6 +17,15 @@ pub struct Cat {
     values: RefCell<BTreeMap<String, serde_json::Value>>,
 }
 
+impl std::fmt::Debug for Cat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cat")
+            .field("services", &self.services().len())
+            .field("values", &self.values().len())
+            .finish()
+    }
+}
+
 struct Service {
     inbox: Rc<dyn Any>,
     type_id: TypeId,

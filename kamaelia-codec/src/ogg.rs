@@ -116,6 +116,16 @@ pub struct OggDemuxer {
     ready: std::collections::VecDeque<OggEvent>,
 }
 
+impl std::fmt::Debug for OggDemuxer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OggDemuxer")
+            .field("streams", &self.fresh.len())
+            .field("held", &self.held)
+            .field("max_packet", &self.max_packet)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Default for OggDemuxer {
     fn default() -> Self {
         OggDemuxer {

@@ -96,6 +96,17 @@ pub struct OggPageReader {
     ready: VecDeque<PageEvent>,
 }
 
+impl std::fmt::Debug for OggPageReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OggPageReader")
+            .field("streams", &self.links.len())
+            .field("header_pages", &self.headers.len())
+            .field("unique_serials", &self.unique_serials)
+            .field("repeat_every", &self.repeat_every)
+            .finish_non_exhaustive()
+    }
+}
+
 impl OggPageReader {
     /// A reader at the start of a stream: pages pass through unchanged.
     pub fn new() -> Self {

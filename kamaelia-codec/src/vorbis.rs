@@ -154,6 +154,12 @@ pub struct VorbisDecoder {
     headers: Vec<Bytes>,
 }
 
+impl std::fmt::Debug for VorbisDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VorbisDecoder").finish_non_exhaustive()
+    }
+}
+
 impl Default for VorbisDecoder {
     fn default() -> Self {
         Self::new()

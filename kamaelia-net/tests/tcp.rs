@@ -50,7 +50,7 @@ fn echo_server(
 
 /// The CAT snapshot, carried out of the server thread as text.
 mod serde_json_value {
-    pub struct Value(pub String);
+    pub(crate) struct Value(pub String);
 }
 
 fn round_trip(addr: SocketAddr, message: &[u8]) -> Vec<u8> {

@@ -16,6 +16,9 @@ use syn::{Data, DeriveInput, Expr, Fields, Lit, Meta, Type, parse_macro_input};
 /// component. When the struct has `inbox: Inbox<T>` and `control: Inbox<Control>` it also gets
 /// `inbox_or_finished()`, the usual "data until ProducerFinished, then drain" loop helper.
 ///
+/// It also implements `Debug`, showing the boxes (their depth and links) and eliding the state;
+/// `#[boxes(no_debug)]` on the struct leaves `Debug` to you.
+///
 /// Attributes: `#[boxes(control)]` on an `Inbox<Control>` field with another name makes it the
 /// control inbox (an `Inbox<Control>` that is neither named `control` nor marked is an error, as
 /// it would silently be no control inbox at all); `#[boxes(crate = path)]` on the struct names
@@ -81,6 +84,7 @@ fn doc_of(attrs: &[syn::Attribute]) -> String {
 struct BoxesAttr {
     krate: Option<syn::Path>,
     control: bool,
+    no_debug: bool,
 }
 
 fn boxes_attr(attrs: &[syn::Attribute]) -> syn::Result<BoxesAttr> {
@@ -93,8 +97,13 @@ fn boxes_attr(attrs: &[syn::Attribute]) -> syn::Result<BoxesAttr> {
             } else if meta.path.is_ident("control") {
                 found.control = true;
                 Ok(())
+            } else if meta.path.is_ident("no_debug") {
+                found.no_debug = true;
+                Ok(())
             } else {
-                Err(meta.error("expected `crate = path` (on the struct) or `control` (on a field)"))
+                Err(meta.error(
+                    "expected `crate = path` or `no_debug` (on the struct), or `control` (on a field)",
+                ))
             }
         })?;
     }
@@ -124,10 +133,12 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
             ));
         }
     };
-    let root = match boxes_attr(&input.attrs)?.krate {
+    let struct_attr = boxes_attr(&input.attrs)?;
+    let root = match struct_attr.krate {
         Some(path) => quote!(#path),
         None => quote!(::axon_core),
     };
+    let mut debug_fields = Vec::new();
     let mut entries = Vec::new();
     let mut specs = Vec::new();
     let mut inbox_type = None;
@@ -154,6 +165,7 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
             Direction::Out => quote!(#root::BoxEntry::outbox),
         };
         let index = specs.len();
+        debug_fields.push(quote! { .field(#box_name, &self.#ident) });
         specs.push(quote! { #root::BoxSpec::new(#box_name, #doc) });
         entries.push(quote! { #constructor(&SPECS[#index], &self.#ident) });
         match direction {
@@ -237,7 +249,20 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
         },
         _ => quote! {},
     };
+    let debug = if struct_attr.no_debug {
+        quote! {}
+    } else {
+        let name_text = name.to_string();
+        quote! {
+            impl #impl_generics ::core::fmt::Debug for #name #ty_generics #where_clause {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    f.debug_struct(#name_text) #(#debug_fields)* .finish_non_exhaustive()
+                }
+            }
+        }
+    };
     Ok(quote! {
+        #debug
         impl #impl_generics #root::Boxes for #name #ty_generics #where_clause {
             fn boxes(&self) -> ::std::vec::Vec<#root::BoxEntry> {
                 static SPECS: [#root::BoxSpec; #count] = [#(#specs),*];

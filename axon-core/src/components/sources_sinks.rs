@@ -77,6 +77,14 @@ pub struct Collected<T> {
     items: Rc<RefCell<Vec<T>>>,
 }
 
+impl<T> std::fmt::Debug for Collected<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collected")
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
 impl<T> Clone for Collected<T> {
     fn clone(&self) -> Self {
         Collected {

@@ -68,6 +68,12 @@ pub struct GraphlineBuilder<I: 'static, O: 'static> {
     _types: std::marker::PhantomData<(I, O)>,
 }
 
+impl<I: 'static, O: 'static> std::fmt::Debug for GraphlineBuilder<I, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphlineBuilder").finish_non_exhaustive()
+    }
+}
+
 impl<I: 'static, O: 'static> Graphline<I, O> {
     /// An empty table.
     pub fn builder() -> GraphlineBuilder<I, O> {

@@ -56,6 +56,12 @@ pub struct PipelineBuilder<I: 'static, O: 'static> {
     error: Option<LinkError>,
 }
 
+impl<I: 'static, O: 'static> std::fmt::Debug for PipelineBuilder<I, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipelineBuilder").finish_non_exhaustive()
+    }
+}
+
 impl<I: 'static, O: 'static> Pipeline<I, O> {
     /// Starts a pipeline with its first stage.
     pub fn builder<S: Stage<In = I, Out = O> + Component>(first: S) -> PipelineBuilder<I, O> {

@@ -20,6 +20,14 @@ pub struct Children {
     pub(super) scheduler: Weak<Inner>,
 }
 
+impl std::fmt::Debug for Children {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Children")
+            .field("of", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Children {
     /// Ids of the running children.
     pub fn ids(&self) -> Vec<ComponentId> {

@@ -70,6 +70,14 @@ pub struct Scheduler {
     inner: Rc<Inner>,
 }
 
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("components", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Tuning for a [`Scheduler`].
 #[derive(Clone, Debug)]
 pub struct SchedulerConfig {

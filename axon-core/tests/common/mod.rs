@@ -5,7 +5,7 @@ use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Outbox};
 
 /// Forwards `inbox` to `outbox` until the producer finishes, then forwards the control message.
 #[derive(Boxes)]
-pub struct Relay<T: 'static> {
+pub(crate) struct Relay<T: 'static> {
     pub inbox: Inbox<T>,
     pub control: Inbox<Control>,
     pub outbox: Outbox<T>,
@@ -24,7 +24,7 @@ impl<T: 'static> Default for Relay<T> {
 }
 
 impl<T: 'static> Relay<T> {
-    pub fn with_capacity(capacity: usize) -> Self {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
         Relay {
             inbox: Inbox::with_capacity(capacity),
             ..Relay::default()
@@ -48,7 +48,7 @@ impl<T: 'static> Component for Relay<T> {
 
 /// Runs `f` on a fresh current-thread runtime with timers, under a generous deadline so a
 /// hang fails the test instead of stalling the suite.
-pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

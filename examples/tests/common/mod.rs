@@ -5,7 +5,7 @@ use std::process::{Child, Command, Output, Stdio};
 
 /// Runs `program` with `args`, `input` on its stdin (then closed), and returns what it did.
 #[allow(dead_code)] // not every test binary uses it
-pub fn run_with_input(program: &str, args: &[&str], input: &[u8]) -> Output {
+pub(crate) fn run_with_input(program: &str, args: &[&str], input: &[u8]) -> Output {
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::piped())
@@ -18,13 +18,13 @@ pub fn run_with_input(program: &str, args: &[&str], input: &[u8]) -> Output {
 }
 
 /// A server program that prints `listening on ADDR` as its first line.
-pub struct Server {
+pub(crate) struct Server {
     pub child: Child,
     pub addr: String,
 }
 
 impl Server {
-    pub fn start(bin: &str, args: &[&str]) -> Server {
+    pub(crate) fn start(bin: &str, args: &[&str]) -> Server {
         let mut child = Command::new(bin)
             .args(args)
             .stdout(Stdio::piped())
@@ -45,13 +45,13 @@ impl Server {
 
     /// Waits for the server to end by itself; the exit status must be success.
     #[allow(dead_code)] // not every test binary uses it
-    pub fn wait_for_exit(mut self) {
+    pub(crate) fn wait_for_exit(mut self) {
         let status = self.child.wait().unwrap();
         assert!(status.success(), "{status}");
     }
 
     /// Ctrl-C, then the exit status must be success.
-    pub fn interrupt(mut self) {
+    pub(crate) fn interrupt(mut self) {
         Command::new("kill")
             .args(["-INT", &self.child.id().to_string()])
             .status()

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 /// User plus system CPU time of `pid`, in clock ticks (USER_HZ, 100 a second on Linux).
-pub fn cpu_ticks(pid: u32) -> u64 {
+pub(crate) fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // After the ")" that ends the command name, utime and stime are the 12th and 13th fields.
     let fields: Vec<&str> = stat
@@ -24,7 +24,7 @@ pub fn cpu_ticks(pid: u32) -> u64 {
 }
 
 /// Resident memory of `pid`, in bytes.
-pub fn rss(pid: u32) -> u64 {
+pub(crate) fn rss(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
@@ -36,7 +36,7 @@ pub fn rss(pid: u32) -> u64 {
 
 /// Runs this binary with `args`, the open-file limit raised as far as the hard limit allows (in
 /// the shell that execs it, so no unsafe code is needed here), stdin and stdout piped.
-pub fn spawn_self(args: &[String]) -> Child {
+pub(crate) fn spawn_self(args: &[String]) -> Child {
     let exe = std::env::current_exe().unwrap();
     let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
     Command::new("sh")
@@ -55,7 +55,7 @@ pub fn spawn_self(args: &[String]) -> Child {
 }
 
 /// The first line `child` prints, trimmed.
-pub fn first_line(child: &mut Child) -> String {
+pub(crate) fn first_line(child: &mut Child) -> String {
     let mut line = String::new();
     BufReader::new(child.stdout.as_mut().unwrap())
         .read_line(&mut line)
