@@ -1,7 +1,7 @@
 //! The component trait.
 
+use crate::erased::Boxes;
 use crate::error::ComponentError;
-use crate::registry::Boxes;
 use std::borrow::Cow;
 use std::future::Future;
 

@@ -2,10 +2,10 @@
 
 use crate::control::Control;
 use crate::coop;
+use crate::erased::BoxMeta;
 use crate::error::{SendError, TrySendError};
 use crate::lazy::Lazy;
 use crate::outbox::OutboxCore;
-use crate::registry::BoxMeta;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;

@@ -58,6 +58,7 @@ pub mod components;
 pub mod compose;
 mod control;
 pub mod coop;
+mod erased;
 mod error;
 mod handle;
 mod inbox;
@@ -65,7 +66,6 @@ mod lazy;
 mod link;
 mod log_limit;
 mod outbox;
-mod registry;
 mod scheduler;
 pub mod testkit;
 mod threaded;
@@ -77,13 +77,13 @@ pub use component::{Component, Stage};
 pub use compose::{Carousel, Graphline, GraphlineBuilder, Par, Pipeline, PipelineBuilder, Seq};
 pub use control::{Control, FailureInfo};
 pub use coop::yield_now;
+pub use erased::{BoxCounters, BoxEntry, BoxSpec, Boxes, ComponentId, Direction};
 pub use error::{ComponentError, Endpoint, LinkError, SendError, TrySendError};
 pub use handle::{Handle, handle};
 pub use inbox::{DEFAULT_CAPACITY, Inbox, InboxRef, Next, Recv, RecvOrFinished};
 pub use link::{link, link_with_capacity, pass_inbox, pass_outbox, unlink, unpass_inbox};
 pub use log_limit::LogLimit;
 pub use outbox::{Outbox, OutboxRef, Permit, Send};
-pub use registry::{BoxCounters, BoxEntry, BoxSpec, Boxes, ComponentId, Direction};
 pub use scheduler::{
     Children, ComponentHandle, DEFAULT_MAX_POLLS_PER_TICK, Scheduler, SchedulerConfig, activate,
     children, current, extension, link_named, run, run_with, topology,

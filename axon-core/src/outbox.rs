@@ -1,10 +1,10 @@
 //! Outboxes: a relinkable pointer to the final destination queue, so a send is one push however
 //! deep the passthrough chain (the paper's "collapse outboxes into inboxes").
 
+use crate::erased::BoxMeta;
 use crate::error::{SendError, TrySendError};
 use crate::inbox::{DEFAULT_CAPACITY, InboxCore};
 use crate::lazy::Lazy;
-use crate::registry::BoxMeta;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;

@@ -1,7 +1,7 @@
 //! Introspection: a serialisable snapshot of components, boxes and linkages, and its Graphviz
 //! rendering (what Kamaelia's Introspector and topology visualiser showed).
 
-use crate::registry::{BoxCounters, BoxEntry, ComponentId, Direction, LinkView};
+use crate::erased::{BoxCounters, BoxEntry, ComponentId, Direction, LinkView};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;

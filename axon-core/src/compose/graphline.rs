@@ -1,8 +1,8 @@
 //! `Graphline`: named children wired by a linkage table.
 
 use super::{Activator, activator};
+use crate::erased::{self, BoxEntry, Direction};
 use crate::error::{Endpoint, LinkError};
-use crate::registry::{self, BoxEntry, Direction};
 use crate::{Boxes, Component, ComponentError, Control, Inbox, Outbox};
 use std::collections::HashSet;
 
@@ -171,7 +171,7 @@ impl<I: 'static, O: 'static> GraphlineBuilder<I, O> {
             }
             let source = find(from_c, from_b, Role::Source)?;
             let destination = find(to_c, to_b, Role::Destination)?;
-            registry::link_erased(&source.handle, &destination.handle).map_err(|e| {
+            erased::link_erased(&source.handle, &destination.handle).map_err(|e| {
                 // Unactivated boxes have no owner name yet: say which table entry failed.
                 rename(e, (from_c, from_b), (to_c, to_b))
             })?;

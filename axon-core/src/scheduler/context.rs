@@ -85,10 +85,7 @@ pub(crate) fn describe(id: ComponentId) -> String {
 }
 
 /// The name of the box of component `owner` whose owner record is `meta`.
-pub(crate) fn box_name(
-    owner: ComponentId,
-    meta: &crate::registry::BoxMeta,
-) -> Option<&'static str> {
+pub(crate) fn box_name(owner: ComponentId, meta: &crate::erased::BoxMeta) -> Option<&'static str> {
     with_current(|inner| {
         let table = inner.table.try_borrow().ok()?;
         let entry = table.get(owner)?;

@@ -185,5 +185,5 @@ pub fn link_named(
             component: format!("{:?}", from.0).into(),
         })?;
     let _enter = Enter::new(&scheduler);
-    registry::link_erased(&source.handle, &destination.handle)
+    erased::link_erased(&source.handle, &destination.handle)
 }

@@ -13,10 +13,10 @@
 use crate::component::{Component, ComponentName};
 use crate::control::{Control, FailureInfo};
 use crate::coop;
+use crate::erased::{self, BoxEntry, ComponentId, Direction};
 use crate::error::{Endpoint, LinkError};
 use crate::inbox::{InboxCore, InboxRef};
 use crate::outbox::{OutboxCore, OutboxRef};
-use crate::registry::{self, BoxEntry, ComponentId, Direction};
 use crate::topology::{BoxInfo, ComponentInfo, ComponentState, LinkInfo, Topology};
 use async_task::{Runnable, Task};
 use concurrent_queue::ConcurrentQueue;

@@ -1,5 +1,6 @@
-//! Box identity and the type-erased view of boxes the scheduler keeps: names, docs, owners,
-//! statistics, and linking by name with a run-time type check.
+//! Boxes seen without their item type: the `Boxes` trait and its `BoxEntry`s (name, doc, owner,
+//! statistics), which the scheduler keeps for linking by name (with a run-time type check) and
+//! for introspection.
 
 use crate::control::Control;
 use crate::error::{Endpoint, LinkError};
