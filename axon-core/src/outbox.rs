@@ -211,6 +211,24 @@ impl<T: 'static> Outbox<T> {
         .await
     }
 
+    /// Delivers `value` only if someone listens and there is room now; otherwise hands it back
+    /// (unlinked, full or closed), for a side channel whose messages must never hold up the
+    /// main flow and must never vanish either: log what comes back.
+    ///
+    /// ```
+    /// use axon_core::Outbox;
+    /// let notices: Outbox<&str> = Outbox::new();
+    /// if let Some(unheard) = notices.offer("skipped 12 bytes") {
+    ///     eprintln!("warning: {unheard}"); // nobody linked: said on stderr instead
+    /// }
+    /// ```
+    pub fn offer(&self, value: T) -> Option<T> {
+        if !self.is_linked() {
+            return Some(value);
+        }
+        self.try_send(value).err().map(TrySendError::into_inner)
+    }
+
     /// True when linked to a destination.
     pub fn is_linked(&self) -> bool {
         self.core.target.borrow().is_some()

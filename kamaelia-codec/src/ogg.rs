@@ -42,11 +42,7 @@ pub struct OggDamage {
 /// Sends `damage` on `errors`; when nothing is linked there (or it is full) it is logged as a
 /// warning instead, so skipped bytes are never dropped silently.
 pub(crate) fn report_damage(errors: &Outbox<OggDamage>, damage: OggDamage, component: &str) {
-    let undelivered = if errors.is_linked() {
-        errors.try_send(damage).err().map(|e| e.into_inner())
-    } else {
-        Some(damage)
-    };
+    let undelivered = errors.offer(damage);
     static LIMIT: axon_core::LogLimit = axon_core::LogLimit::new(std::time::Duration::from_secs(1));
     if let Some((d, held_back)) = undelivered.and_then(|d| Some((d, LIMIT.check()?))) {
         tracing::warn!(

@@ -434,11 +434,7 @@ impl VorbisDecode {
     /// `notices`, else (or when it is full) logged — damage and bad packets as warnings, the
     /// rest at debug level — so nothing is skipped silently.
     fn notice(&self, notice: DecodeNotice) {
-        let undelivered = if self.notices.is_linked() {
-            self.notices.try_send(notice).err().map(|e| e.into_inner())
-        } else {
-            Some(notice)
-        };
+        let undelivered = self.notices.offer(notice);
         match undelivered {
             Some(n @ (DecodeNotice::BadPacket { .. } | DecodeNotice::Damage { .. })) => {
                 static LIMIT: LogLimit = LogLimit::new(std::time::Duration::from_secs(1));
