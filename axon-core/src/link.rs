@@ -71,20 +71,29 @@ pub fn unlink<T: 'static>(from: impl Into<OutboxRef<T>>) -> bool {
 
 /// Removes an inbox→inbox passthrough made by [`pass_inbox`]. Returns whether there was one.
 pub fn unpass_inbox<T: 'static>(parent: impl Into<InboxRef<T>>) -> bool {
-    let core = parent.into().core;
-    let old = core.links.get_mut().forward.take();
-    match old {
-        Some(child) => {
-            child
-                .links
-                .get_mut()
-                .back
-                .retain(|w| !std::ptr::eq(w.as_ptr(), Rc::as_ptr(&core)));
-            retarget_inbox(&core);
-            true
-        }
-        None => false,
-    }
+    drop_forward(&parent.into().core)
+}
+
+/// Removes `inbox`'s passthrough to a child, if any, and retargets what sends into it.
+fn drop_forward<T>(inbox: &InboxCore<T>) -> bool {
+    // (Checked first so an inbox that never had links does not allocate them.)
+    let allocated = inbox.links.get().is_some();
+    let old = if allocated {
+        inbox.links.get_mut().forward.take()
+    } else {
+        None
+    };
+    let Some(child) = old else {
+        return false;
+    };
+    let me: *const InboxCore<T> = inbox;
+    child
+        .links
+        .get_mut()
+        .back
+        .retain(|w| !std::ptr::eq(w.as_ptr(), me));
+    retarget_inbox(inbox);
+    true
 }
 
 /// A downstream that still counts as a link (its inbox's owner has not exited).
@@ -287,16 +296,9 @@ fn retarget_inbox<T>(inbox: &InboxCore<T>) {
 /// The owner of an inbox exited: drop its passthrough so senders see the closed queue.
 pub(crate) fn close_inbox<T>(inbox: &InboxCore<T>) {
     inbox.close();
-    let old = inbox.links.get_mut().forward.take();
-    if let Some(child) = old {
-        let me: *const InboxCore<T> = inbox;
-        child
-            .links
-            .get_mut()
-            .back
-            .retain(|w| !std::ptr::eq(w.as_ptr(), me));
+    if !drop_forward(inbox) {
+        retarget_inbox(inbox);
     }
-    retarget_inbox(inbox);
 }
 
 /// The owner of an outbox exited: remove its link and the passthroughs into it.
@@ -343,21 +345,8 @@ pub(crate) fn unlink_inbox_all<T: 'static>(inbox: &InboxCore<T>) -> usize {
             core: parent.clone(),
         });
     }
-    let mut removed = senders.len() + parents.len();
-    if forward {
-        let child = inbox.links.get_mut().forward.take();
-        if let Some(child) = child {
-            let me: *const InboxCore<T> = inbox;
-            child
-                .links
-                .get_mut()
-                .back
-                .retain(|w| !std::ptr::eq(w.as_ptr(), me));
-            removed += 1;
-        }
-        retarget_inbox(inbox);
-    }
-    removed
+    let forward = forward && drop_forward(inbox);
+    senders.len() + parents.len() + usize::from(forward)
 }
 
 /// Removes `out`'s own link and the passthroughs of children into it. Held values stay held.

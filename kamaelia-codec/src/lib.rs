@@ -46,6 +46,7 @@ mod ogg;
 mod page;
 mod pager;
 mod probe;
+mod push;
 mod vorbis;
 
 pub use marshaller::{Marshal, Marshaller};
@@ -54,4 +55,5 @@ pub use ogg::{DEFAULT_MAX_PACKET, OggDamage, OggDemux, OggDemuxer, OggEvent, Ogg
 pub use page::{OggPage, ogg_crc};
 pub use pager::{OggPageReader, OggPager, PageEvent};
 pub use probe::{AudioCodec, StreamInfo, probe};
+pub use push::PushDecoder;
 pub use vorbis::{DecodeNotice, PcmBlock, PcmSamples, VorbisDecode, VorbisDecoder};

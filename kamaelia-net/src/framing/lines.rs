@@ -1,6 +1,6 @@
 //! `LineSplitter`: kamaelia-codec's line decoder as a component, for line-based protocols.
 
-use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
+use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Outbox};
 use bytes::Bytes;
 use kamaelia_codec::lines::{DEFAULT_MAX_LINE, LineDecoder};
 
@@ -42,29 +42,12 @@ impl Default for LineSplitter {
 
 impl Component for LineSplitter {
     async fn main(mut self) -> Result<(), ComponentError> {
-        loop {
-            match self.inbox.next_or_control(&mut self.control).await {
-                Next::Data(bytes) => {
-                    self.decoder.push(&bytes);
-                    loop {
-                        match self.decoder.next_line() {
-                            Ok(Some(line)) => self.outbox.send(line).await?,
-                            Ok(None) => break,
-                            Err(e) => {
-                                self.signal.send(Control::failed("LineSplitter", e)).await?;
-                                return Ok(());
-                            }
-                        }
-                    }
-                }
-                Next::Control(c) => {
-                    if let (Control::ProducerFinished, Some(last)) = (&c, self.decoder.finish()) {
-                        self.outbox.send(last).await?;
-                    }
-                    self.signal.send(c).await?;
-                    return Ok(());
-                }
-            }
-        }
+        let boxes = (
+            &mut self.inbox,
+            &mut self.control,
+            &self.outbox,
+            &self.signal,
+        );
+        super::decode_stream("LineSplitter", &mut self.decoder, boxes).await
     }
 }

@@ -8,6 +8,7 @@
 
 use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
 use bytes::{Bytes, BytesMut};
+use kamaelia_codec::PushDecoder;
 
 mod lines;
 pub use kamaelia_codec::framing::{
@@ -94,29 +95,55 @@ impl Deframer {
 
 impl Component for Deframer {
     async fn main(mut self) -> Result<(), ComponentError> {
-        loop {
-            match self.inbox.next_or_control(&mut self.control).await {
-                Next::Data(bytes) => {
-                    self.decoder.push(&bytes);
-                    loop {
-                        match self.decoder.next_frame() {
-                            Ok(Some(frame)) => self.outbox.send(frame).await?,
-                            Ok(None) => break,
-                            Err(e) => {
-                                self.signal.send(Control::failed("Deframer", e)).await?;
-                                return Ok(());
-                            }
+        let boxes = (
+            &mut self.inbox,
+            &mut self.control,
+            &self.outbox,
+            &self.signal,
+        );
+        decode_stream("Deframer", &mut self.decoder, boxes).await
+    }
+}
+
+/// The loop of every decoding component here: bytes from `inbox` into the decoder, its items
+/// out on `outbox`; a decoding error is `Failed` on `signal` (the stream cannot resynchronise);
+/// at the end, the decoder's last word, then the end passed on.
+pub(crate) async fn decode_stream<D: PushDecoder<Item = Bytes>>(
+    component: &str,
+    decoder: &mut D,
+    (inbox, control, outbox, signal): (
+        &mut Inbox<Bytes>,
+        &mut Inbox<Control>,
+        &Outbox<Bytes>,
+        &Outbox<Control>,
+    ),
+) -> Result<(), ComponentError> {
+    loop {
+        match inbox.next_or_control(control).await {
+            Next::Data(bytes) => {
+                decoder.push(&bytes);
+                loop {
+                    match decoder.next_item() {
+                        Ok(Some(item)) => outbox.send(item).await?,
+                        Ok(None) => break,
+                        Err(e) => {
+                            signal.send(Control::failed(component, e)).await?;
+                            return Ok(());
                         }
                     }
                 }
-                Next::Control(c) => {
-                    let last = match (&c, self.decoder.finish()) {
-                        (Control::ProducerFinished, Err(e)) => Control::failed("Deframer", e),
-                        _ => c,
-                    };
-                    self.signal.send(last).await?;
-                    return Ok(());
+            }
+            Next::Control(c) => {
+                let mut last = c;
+                if matches!(last, Control::ProducerFinished) {
+                    match decoder.finish_stream() {
+                        Ok(Some(item)) => outbox.send(item).await?,
+                        Ok(None) => {}
+                        Err(e) => last = Control::failed(component, e),
+                    }
                 }
+                signal.send(last).await?;
+                return Ok(());
             }
         }
     }
