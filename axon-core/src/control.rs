@@ -1,6 +1,5 @@
 //! Control messages: what travels on `control` inboxes and `signal` outboxes.
 
-use serde::Serialize;
 use std::fmt;
 
 /// A control message, sent on a component's `signal` outbox and received on `control` inboxes.
@@ -10,7 +9,8 @@ use std::fmt;
 /// `ShutdownMicroprocess`, stop now.
 ///
 /// [`Inbox::recv_or_finished`]: crate::Inbox::recv_or_finished
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum Control {
     /// The producer upstream has sent everything it will send.
@@ -54,7 +54,8 @@ impl Control {
 
 /// What is known about a failed component: who, and why — as a message, and (when there is
 /// one) the error itself, so its cause chain survives the trip down the `signal` links.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct FailureInfo {
     /// The component's name.
@@ -63,7 +64,7 @@ pub struct FailureInfo {
     pub id: String,
     /// The panic message or the error the component returned.
     pub message: String,
-    #[serde(skip)]
+    #[cfg_attr(feature = "serde", serde(skip))]
     cause: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
 }
 

@@ -7,7 +7,6 @@ use crate::error::{Endpoint, LinkError};
 use crate::inbox::{Inbox, InboxCore};
 use crate::link;
 use crate::outbox::{Downstream, Outbox, OutboxCore};
-use serde::Serialize;
 use std::any::{Any, TypeId};
 use std::cell::Cell;
 use std::fmt;
@@ -38,15 +37,17 @@ impl fmt::Display for ComponentId {
     }
 }
 
-impl Serialize for ComponentId {
+#[cfg(feature = "serde")]
+impl serde::Serialize for ComponentId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u64(self.as_u64())
     }
 }
 
 /// Which way a box carries messages.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum Direction {
     /// An inbox.
     In,
@@ -180,7 +181,8 @@ pub trait Boxes {
 }
 
 /// Statistics of one box, for the topology snapshot.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct BoxCounters {
     /// Values queued now (inboxes) or held while unlinked (outboxes).
     pub depth: usize,

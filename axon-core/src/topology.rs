@@ -2,13 +2,13 @@
 //! rendering (what Kamaelia's Introspector and topology visualiser showed).
 
 use crate::erased::{BoxCounters, BoxEntry, ComponentId, Direction, LinkView};
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// What a component was doing when the snapshot was taken.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 pub enum ComponentState {
     /// Being polled (the component that took the snapshot).
     Running,
@@ -19,7 +19,8 @@ pub enum ComponentState {
 }
 
 /// A component in the snapshot.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ComponentInfo {
     /// Its id.
     pub id: ComponentId,
@@ -32,7 +33,8 @@ pub struct ComponentInfo {
 }
 
 /// A box in the snapshot.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct BoxInfo {
     /// Its owner.
     pub component: ComponentId,
@@ -45,12 +47,13 @@ pub struct BoxInfo {
     /// The Rust type it carries.
     pub item_type: String,
     /// Depth, capacity and message counts.
-    #[serde(flatten)]
+    #[cfg_attr(feature = "serde", serde(flatten))]
     pub counters: BoxCounters,
 }
 
 /// One end of a link in the snapshot.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct BoxAddress {
     /// The owner (absent for a box never activated).
     pub component: Option<ComponentId>,
@@ -59,8 +62,9 @@ pub struct BoxAddress {
 }
 
 /// What kind of linkage.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 pub enum LinkKind {
     /// Outbox → inbox.
     Data,
@@ -71,7 +75,8 @@ pub enum LinkKind {
 }
 
 /// A linkage in the snapshot.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LinkInfo {
     /// The source box.
     pub from: BoxAddress,
@@ -103,7 +108,8 @@ impl LinkInfo {
 }
 
 /// A snapshot of a scheduler: components, boxes and linkages. Serialises with serde.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[doc(alias("Introspector", "introspection"))]
 pub struct Topology {
     /// Running components.

@@ -2,9 +2,7 @@
 
 mod common;
 
-use axon_core::components::{
-    Collect, DataSource, Detuple, NullSink, Splitter, UnixProcess, filter, map,
-};
+use axon_core::components::{Collect, DataSource, Detuple, NullSink, Splitter, filter, map};
 use axon_core::{
     Control, Graphline, Inbox, LinkError, Outbox, Par, Pipeline, Scheduler, link, pipeline,
 };
@@ -268,7 +266,9 @@ fn filter_splitter_detuple_and_null_sink() {
 }
 
 #[test]
+#[cfg(feature = "process")]
 fn a_unix_process_is_a_component() {
+    use axon_core::components::UnixProcess;
     block_on(async {
         let sort = UnixProcess::new("sort", Vec::<String>::new());
         let source = DataSource::new([
@@ -307,7 +307,9 @@ fn a_unix_process_is_a_component() {
 }
 
 #[test]
+#[cfg(feature = "process")]
 fn a_failing_process_reports_failed_on_signal() {
+    use axon_core::components::UnixProcess;
     block_on(async {
         let fail = UnixProcess::new("sh", ["-c", "exit 3"]);
         let (watch, seen) = Collect::<Control>::new();

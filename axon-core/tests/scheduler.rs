@@ -4,7 +4,6 @@
 mod common;
 
 use axon_core::components::{Collect, DataSource};
-use axon_core::topology::ComponentState;
 use axon_core::{
     Boxes, Component, ComponentError, Control, Inbox, Outbox, Scheduler, link, yield_now,
 };
@@ -343,6 +342,7 @@ fn scheduler_shutdown_stops_everything_and_run_returns() {
 }
 
 #[test]
+#[cfg(feature = "serde")]
 fn topology_snapshot_serialises_and_renders_dot() {
     block_on(async {
         let scheduler = Scheduler::new();
@@ -369,7 +369,8 @@ fn topology_snapshot_serialises_and_renders_dot() {
             assert_eq!(relay_info.name, "Relay<u32>");
             assert!(matches!(
                 relay_info.state,
-                ComponentState::Sleeping | ComponentState::BlockedOnSend
+                axon_core::topology::ComponentState::Sleeping
+                    | axon_core::topology::ComponentState::BlockedOnSend
             ));
             let inbox = topo.find_box(relay.id(), "inbox").unwrap();
             assert_eq!(inbox.counters.capacity, 4);

@@ -51,8 +51,8 @@ mod vorbis;
 
 pub use marshaller::{Marshal, Marshaller};
 pub use mimedict::{MimeDict, MimeError, MimeErrorKind};
-pub use ogg::{DEFAULT_MAX_PACKET, OggDamage, OggDemux, OggDemuxer, OggEvent, OggPacket};
-pub use page::{OggPage, ogg_crc};
+pub use ogg::{DEFAULT_MAX_PACKET, OggDemux, OggDemuxer, OggEvent, OggPacket};
+pub use page::{OggDamage, OggPage, ogg_crc};
 pub use pager::{OggPageReader, OggPager, PageEvent};
 pub use probe::{AudioCodec, StreamInfo, probe};
 pub use push::PushDecoder;

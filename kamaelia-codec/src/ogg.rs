@@ -5,7 +5,7 @@
 //! `Read + Seek` source, and a component is pushed bytes as they arrive (from a socket, one
 //! byte at a time if need be) and must never block or seek.
 
-use crate::page::{HEADER, PageSplitter, Split};
+use crate::page::{HEADER, OggDamage, PageSplitter, Split};
 use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
@@ -28,17 +28,6 @@ pub struct OggPacket {
     pub eos: bool,
 }
 
-/// Bytes that could not be used: where, how many, and why. Reported, never fatal.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OggDamage {
-    /// Offset in the input of the first byte skipped.
-    pub offset: u64,
-    /// Bytes skipped before the next valid page.
-    pub skipped: u64,
-    /// What was wrong.
-    pub reason: &'static str,
-}
-
 /// Sends `damage` on `errors`; when nothing is linked there (or it is full) it is logged as a
 /// warning instead, so skipped bytes are never dropped silently.
 pub(crate) fn report_damage(errors: &Outbox<OggDamage>, damage: OggDamage, component: &str) {
@@ -53,16 +42,6 @@ pub(crate) fn report_damage(errors: &Outbox<OggDamage>, damage: OggDamage, compo
             reason = d.reason,
             "damaged Ogg input skipped"
         );
-    }
-}
-
-impl std::fmt::Display for OggDamage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} damaged byte(s) skipped at offset {}: {}",
-            self.skipped, self.offset, self.reason
-        )
     }
 }
 

@@ -1,8 +1,28 @@
 //! Ogg pages: finding them in a byte stream (capture pattern, checksum, resynchronisation),
 //! and reading their header fields.
 
-use crate::ogg::OggDamage;
 use bytes::{Buf, Bytes, BytesMut};
+
+/// Bytes that could not be used: where, how many, and why. Reported, never fatal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OggDamage {
+    /// Offset in the input of the first byte skipped.
+    pub offset: u64,
+    /// Bytes skipped before the next valid page.
+    pub skipped: u64,
+    /// What was wrong.
+    pub reason: &'static str,
+}
+
+impl std::fmt::Display for OggDamage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} damaged byte(s) skipped at offset {}: {}",
+            self.skipped, self.offset, self.reason
+        )
+    }
+}
 
 const CRC_TABLE: [u32; 256] = {
     let mut table = [0u32; 256];

@@ -2,7 +2,8 @@
 //! (header pages, join points), with optional fresh serials per chain link and periodic repeats
 //! of the header pages.
 
-use crate::ogg::{OggDamage, report_damage};
+use crate::ogg::report_damage;
+use crate::page::OggDamage;
 use crate::page::{OggPage, PageSplitter, Split};
 use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
 use bytes::Bytes;

@@ -1,6 +1,7 @@
 //! `VorbisDecode`: Ogg Vorbis packets (or raw Ogg bytes) to PCM, with lewton.
 
-use crate::ogg::{OggDamage, OggDemuxer, OggEvent, OggPacket};
+use crate::ogg::{OggDemuxer, OggEvent, OggPacket};
+use crate::page::OggDamage;
 use axon_core::{Boxes, Component, ComponentError, Control, Inbox, LogLimit, Next, Outbox};
 use bytes::Bytes;
 use lewton::audio::{PreviousWindowRight, read_audio_packet_generic};
