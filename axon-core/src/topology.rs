@@ -12,8 +12,10 @@ use std::fmt::Write;
 pub enum ComponentState {
     /// Being polled (the component that took the snapshot).
     Running,
-    /// Waiting for a delivery or a timer, or ready to run in the next round.
-    Sleeping,
+    /// Waiting (paused): for a delivery, a timer or I/O; it costs nothing until woken.
+    Waiting,
+    /// Woken and queued: it runs in the scheduler's next round.
+    Runnable,
     /// Waiting for room in a full destination inbox.
     BlockedOnSend,
 }

@@ -369,7 +369,8 @@ fn topology_snapshot_serialises_and_renders_dot() {
             assert_eq!(relay_info.name, "Relay<u32>");
             assert!(matches!(
                 relay_info.state,
-                axon_core::topology::ComponentState::Sleeping
+                axon_core::topology::ComponentState::Waiting
+                    | axon_core::topology::ComponentState::Runnable
                     | axon_core::topology::ComponentState::BlockedOnSend
             ));
             let inbox = topo.find_box(relay.id(), "inbox").unwrap();
@@ -551,6 +552,63 @@ fn a_failure_on_signal_carries_the_error_itself() {
         assert!(io, "transparent: the io error has no source of its own");
         assert!(
             matches!(component_error, axon_core::ComponentError::Other(e) if e.downcast_ref::<std::io::Error>().is_some())
+        );
+    });
+}
+
+/// Looks at the topology before and after waking another component.
+#[derive(axon_core::Boxes)]
+struct Inspector {
+    outbox: axon_core::Outbox<u32>,
+    target: Option<axon_core::ComponentId>,
+    seen: Rc<std::cell::RefCell<Vec<axon_core::topology::ComponentState>>>,
+}
+
+impl axon_core::Component for Inspector {
+    async fn main(self) -> Result<(), axon_core::ComponentError> {
+        let target = self.target.expect("set before activation");
+        let state = || {
+            let topology = axon_core::topology().expect("inside a scheduler");
+            topology.component(target).expect("running").state
+        };
+        axon_core::yield_now().await; // let the worker start and wait
+        self.seen.borrow_mut().push(state());
+        self.outbox.send(7).await?; // wakes it: queued for the next round
+        self.seen.borrow_mut().push(state());
+        Ok(())
+    }
+}
+
+#[test]
+fn the_topology_tells_waiting_from_runnable() {
+    use axon_core::topology::ComponentState;
+    use std::cell::RefCell;
+    block_on(async {
+        let worker = axon_core::components::map(|n: u32| n);
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let mut inspector = Inspector {
+            outbox: axon_core::Outbox::new(),
+            target: None,
+            seen: seen.clone(),
+        };
+        axon_core::link(&inspector.outbox, &worker.inbox).unwrap();
+        let stop = worker.control.to_ref();
+        let scheduler = axon_core::Scheduler::new();
+        let worker = scheduler.activate(worker);
+        inspector.target = Some(worker.id());
+        scheduler.activate(inspector);
+        let finish = async {
+            while seen.borrow().len() < 2 {
+                tokio::task::yield_now().await;
+            }
+            stop.send(axon_core::Control::ShutdownMicroprocess)
+                .await
+                .unwrap();
+        };
+        tokio::join!(scheduler.run(), finish);
+        assert_eq!(
+            *seen.borrow(),
+            [ComponentState::Waiting, ComponentState::Runnable]
         );
     });
 }

@@ -292,7 +292,28 @@ impl Inner {
             .map(|e| e.boxes.iter().cloned().collect())
     }
 
+    /// Components queued to run: in the local queue (this thread's, or the one swapped into
+    /// `LOCAL_READY` during a poll) or the remote one (emptied and refilled in order).
+    fn queued(&self) -> std::collections::HashSet<ComponentId> {
+        let mut queued: std::collections::HashSet<ComponentId> =
+            self.local.borrow().iter().map(|r| *r.metadata()).collect();
+        if POLLING.get() == Arc::as_ptr(&self.shared) as usize {
+            LOCAL_READY.with(|q| queued.extend(q.borrow().iter().map(|r| *r.metadata())));
+        }
+        let mut remote = Vec::new();
+        while let Ok(runnable) = self.shared.ready.pop() {
+            queued.insert(*runnable.metadata());
+            remote.push(runnable);
+        }
+        for runnable in remote {
+            // The queue is never closed, so push cannot fail.
+            let _ = self.shared.ready.push(runnable);
+        }
+        queued
+    }
+
     pub(super) fn topology(&self) -> Topology {
+        let queued = self.queued();
         let table = self.table.borrow();
         let current = CURRENT_COMPONENT.get();
         let mut topology = Topology::default();
@@ -306,8 +327,10 @@ impl Inner {
                     ComponentState::Running
                 } else if entry.boxes.iter().any(|b| b.handle.blocked()) {
                     ComponentState::BlockedOnSend
+                } else if queued.contains(&id) {
+                    ComponentState::Runnable
                 } else {
-                    ComponentState::Sleeping
+                    ComponentState::Waiting
                 },
             });
             for b in entry.boxes.iter() {
