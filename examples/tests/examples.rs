@@ -159,17 +159,11 @@ fn mime_dict_checks_its_arguments_before_reading_stdin_and_round_trips_what_it_p
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "mime_dict waited for stdin"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = exits_within(
+        &mut child,
+        Duration::from_secs(10),
+        "mime_dict waited for stdin",
+    );
     assert_eq!(status.code(), Some(2));
     // A value begun on a continuation line parses, and what parses renders.
     let parsed = mime_dict("parse", "Subject:\r\n  folded\r\n\r\nbody");
@@ -315,17 +309,11 @@ fn playback_without_a_device_fails_clearly_without_hanging() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "play_ogg hung without a device"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = exits_within(
+        &mut child,
+        Duration::from_secs(20),
+        "play_ogg hung without a device",
+    );
     let mut stderr = String::new();
     child
         .stderr
@@ -409,5 +397,21 @@ fn the_command_line_programs_answer_help_with_their_usage() {
             text.starts_with(&format!("usage: {name} ")),
             "{name}: {text}"
         );
+    }
+}
+
+/// Waits for `child` to exit, failing the test with `what` if it takes longer than `limit`.
+fn exits_within(
+    child: &mut std::process::Child,
+    limit: Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(started.elapsed() < limit, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }

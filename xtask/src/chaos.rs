@@ -233,48 +233,42 @@ fn reset_flood(addr: SocketAddr, count: usize, payload: &[u8]) -> usize {
     done
 }
 
-fn echo_ok(addr: SocketAddr) -> Result<(), String> {
+/// A fresh client: connects, sends `request`, and reads exactly as many bytes as `expected`.
+fn exchange(addr: SocketAddr, request: &[u8], expected: &[u8]) -> Result<(), String> {
+    let mut stream = fresh_client(addr, request)?;
+    let mut got = vec![0u8; expected.len()];
+    stream.read_exact(&mut got).map_err(|e| e.to_string())?;
+    (got == expected)
+        .then_some(())
+        .ok_or_else(|| format!("wrong reply: {got:?}"))
+}
+
+/// Connected (within 2 s), reading with a 5 s timeout, `request` sent.
+fn fresh_client(addr: SocketAddr, request: &[u8]) -> Result<TcpStream, String> {
     let mut stream =
         TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
-    stream
-        .write_all(b"still here?")
-        .map_err(|e| e.to_string())?;
-    let mut got = [0u8; 11];
-    stream.read_exact(&mut got).map_err(|e| e.to_string())?;
-    (&got == b"still here?")
-        .then_some(())
-        .ok_or_else(|| "wrong echo".to_string())
+    stream.write_all(request).map_err(|e| e.to_string())?;
+    Ok(stream)
+}
+
+fn echo_ok(addr: SocketAddr) -> Result<(), String> {
+    exchange(addr, b"still here?", b"still here?")
 }
 
 fn reverse_ok(addr: SocketAddr) -> Result<(), String> {
-    let mut stream =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
-    stream
-        .write_all(&[0, 0, 0, 3, b'a', b'b', b'c'])
-        .map_err(|e| e.to_string())?;
-    let mut got = [0u8; 7];
-    stream.read_exact(&mut got).map_err(|e| e.to_string())?;
-    (got == [0, 0, 0, 3, b'c', b'b', b'a'])
-        .then_some(())
-        .ok_or_else(|| "wrong reply".to_string())
+    exchange(
+        addr,
+        &[0, 0, 0, 3, b'a', b'b', b'c'],
+        &[0, 0, 0, 3, b'c', b'b', b'a'],
+    )
 }
 
 /// A listener is served: a 200 head, then Ogg pages.
 fn listener_ok(addr: SocketAddr) -> Result<(), String> {
-    let mut stream =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
-    stream
-        .write_all(b"GET /stream.ogg HTTP/1.1\r\nHost: x\r\n\r\n")
-        .map_err(|e| e.to_string())?;
+    let mut stream = fresh_client(addr, b"GET /stream.ogg HTTP/1.1\r\nHost: x\r\n\r\n")?;
     let mut got = Vec::new();
     let mut buffer = [0u8; 4096];
     while got.len() < 16 * 1024 {
