@@ -248,17 +248,15 @@ fn a_multicast_receiver_from_the_start_decodes_every_frame() {
     let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/data/demo.ogg");
     let group = "239.255.42.11:47011";
     let wav = std::env::temp_dir().join(format!("kamaelia-mcast-{}.wav", std::process::id()));
-    let mut client = Command::new(env!("CARGO_BIN_EXE_multicast_streaming_client"))
-        .args(["--group", group, "--seconds", "60", "--out"])
-        .arg(&wav)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(client.stdout.take().unwrap());
-    let mut joined = String::new();
-    stdout.read_line(&mut joined).unwrap();
-    assert_eq!(joined.trim(), format!("listening to {group}"));
+    let (mut client, mut stdout) = common::multicast_listener(
+        group,
+        &[
+            "--seconds".as_ref(),
+            "60".as_ref(),
+            "--out".as_ref(),
+            wav.as_os_str(),
+        ],
+    );
     // Ten times real time: the header repeats every 16 pages change nothing for this receiver.
     let server = Command::new(env!("CARGO_BIN_EXE_multicast_streaming_server"))
         .args(["--group", group, "--file", demo, "--bitrate", "900000"])

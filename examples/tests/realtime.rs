@@ -6,7 +6,7 @@ mod common;
 
 use common::Server;
 use kamaelia_codec::{OggDemuxer, OggEvent, VorbisDecoder};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -187,16 +187,9 @@ fn a_multicast_receiver_gets_real_time_audio() {
     let file = data("demo.ogg");
     let group = "239.255.42.21:47021";
     let wall = 8.0;
-    let mut client = Command::new(env!("CARGO_BIN_EXE_multicast_streaming_client"))
-        .args(["--group", group, "--seconds", &wall.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(client.stdout.take().unwrap());
-    let mut joined = String::new();
-    stdout.read_line(&mut joined).unwrap();
-    assert_eq!(joined.trim(), format!("listening to {group}"));
+    let seconds = wall.to_string();
+    let (mut client, mut stdout) =
+        common::multicast_listener(group, &["--seconds".as_ref(), seconds.as_ref()]);
     let mut server = Command::new(env!("CARGO_BIN_EXE_multicast_streaming_server"))
         .args(["--group", group, "--file", &file])
         .stdout(Stdio::null())

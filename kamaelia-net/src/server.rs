@@ -199,17 +199,8 @@ impl<P: Stage<In = Bytes, Out = Bytes> + Component> Component for TcpServer<P> {
                         }
                     };
                     if self.config.max_connections.is_some_and(|max| stats.open.get() >= max) {
-                        cat.add_to_value(&refused, 1);
                         let detail = format!("{} connections open", stats.open.get());
-                        ConnectionRecord {
-                            peer,
-                            path: None,
-                            event: ConnectionEvent::Refused,
-                            reason: Reason::ServerFull,
-                            detail: &detail,
-                            bytes: 0,
-                        }
-                        .log();
+                        refuse(&cat, &refused, peer, Reason::ServerFull, &detail);
                         drop(stream); // closed at once: the client sees EOF, not a hang
                         continue;
                     }
@@ -219,22 +210,21 @@ impl<P: Stage<In = Bytes, Out = Bytes> + Component> Component for TcpServer<P> {
                         peer,
                         local: stream.local_addr().unwrap_or(self.local),
                     };
+                    // A factory that fails, or panics, refuses this one connection.
                     let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         (self.factory)(&info)
-                    }));
+                    }))
+                    .unwrap_or_else(|panic| {
+                        Err(panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "the protocol factory panicked".into()))
+                    });
                     let protocol = match made {
-                        Ok(Ok(protocol)) => protocol,
-                        Ok(Err(why)) => {
-                            refuse_for_protocol(&cat, &refused, peer, &why);
-                            continue;
-                        }
-                        Err(panic) => {
-                            let why = panic
-                                .downcast_ref::<&str>()
-                                .map(|s| s.to_string())
-                                .or_else(|| panic.downcast_ref::<String>().cloned())
-                                .unwrap_or_else(|| "the protocol factory panicked".into());
-                            refuse_for_protocol(&cat, &refused, peer, &why);
+                        Ok(protocol) => protocol,
+                        Err(why) => {
+                            refuse(&cat, &refused, peer, Reason::ProtocolError, &why);
                             continue;
                         }
                     };
@@ -290,16 +280,16 @@ impl<P: Stage<In = Bytes, Out = Bytes> + Component> Component for TcpServer<P> {
     }
 }
 
-/// A connection whose protocol could not be made: closed at once (the stream is dropped by the
-/// caller), logged and counted as refused.
-fn refuse_for_protocol(cat: &Cat, refused: &str, peer: SocketAddr, why: &str) {
+/// A connection turned away (the stream is dropped by the caller, so it closes at once):
+/// counted in `refused` and logged with why.
+fn refuse(cat: &Cat, refused: &str, peer: SocketAddr, reason: Reason, detail: &str) {
     cat.add_to_value(refused, 1);
     ConnectionRecord {
         peer,
         path: None,
         event: ConnectionEvent::Refused,
-        reason: Reason::ProtocolError,
-        detail: why,
+        reason,
+        detail,
         bytes: 0,
     }
     .log();

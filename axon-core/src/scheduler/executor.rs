@@ -43,14 +43,10 @@ impl Shared {
 
 pub(super) enum Exit {
     Finished,
-    /// Ended with an error or a panic. `peer_gone`: the error was only that a destination had
-    /// closed (a client that went away, say): an ordinary event, logged at debug, not error.
-    Failed {
-        message: String,
-        peer_gone: bool,
-        /// The error the component returned (none for a panic).
-        error: Option<crate::error::ComponentError>,
-    },
+    /// `main` returned this error.
+    Failed(crate::error::ComponentError),
+    /// `main` panicked with this message.
+    Panicked(String),
     Cancelled,
 }
 
@@ -99,16 +95,8 @@ impl Inner {
             let outcome = AssertUnwindSafe(component.main()).catch_unwind().await;
             let exit = match outcome {
                 Ok(Ok(())) => Exit::Finished,
-                Ok(Err(error)) => Exit::Failed {
-                    peer_gone: matches!(error, crate::error::ComponentError::Closed),
-                    message: error.to_string(),
-                    error: Some(error),
-                },
-                Err(panic) => Exit::Failed {
-                    message: panic_message(&*panic),
-                    peer_gone: false,
-                    error: None,
-                },
+                Ok(Err(error)) => Exit::Failed(error),
+                Err(panic) => Exit::Panicked(panic_message(&*panic)),
             };
             // A component only finishes inside its scheduler's poll, so the scheduler is the
             // current one: no per-component back-pointer is needed.
@@ -142,8 +130,9 @@ impl Inner {
         self.shared.notified.store(true, Ordering::SeqCst);
         let mut polls = 0usize;
         loop {
-            // Slow motion: wait out the pause after the last round.
-            {
+            // Slow motion: wait out the pause after the last round (off unless configured, so
+            // the usual loop does not touch the pause at all).
+            if self.config.round_delay.is_some() {
                 let mut pause = self.pause.borrow_mut();
                 if let Some(sleep) = pause.as_mut() {
                     if sleep.as_mut().poll(cx).is_pending() {
@@ -220,35 +209,43 @@ impl Inner {
             (entry, parent_waker)
         };
         let cancelled = matches!(exit, Exit::Cancelled);
-        match exit {
-            Exit::Finished => tracing::trace!(component = %entry.name, id = %id, "exited"),
-            Exit::Cancelled => tracing::debug!(component = %entry.name, id = %id, "cancelled"),
-            Exit::Failed {
-                message,
-                peer_gone,
-                error,
-            } => {
-                if peer_gone {
-                    tracing::debug!(component = %entry.name, id = %id, error = %message, "component stopped");
-                } else {
-                    tracing::error!(component = %entry.name, id = %id, error = %message, "component failed");
-                }
-                let who = entry.name.as_str().to_string();
-                let info = match error {
-                    Some(error) => FailureInfo::from_error(who, error),
-                    None => FailureInfo::new(who, message),
-                }
-                .with_id(id.to_string());
-                if let Some(signal) = entry
-                    .boxes
-                    .iter()
-                    .find(|b| b.name() == "signal" && b.direction() == Direction::Out)
-                {
-                    signal
-                        .handle
-                        .deliver_control(Control::Failed(Box::new(info)));
-                }
+        let who = || entry.name.as_str().to_string();
+        let failure = match exit {
+            Exit::Finished => {
+                tracing::trace!(component = %entry.name, id = %id, "exited");
+                None
             }
+            Exit::Cancelled => {
+                tracing::debug!(component = %entry.name, id = %id, "cancelled");
+                None
+            }
+            // Only a destination that had closed (a client that went away, say): an ordinary
+            // event, logged at debug, not error.
+            Exit::Failed(error @ crate::error::ComponentError::Closed) => {
+                tracing::debug!(component = %entry.name, id = %id, %error, "component stopped");
+                Some(FailureInfo::from_error(who(), error))
+            }
+            Exit::Failed(error) => {
+                tracing::error!(component = %entry.name, id = %id, %error, "component failed");
+                Some(FailureInfo::from_error(who(), error))
+            }
+            Exit::Panicked(message) => {
+                tracing::error!(component = %entry.name, id = %id, error = %message, "component failed");
+                Some(FailureInfo::new(who(), message))
+            }
+        };
+        // The failure goes down the component's own `signal` link (the scheduler keeps a handle
+        // on the box for exactly this).
+        if let Some(info) = failure
+            && let Some(signal) = entry
+                .boxes
+                .iter()
+                .find(|b| b.name() == "signal" && b.direction() == Direction::Out)
+        {
+            let info = info.with_id(id.to_string());
+            signal
+                .handle
+                .deliver_control(Control::Failed(Box::new(info)));
         }
         for b in entry.boxes.iter() {
             b.handle.on_owner_exit(cancelled);

@@ -60,3 +60,24 @@ impl Server {
         assert!(status.success(), "{status}");
     }
 }
+
+/// Starts `multicast_streaming_client --group GROUP ARGS…` and waits until it has joined the
+/// group (its first line); the rest of its stdout is returned for reading.
+#[allow(dead_code)] // not every test binary uses it
+pub(crate) fn multicast_listener(
+    group: &str,
+    args: &[&std::ffi::OsStr],
+) -> (Child, BufReader<std::process::ChildStdout>) {
+    let mut client = Command::new(env!("CARGO_BIN_EXE_multicast_streaming_client"))
+        .args(["--group", group])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(client.stdout.take().unwrap());
+    let mut joined = String::new();
+    stdout.read_line(&mut joined).unwrap();
+    assert_eq!(joined.trim(), format!("listening to {group}"));
+    (client, stdout)
+}
