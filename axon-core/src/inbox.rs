@@ -185,6 +185,26 @@ impl<T> InboxCore<T> {
         Ok(())
     }
 
+    /// Pushes, making room by dropping the oldest queued value when full; returns what was
+    /// dropped. The fan-out's `DropOldest` policy: the newest value always gets in.
+    pub(crate) fn push_displacing(&self, value: T) -> Result<Option<T>, T> {
+        if self.closed.get() {
+            return Err(value);
+        }
+        let displaced = {
+            let mut items = self.items.borrow_mut();
+            let displaced = if items.len() >= self.limit.get() as usize {
+                items.pop_front()
+            } else {
+                None
+            };
+            items.push_back(value);
+            displaced
+        };
+        self.pushed();
+        Ok(displaced)
+    }
+
     #[inline(always)]
     fn pushed(&self) {
         self.pushes.set(self.pushes.get() + 1);
@@ -561,6 +581,13 @@ impl<T: 'static> InboxRef<T> {
         }
     }
 
+    /// Sends now, dropping the oldest queued value to make room when the inbox is full; returns
+    /// the dropped value (`Err(value)` once the owner has exited). For streams where the newest
+    /// value matters most.
+    pub fn send_displacing(&self, value: T) -> Result<Option<T>, T> {
+        self.with_final(|queue| queue.push_displacing(value))
+    }
+
     /// True when both refer to the same inbox.
     pub fn same_inbox(&self, other: &InboxRef<T>) -> bool {
         Rc::ptr_eq(&self.core, &other.core)
@@ -579,6 +606,11 @@ impl<T: 'static> InboxRef<T> {
     /// True when no value is waiting.
     pub fn is_empty(&self) -> bool {
         self.core.len() == 0
+    }
+
+    /// The most values the inbox holds.
+    pub fn capacity(&self) -> usize {
+        self.core.capacity()
     }
 
     /// Total values ever pushed into this inbox's own queue.

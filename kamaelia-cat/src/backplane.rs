@@ -1,38 +1,10 @@
-//! The Backplane: a named many-to-many bus built on CAT services.
+//! The Backplane: a named many-to-many bus built on CAT services and axon-core's [`Fanout`].
 
 use crate::Cat;
 use axon_core::{
-    Boxes, Component, ComponentError, Control, FailureInfo, Inbox, InboxRef, Next, Outbox,
-    TrySendError,
+    Boxes, Component, ComponentError, Control, FailureInfo, Fanout, Inbox, InboxRef, Next, Outbox,
 };
-use std::collections::VecDeque;
-
-/// What a subscriber does when it falls behind by its bound.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Policy {
-    /// The publisher waits (backpressure through the bus): nothing is lost, the slowest
-    /// subscriber sets the pace.
-    Block,
-    /// The oldest waiting value is dropped and counted (`backplane.<name>.dropped`).
-    DropOldest,
-    /// The subscriber is removed and told why (`Control::Failed` on its `signal`): right for
-    /// streams such as Ogg pages, where a gap corrupts what follows.
-    Disconnect,
-}
-
-/// Where a backplane delivers to one subscriber.
-pub struct Subscription<T> {
-    /// The subscriber's data inbox.
-    pub data: InboxRef<T>,
-    /// The subscriber's control inbox: the end of the bus arrives here.
-    pub control: InboxRef<Control>,
-}
-
-impl<T> std::fmt::Debug for Subscription<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subscription").finish_non_exhaustive()
-    }
-}
+pub use axon_core::{Policy, Subscription};
 
 /// Sent to `backplane.<name>.requests`.
 pub enum BackplaneRequest<T> {
@@ -82,25 +54,28 @@ impl<T: Clone + 'static> Backplane<T> {
     }
 }
 
-fn apply<T: 'static>(subscribers: &mut Vec<Subscription<T>>, request: BackplaneRequest<T>) {
+fn apply<T: Clone + 'static>(subscribers: &mut Fanout<T>, request: BackplaneRequest<T>) {
     match request {
-        BackplaneRequest::Subscribe(s) => subscribers.push(s),
-        BackplaneRequest::Unsubscribe(gone) => subscribers.retain(|s| !s.data.same_inbox(&gone)),
+        BackplaneRequest::Subscribe(s) => subscribers.subscribe(s),
+        BackplaneRequest::Unsubscribe(gone) => {
+            subscribers.unsubscribe(&gone);
+        }
     }
 }
 
 impl<T: Clone + 'static> Component for Backplane<T> {
     async fn main(mut self) -> Result<(), ComponentError> {
         let cat = Cat::current()?;
-        let data_service = format!("backplane.{}", self.name);
-        let request_service = format!("backplane.{}.requests", self.name);
-        let subscribers_value = format!("backplane.{}.subscribers", self.name);
-        let published_value = format!("backplane.{}.published", self.name);
+        let name = &self.name;
+        let data_service = format!("backplane.{name}");
+        let request_service = format!("backplane.{name}.requests");
+        let subscribers_value = format!("backplane.{name}.subscribers");
+        let published_value = format!("backplane.{name}.published");
         cat.register_service(&data_service, self.inbox.to_ref())?;
         cat.register_service(&request_service, self.requests.to_ref())?;
         cat.set_value(&subscribers_value, 0)?;
         cat.set_value(&published_value, 0)?;
-        let mut subscribers: Vec<Subscription<T>> = Vec::new();
+        let mut subscribers = Fanout::new();
         let mut published: u64 = 0;
         let ending = loop {
             tokio::select! {
@@ -115,20 +90,20 @@ impl<T: Clone + 'static> Component for Backplane<T> {
                         while let Some(request) = self.requests.try_recv() {
                             apply(&mut subscribers, request);
                         }
-                        let mut i = 0;
-                        while i < subscribers.len() {
-                            let data = &subscribers[i].data;
-                            // Straight in when there is room; wait (Block) only when not.
-                            let delivered = match data.try_send(value.clone()) {
-                                Ok(()) => true,
-                                Err(TrySendError::Full(v)) => data.send(v).await.is_ok(),
-                                Err(_) => false,
-                            };
-                            if delivered {
-                                i += 1;
-                            } else {
-                                subscribers.swap_remove(i); // its owner exited
-                            }
+                        let outcome = subscribers.publish(value).await;
+                        if outcome.dropped > 0 {
+                            cat.add_to_value(&format!("backplane.{name}.dropped"), outcome.dropped as i64);
+                        }
+                        for lagging in outcome.lagging {
+                            cat.add_to_value(&format!("backplane.{name}.disconnected"), 1);
+                            let why = format!(
+                                "disconnected from backplane {name:?}: fell more than {} values behind",
+                                lagging.data.capacity()
+                            );
+                            tracing::warn!("{why}");
+                            let mut info = FailureInfo::new("Backplane", why);
+                            info.id = format!("backplane {name}");
+                            lagging.tell(Control::Failed(Box::new(info)));
                         }
                         published += 1;
                         if self.inbox.is_empty() {
@@ -147,8 +122,10 @@ impl<T: Clone + 'static> Component for Backplane<T> {
         while let Some(request) = self.requests.try_recv() {
             apply(&mut subscribers, request);
         }
-        for subscriber in &subscribers {
-            let _ = subscriber.control.send(ending.clone()).await;
+        for subscriber in subscribers.drain() {
+            if let Some(control) = &subscriber.control {
+                let _ = control.send(ending.clone()).await;
+            }
         }
         cat.set_value(&subscribers_value, 0)?;
         Ok(())
@@ -188,13 +165,13 @@ impl<T: 'static> Component for PublishTo<T> {
 }
 
 /// Receives everything published to the backplane `name` from the moment it starts, on its
-/// `outbox`. Between the bus and the consumer sits a queue of at most `bound` values with a
-/// [`Policy`] for when the consumer falls behind — memory never grows without bound.
+/// `outbox`. Its `inbox` holds at most `bound` values waiting for the consumer; when it is full
+/// the bus applies the [`Policy`] — memory never grows without bound.
 #[derive(Boxes)]
 pub struct SubscribeTo<T: Clone + 'static> {
-    /// Values from the bus.
+    /// Values from the bus (at most `bound` waiting).
     pub inbox: Inbox<T>,
-    /// The end of the bus, or a shutdown from whoever owns this subscriber.
+    /// The end of the bus, a disconnection, or a shutdown from whoever owns this subscriber.
     pub control: Inbox<Control>,
     /// The values, in order.
     pub outbox: Outbox<T>,
@@ -202,7 +179,6 @@ pub struct SubscribeTo<T: Clone + 'static> {
     pub signal: Outbox<Control>,
     name: String,
     policy: Policy,
-    bound: usize,
 }
 
 impl<T: Clone + 'static> SubscribeTo<T> {
@@ -210,13 +186,12 @@ impl<T: Clone + 'static> SubscribeTo<T> {
     /// applies.
     pub fn new(name: impl Into<String>, policy: Policy, bound: usize) -> Self {
         SubscribeTo {
-            inbox: Inbox::new(),
+            inbox: Inbox::with_capacity(bound.max(1)),
             control: Inbox::new(),
             outbox: Outbox::new(),
             signal: Outbox::new(),
             name: name.into(),
             policy,
-            bound: bound.max(1),
         }
     }
 }
@@ -228,120 +203,44 @@ impl<T: Clone + 'static> Component for SubscribeTo<T> {
             "backplane.{}.requests",
             self.name
         ))?;
-        requests
-            .send(BackplaneRequest::Subscribe(Subscription {
-                data: self.inbox.to_ref(),
-                control: self.control.to_ref(),
-            }))
-            .await?;
         let me = self.inbox.to_ref();
-        let unsubscribe = || BackplaneRequest::Unsubscribe(me.clone());
-        let mut queue: VecDeque<T> = VecDeque::new();
-        loop {
-            // Deliver what is queued while the consumer has room.
-            while let Some(value) = queue.pop_front() {
-                match self.outbox.try_send(value) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(value)) => {
-                        queue.push_front(value);
-                        break;
-                    }
-                    Err(_) => {
-                        // The consumer is gone: so is the point of subscribing.
-                        let _ = requests.try_send(unsubscribe());
-                        return Ok(());
-                    }
-                }
-            }
-            // Take what has arrived: straight on if the queue is empty, else queued by policy.
-            while self.policy != Policy::Block || queue.len() < self.bound {
-                let Some(value) = self.inbox.try_recv() else {
-                    break;
-                };
-                let value = if queue.is_empty() {
-                    match self.outbox.try_send(value) {
-                        Ok(()) => continue,
-                        Err(e) => e.into_inner(),
-                    }
-                } else {
-                    value
-                };
-                if !self.admit(&mut queue, value, &cat).await? {
-                    let _ = requests.try_send(unsubscribe());
-                    return Ok(());
-                }
-            }
-            let accepting = self.policy != Policy::Block || queue.len() < self.bound;
+        let subscription =
+            Subscription::new(me.clone(), self.policy).with_control(self.control.to_ref());
+        requests
+            .send(BackplaneRequest::Subscribe(subscription))
+            .await?;
+        let ending = loop {
+            let value = match self.inbox.next_or_control(&mut self.control).await {
+                Next::Data(value) => value,
+                Next::Control(message) => break (None, Some(message)),
+            };
+            // While waiting for the consumer, still hear the end or a disconnection.
             tokio::select! {
                 biased;
-                message = self.control.recv() => {
-                    // Everything published before the end is already in the inbox.
-                    while let Some(value) = self.inbox.try_recv() {
-                        queue.push_back(value);
-                    }
-                    let _ = requests.try_send(unsubscribe());
-                    if matches!(message, Control::ProducerFinished) {
-                        for value in queue.drain(..) {
-                            self.outbox.send(value).await?;
-                        }
-                    }
-                    self.signal.send(message).await?;
-                    return Ok(());
-                }
-                permit = self.outbox.reserve(), if !queue.is_empty() => {
-                    let permit = permit?;
-                    if let Some(value) = queue.pop_front() {
+                message = self.control.recv() => break (Some(value), Some(message)),
+                permit = self.outbox.reserve() => match permit {
+                    Ok(permit) => {
                         let _ = permit.send(value);
                     }
-                }
-                value = self.inbox.recv(), if accepting => {
-                    if !self.admit(&mut queue, value, &cat).await? {
-                        let _ = requests.try_send(unsubscribe());
-                        return Ok(());
-                    }
-                }
+                    Err(_) => break (None, None), // the consumer has gone: so has the point
+                },
+            }
+        };
+        let (held, message) = ending;
+        let _ = requests.try_send(BackplaneRequest::Unsubscribe(me));
+        let Some(message) = message else {
+            return Ok(());
+        };
+        if matches!(message, Control::ProducerFinished) {
+            // Everything published before the end is already here.
+            if let Some(value) = held {
+                self.outbox.send(value).await?;
+            }
+            while let Some(value) = self.inbox.try_recv() {
+                self.outbox.send(value).await?;
             }
         }
+        self.signal.send(message).await?;
+        Ok(())
     }
-}
-
-impl<T: Clone + 'static> SubscribeTo<T> {
-    /// Queues `value`, applying the policy if the queue is at its bound. `false` means this
-    /// subscriber has disconnected itself (and said why on `signal`).
-    async fn admit(
-        &self,
-        queue: &mut VecDeque<T>,
-        value: T,
-        cat: &Cat,
-    ) -> Result<bool, ComponentError> {
-        if queue.len() >= self.bound {
-            match self.policy {
-                Policy::Block => {}
-                Policy::DropOldest => {
-                    queue.pop_front();
-                    cat.add_to_value(&format!("backplane.{}.dropped", self.name), 1);
-                }
-                Policy::Disconnect => {
-                    cat.add_to_value(&format!("backplane.{}.disconnected", self.name), 1);
-                    let why = format!(
-                        "disconnected from backplane {:?}: fell more than {} values behind",
-                        self.name, self.bound
-                    );
-                    tracing::warn!("{why}");
-                    self.signal
-                        .send(Control::Failed(Box::new(failure(&self.name, why))))
-                        .await?;
-                    return Ok(false);
-                }
-            }
-        }
-        queue.push_back(value);
-        Ok(true)
-    }
-}
-
-fn failure(name: &str, message: String) -> FailureInfo {
-    let mut info = FailureInfo::new("SubscribeTo", message);
-    info.id = format!("backplane {name}");
-    info
 }

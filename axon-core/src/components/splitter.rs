@@ -1,10 +1,14 @@
 //! `Splitter`: fan-out to sinks added and removed at run time.
 
 use super::transform::until_end;
-use crate::{Boxes, Component, ComponentError, Control, Inbox, InboxRef, Outbox};
+use crate::{
+    Boxes, Component, ComponentError, Control, Fanout, Inbox, InboxRef, Outbox, Policy,
+    Subscription,
+};
 
 /// Sends a clone of every value to each of its sinks (an outbox feeds one destination, so
-/// fan-out is this component's job, as in Axon). Sinks are inboxes given on `add_sink` and
+/// fan-out is this component's job, as in Axon), through a [`Fanout`] whose sinks all
+/// [`Block`](Policy::Block). Sinks are inboxes given on `add_sink` and
 /// taken away on `remove_sink`, at any time. For `bytes::Bytes` a clone is a reference-count
 /// increment, not a copy. A sink whose owner has exited is dropped from the list.
 ///
@@ -40,7 +44,7 @@ impl<T: Clone + 'static> Default for Splitter<T> {
 
 impl<T: Clone + 'static> Component for Splitter<T> {
     async fn main(mut self) -> Result<(), ComponentError> {
-        let mut sinks: Vec<InboxRef<T>> = Vec::new();
+        let mut sinks = Fanout::new();
         let (add, remove, outbox) = (&mut self.add_sink, &mut self.remove_sink, &self.outbox);
         until_end(
             &mut self.inbox,
@@ -49,19 +53,12 @@ impl<T: Clone + 'static> Component for Splitter<T> {
             async |value| {
                 // Membership changes apply before the next value.
                 while let Some(sink) = add.try_recv() {
-                    sinks.push(sink);
+                    sinks.subscribe(Subscription::new(sink, Policy::Block));
                 }
                 while let Some(gone) = remove.try_recv() {
-                    sinks.retain(|s| !s.same_inbox(&gone));
+                    sinks.unsubscribe(&gone);
                 }
-                let mut i = 0;
-                while i < sinks.len() {
-                    if sinks[i].send(value.clone()).await.is_err() {
-                        sinks.swap_remove(i);
-                    } else {
-                        i += 1;
-                    }
-                }
+                sinks.publish(value.clone()).await;
                 if outbox.is_linked() {
                     outbox.send(value).await?;
                 }

@@ -56,16 +56,18 @@ impl Counters {
 
     /// `{"connections":…, …, "by_reason":{"client_left":…, "lagging":…, …}}`
     pub(super) fn json(&self) -> String {
-        let mut fields: Vec<String> = Vec::new();
-        let mut reasons: Vec<String> = Vec::new();
+        let mut fields = serde_json::Map::new();
+        let mut reasons = serde_json::Map::new();
         for (name, value) in self.named() {
             match name.strip_prefix("reason.") {
-                Some(reason) => reasons.push(format!("\"{reason}\":{value}")),
-                None => fields.push(format!("\"{name}\":{value}")),
-            }
+                Some(reason) => reasons.insert(reason.to_string(), value.into()),
+                None => fields.insert(name, value.into()),
+            };
         }
-        fields.push(format!("\"by_reason\":{{{}}}", reasons.join(",")));
-        format!("{{{}}}\n", fields.join(","))
+        fields.insert("by_reason".into(), reasons.into());
+        let mut json = serde_json::Value::from(fields).to_string();
+        json.push('\n');
+        json
     }
 
     /// Counts a connection event by its reason and writes its log line.

@@ -2,8 +2,8 @@
 //! and the short-lived component that answers a connection past the limit.
 
 use super::Shared;
+use super::audience::subscriber;
 use super::counters::{Open, bump};
-use super::fanout::Subscriber;
 use crate::access::{ConnectionEvent, ConnectionRecord, Reason};
 use crate::http::{read_request, response, response_head};
 use axon_core::{Boxes, Component, ComponentError, Control, Inbox};
@@ -227,10 +227,10 @@ impl Listener {
         let counters = &shared.counters;
         // Joined before the head goes out, so a client that has read the head is in the
         // stream (with the burst, or from the next join point).
-        shared.fanout.borrow_mut().join(Subscriber {
-            data: self.inbox.to_ref(),
-            control: self.control.to_ref(),
-        });
+        shared
+            .audience
+            .borrow_mut()
+            .join(subscriber(self.inbox.to_ref(), self.control.to_ref()));
         let _listening = Open::new(counters, |c| &c.listeners);
         let mut sent = 0u64;
         match tokio::time::timeout(WRITE_GRACE, stream.write_all(head.as_bytes())).await {

@@ -3,21 +3,21 @@
 //! (sent first to every listener), join point (where a listener may start) or continuation.
 //!
 //! - `mod.rs`: the configuration and the server (accepting, admitting, ending).
-//! - `fanout.rs`: who listens, the header and burst a newcomer starts with, lag.
+//! - `audience.rs`: who listens, the header and burst a newcomer starts with, lag.
 //! - `listener.rs`: one HTTP connection (request, response, streaming).
 //! - `counters.rs`: statistics and connection events by reason.
 
+mod audience;
 mod counters;
-mod fanout;
 mod listener;
 
 use crate::access::ConnectionRecord;
 use crate::access::{ConnectionEvent, Reason};
 use crate::http::{RequestLimits, response};
+use audience::Audience;
 use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
 use bytes::Bytes;
 use counters::{Counters, Open};
-use fanout::Fanout;
 use kamaelia_cat::Cat;
 use listener::{Listener, Refusal};
 use std::cell::{Cell, RefCell};
@@ -144,7 +144,7 @@ impl LiveConfig {
 struct Shared {
     config: LiveConfig,
     counters: Rc<Counters>,
-    fanout: RefCell<Fanout>,
+    audience: RefCell<Audience>,
     /// The source has ended: no listener is admitted any more.
     ended: Cell<bool>,
 }
@@ -230,7 +230,7 @@ impl Component for LiveHttpServer {
         let cat = Cat::current()?;
         let prefix = format!("net.live.{}", self.local);
         let shared = Rc::new(Shared {
-            fanout: RefCell::new(Fanout::new(self.config.burst, self.config.max_lag)),
+            audience: RefCell::new(Audience::new(self.config.burst, self.config.max_lag)),
             config: self.config.clone(),
             counters: Rc::default(),
             ended: Cell::new(false),
@@ -245,7 +245,7 @@ impl Component for LiveHttpServer {
         let ending = loop {
             tokio::select! {
                 next = self.inbox.next_or_control(&mut self.control) => match next {
-                    Next::Data(chunk) => shared.fanout.borrow_mut().publish(chunk, &shared.counters),
+                    Next::Data(chunk) => shared.audience.borrow_mut().publish(chunk, &shared.counters),
                     Next::Control(message) => break message,
                 },
                 accepted = listener.accept() => match accepted {
@@ -264,8 +264,8 @@ impl Component for LiveHttpServer {
         shared.ended.set(true);
         let children = axon_core::children();
         if matches!(ending, Control::ProducerFinished) {
-            for listener in shared.fanout.borrow().everyone() {
-                let _ = listener.control.try_send(Control::ProducerFinished);
+            for listener in shared.audience.borrow().everyone() {
+                listener.tell(Control::ProducerFinished);
             }
             children.all_done().await;
         } else {

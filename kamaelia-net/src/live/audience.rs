@@ -1,29 +1,29 @@
-//! The fan-out: who is listening, the header a newcomer is sent first, and the burst of recent
+//! The audience: who is listening, the header a newcomer is sent first, and the burst of recent
 //! stream a newcomer starts with.
 //!
-//! Every chunk is one shared `Bytes`; delivering it to a listener is one `try_send` of a
-//! reference. A listener whose queue is full has fallen behind: it is told so and forgotten, and
-//! nobody else waits for it.
+//! Every chunk is one shared `Bytes`, fanned out by axon-core's [`Fanout`] with the
+//! [`Disconnect`](Policy::Disconnect) policy: delivering it to a listener is one `try_send` of a
+//! reference, and a listener whose queue is full has fallen behind: it is told so and forgotten,
+//! and nobody else waits for it.
 
 use super::counters::{Counters, bump};
 use super::{ChunkKind, LiveChunk};
-use axon_core::{Control, InboxRef, TrySendError};
+use axon_core::{Control, Fanout, InboxRef, Offer, Policy, Subscription};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Where the server delivers to one listener.
-pub(super) struct Subscriber {
-    pub(super) data: InboxRef<Bytes>,
-    pub(super) control: InboxRef<Control>,
+/// Where the server delivers to one listener: its chunk queue and its control inbox.
+pub(super) fn subscriber(data: InboxRef<Bytes>, control: InboxRef<Control>) -> Subscription<Bytes> {
+    Subscription::new(data, Policy::Disconnect).with_control(control)
 }
 
-pub(super) struct Fanout {
+pub(super) struct Audience {
     /// Listeners receiving the stream.
-    streaming: Vec<Subscriber>,
+    streaming: Fanout<Bytes>,
     /// Listeners that have been sent the response head and wait for the next join point.
-    waiting: Vec<Subscriber>,
+    waiting: Vec<Subscription<Bytes>>,
     /// The latest run of header chunks.
     header: Vec<Bytes>,
     /// The header as one chunk (made once per header, not per listener), so a header of many
@@ -40,10 +40,10 @@ pub(super) struct Fanout {
     max_lag: usize,
 }
 
-impl Fanout {
+impl Audience {
     pub(super) fn new(burst: Duration, max_lag: usize) -> Self {
-        Fanout {
-            streaming: Vec::new(),
+        Audience {
+            streaming: Fanout::new(),
             waiting: Vec::new(),
             header: Vec::new(),
             joined_header: None,
@@ -85,7 +85,7 @@ impl Fanout {
                     let header = self.header().clone();
                     for listener in waiting {
                         if header.is_empty() || self.deliver(&listener, &header) {
-                            self.streaming.push(listener);
+                            self.streaming.subscribe(listener);
                         }
                     }
                 }
@@ -96,14 +96,15 @@ impl Fanout {
             self.recent.push_back((now, chunk.clone()));
             self.trim(now);
         }
-        let mut streaming = std::mem::take(&mut self.streaming);
-        streaming.retain(|listener| self.deliver(listener, &chunk.bytes));
-        self.streaming = streaming;
+        let published = self.streaming.publish_now(chunk.bytes);
+        for listener in &published.lagging {
+            self.tell_lagging(listener);
+        }
     }
 
     /// A new listener: it starts at once with the header and the recent burst when the burst
     /// holds a join point, else with the header at the next join point.
-    pub(super) fn join(&mut self, listener: Subscriber) {
+    pub(super) fn join(&mut self, listener: Subscription<Bytes>) {
         self.trim(Instant::now());
         let from = self
             .recent
@@ -123,7 +124,7 @@ impl Fanout {
                 }
             };
             if self.deliver(&listener, &start) {
-                self.streaming.push(listener);
+                self.streaming.subscribe(listener);
             }
         } else {
             // Listeners that left while waiting are forgotten here too, so a source that
@@ -136,7 +137,7 @@ impl Fanout {
     }
 
     /// Everyone listening or waiting (to tell them the stream has ended).
-    pub(super) fn everyone(&self) -> impl Iterator<Item = &Subscriber> {
+    pub(super) fn everyone(&self) -> impl Iterator<Item = &Subscription<Bytes>> {
         self.streaming.iter().chain(&self.waiting)
     }
 
@@ -159,25 +160,28 @@ impl Fanout {
 
     /// Queues `bytes` for one listener; false when it has gone or has fallen too far behind
     /// (then it is told to close, and how far behind it was).
-    fn deliver(&self, listener: &Subscriber, bytes: &Bytes) -> bool {
-        match listener.data.try_send(bytes.clone()) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
-                let behind = self
-                    .arrivals
-                    .front()
-                    .map_or(Duration::ZERO, |oldest| oldest.elapsed());
-                let why = format!(
-                    "{} chunks queued, {:.1} s behind the live stream",
-                    self.max_lag,
-                    behind.as_secs_f64()
-                );
-                let _ = listener
-                    .control
-                    .try_send(Control::failed("LiveHttpServer", why));
+    fn deliver(&self, listener: &Subscription<Bytes>, bytes: &Bytes) -> bool {
+        match listener.offer(bytes.clone()) {
+            Offer::Delivered | Offer::Displaced(_) => true,
+            Offer::Full(_) | Offer::Lagging(_) => {
+                self.tell_lagging(listener);
                 false
             }
-            Err(_) => false, // it has gone
+            Offer::Gone(_) => false,
         }
+    }
+
+    /// Tells a listener that fell behind how far behind it was.
+    fn tell_lagging(&self, listener: &Subscription<Bytes>) {
+        let behind = self
+            .arrivals
+            .front()
+            .map_or(Duration::ZERO, |oldest| oldest.elapsed());
+        let why = format!(
+            "{} chunks queued, {:.1} s behind the live stream",
+            self.max_lag,
+            behind.as_secs_f64()
+        );
+        listener.tell(Control::failed("LiveHttpServer", why));
     }
 }
