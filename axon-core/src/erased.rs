@@ -8,7 +8,7 @@ use crate::inbox::{Inbox, InboxCore};
 use crate::link;
 use crate::outbox::{Downstream, Outbox, OutboxCore};
 use std::any::{Any, TypeId};
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::fmt;
 use std::rc::Rc;
 
@@ -55,17 +55,32 @@ pub enum Direction {
     Out,
 }
 
-/// The owner of a box, filled in when its component is activated. The box's name lives once,
-/// in the owner's box list (found by this field's address), not in every box.
+/// Who a box belongs to and what it is called: its owner, filled in when the component is
+/// activated, and its name and doc string, filled in when the component lists its boxes (or
+/// when an adaptive box is added). A box knows its own name, so an error naming an endpoint
+/// never has to ask the scheduler.
 pub(crate) struct BoxMeta {
     /// `ComponentId::as_u64`, or `u64::MAX` before activation.
     owner: Cell<u64>,
+    spec: OnceCell<Spec>,
+}
+
+/// A box's name and doc: static for declared fields, owned for boxes added at run time.
+enum Spec {
+    Static(&'static BoxSpec),
+    Owned(Box<BoxSpecOwned>),
+}
+
+struct BoxSpecOwned {
+    name: String,
+    doc: String,
 }
 
 impl Default for BoxMeta {
     fn default() -> Self {
         BoxMeta {
             owner: Cell::new(u64::MAX),
+            spec: OnceCell::new(),
         }
     }
 }
@@ -83,11 +98,30 @@ impl BoxMeta {
             }),
         }
     }
-    /// The box's name, when its owner runs in the scheduler polled on this thread.
-    pub(crate) fn name(&self) -> &'static str {
-        self.owner()
-            .and_then(|owner| crate::scheduler::box_name(owner, self))
-            .unwrap_or("?")
+    /// Names a declared box (the first name given sticks: a box is one field).
+    pub(crate) fn set_spec(&self, spec: &'static BoxSpec) {
+        let _ = self.spec.set(Spec::Static(spec));
+    }
+    /// Names a box added at run time.
+    pub(crate) fn set_owned_spec(&self, name: String, doc: String) {
+        let _ = self
+            .spec
+            .set(Spec::Owned(Box::new(BoxSpecOwned { name, doc })));
+    }
+    /// The box's name; `?` for a box that belongs to no component's list.
+    pub(crate) fn name(&self) -> &str {
+        match self.spec.get() {
+            Some(Spec::Static(spec)) => spec.name,
+            Some(Spec::Owned(spec)) => &spec.name,
+            None => "?",
+        }
+    }
+    pub(crate) fn doc(&self) -> &str {
+        match self.spec.get() {
+            Some(Spec::Static(spec)) => spec.doc,
+            Some(Spec::Owned(spec)) => &spec.doc,
+            None => "",
+        }
     }
     pub(crate) fn endpoint(&self) -> Endpoint {
         Endpoint {
@@ -95,7 +129,7 @@ impl BoxMeta {
                 Some(id) => crate::scheduler::describe(id).into(),
                 None => "(not activated)".into(),
             },
-            box_name: self.name().into(),
+            box_name: self.name().to_string().into(),
         }
     }
 }
@@ -120,14 +154,13 @@ impl BoxSpec {
 /// kept as data for linking by name and for introspection. Made by `#[derive(Boxes)]`.
 #[derive(Clone)]
 pub struct BoxEntry {
-    spec: &'static BoxSpec,
     pub(crate) handle: Rc<dyn ErasedBox>,
 }
 
 impl fmt::Debug for BoxEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BoxEntry")
-            .field("name", &self.spec.name)
+            .field("name", &self.name())
             .field("direction", &self.direction())
             .field("type", &self.type_name())
             .finish()
@@ -138,26 +171,26 @@ impl BoxEntry {
     /// Describes an inbox (called by `#[derive(Boxes)]`).
     #[doc(hidden)]
     pub fn inbox<T: 'static>(spec: &'static BoxSpec, inbox: &Inbox<T>) -> Self {
+        inbox.core.meta.set_spec(spec);
         BoxEntry {
-            spec,
             handle: inbox.core.clone(),
         }
     }
     /// Describes an outbox (called by `#[derive(Boxes)]`).
     #[doc(hidden)]
     pub fn outbox<T: 'static>(spec: &'static BoxSpec, outbox: &Outbox<T>) -> Self {
+        outbox.core.meta.set_spec(spec);
         BoxEntry {
-            spec,
             handle: outbox.core.clone(),
         }
     }
-    /// The box name (the field name).
-    pub fn name(&self) -> &'static str {
-        self.spec.name
+    /// The box name (the field name, or the name an adaptive box was given).
+    pub fn name(&self) -> &str {
+        self.handle.meta().name()
     }
     /// The box's doc comment.
-    pub fn doc(&self) -> &'static str {
-        self.spec.doc
+    pub fn doc(&self) -> &str {
+        self.handle.meta().doc()
     }
     /// True when this entry describes the box whose owner record is `meta`.
     pub(crate) fn has_meta(&self, meta: *const BoxMeta) -> bool {
@@ -178,6 +211,15 @@ impl BoxEntry {
 pub trait Boxes {
     /// The component's boxes, in declaration order.
     fn boxes(&self) -> Vec<BoxEntry>;
+
+    /// Where the boxes it adds at run time are listed: its [`AdaptiveBoxes`] field, if any
+    /// (plumbing for the derive).
+    ///
+    /// [`AdaptiveBoxes`]: crate::AdaptiveBoxes
+    #[doc(hidden)]
+    fn adaptive(&self) -> Option<crate::adaptive::AdaptiveRegistry> {
+        None
+    }
 }
 
 /// Statistics of one box, for the topology snapshot.
@@ -227,6 +269,9 @@ pub(crate) trait ErasedBox {
     fn unlink_all(&self) -> usize;
     /// Delivers a scheduler-made control message if this box carries `Control`.
     fn deliver_control(&self, message: Control) -> bool;
+    /// An added box was removed: its links go, and an inbox refuses further sends (what is
+    /// queued stays receivable).
+    fn retire(&self);
 }
 
 fn type_mismatch(from: &dyn ErasedBox, to: &dyn ErasedBox) -> LinkError {
@@ -302,6 +347,10 @@ impl<T: 'static> ErasedBox for InboxCore<T> {
     fn unlink_all(&self) -> usize {
         link::unlink_inbox_all(self)
     }
+    fn retire(&self) {
+        link::unlink_inbox_all(self);
+        self.refuse_sends();
+    }
     fn deliver_control(&self, message: Control) -> bool {
         match (self as &dyn Any).downcast_ref::<InboxCore<Control>>() {
             Some(core) => core.force_push(message).is_ok(),
@@ -368,6 +417,9 @@ impl<T: 'static> ErasedBox for OutboxCore<T> {
     }
     fn unlink_all(&self) -> usize {
         link::unlink_outbox_all(self)
+    }
+    fn retire(&self) {
+        link::unlink_outbox_all(self);
     }
     fn blocked(&self) -> bool {
         self.blocked.get()

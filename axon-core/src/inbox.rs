@@ -315,6 +315,13 @@ impl<T> InboxCore<T> {
         self.wake_senders();
     }
 
+    /// Refuses further sends (they get `Closed`) but keeps what is queued for the owner.
+    pub(crate) fn refuse_sends(&self) {
+        self.closed.set(true);
+        self.update_limit();
+        self.wake_senders();
+    }
+
     /// The owner exited: refuse further sends, count (and drop) what was never received.
     pub(crate) fn close(&self) {
         self.closed.set(true);

@@ -93,7 +93,7 @@ impl LinkInfo {
         owner: ComponentId,
         source: &BoxEntry,
         view: LinkView,
-        to_name: &'static str,
+        to_name: &str,
     ) -> Self {
         LinkInfo {
             from: BoxAddress {

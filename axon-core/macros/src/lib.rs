@@ -19,6 +19,9 @@ use syn::{Data, DeriveInput, Expr, Fields, Lit, Meta, Type, parse_macro_input};
 /// It also implements `Debug`, showing the boxes (their depth and links) and eliding the state;
 /// `#[boxes(no_debug)]` on the struct leaves `Debug` to you.
 ///
+/// A field of type `AdaptiveBoxes` (at most one) holds the boxes the component adds and removes
+/// while it runs; the scheduler finds them by name and shows them in the topology.
+///
 /// Attributes: `#[boxes(control)]` on an `Inbox<Control>` field with another name makes it the
 /// control inbox (an `Inbox<Control>` that is neither named `control` nor marked is an error, as
 /// it would silently be no control inbox at all); `#[boxes(crate = path)]` on the struct names
@@ -110,6 +113,11 @@ fn boxes_attr(attrs: &[syn::Attribute]) -> syn::Result<BoxesAttr> {
     Ok(found)
 }
 
+/// True when `ty` is `AdaptiveBoxes` or `AdaptiveBoxes<R>` (any path prefix).
+fn is_adaptive(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "AdaptiveBoxes"))
+}
+
 fn is_control(ty: &Type) -> bool {
     matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Control"))
 }
@@ -146,7 +154,21 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
     let mut control_field: Option<syn::Ident> = None;
     let mut unnamed_control: Option<&syn::Ident> = None;
     let mut has_signal = false;
+    let mut adaptive: Option<&syn::Ident> = None;
     for field in named {
+        if is_adaptive(&field.ty) {
+            let ident = field.ident.as_ref().expect("named field");
+            if adaptive.is_some() {
+                return Err(syn::Error::new_spanned(
+                    ident,
+                    "a component has one `AdaptiveBoxes` field: it holds all the boxes added at run time",
+                ));
+            }
+            adaptive = Some(ident);
+            let field_name = ident.to_string();
+            debug_fields.push(quote! { .field(#field_name, &self.#ident) });
+            continue;
+        }
         let Some((direction, inner)) = box_type(&field.ty) else {
             continue;
         };
@@ -261,6 +283,14 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
             }
         }
     };
+    let adaptive = match adaptive {
+        Some(field) => quote! {
+            fn adaptive(&self) -> ::core::option::Option<#root::AdaptiveRegistry> {
+                ::core::option::Option::Some(self.#field.registry())
+            }
+        },
+        None => quote! {},
+    };
     Ok(quote! {
         #debug
         impl #impl_generics #root::Boxes for #name #ty_generics #where_clause {
@@ -268,6 +298,7 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
                 static SPECS: [#root::BoxSpec; #count] = [#(#specs),*];
                 ::std::vec![#(#entries),*]
             }
+            #adaptive
         }
         #stage
         #helper

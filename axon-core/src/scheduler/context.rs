@@ -84,20 +84,6 @@ pub(crate) fn describe(id: ComponentId) -> String {
     .unwrap_or_else(|| id.to_string())
 }
 
-/// The name of the box of component `owner` whose owner record is `meta`.
-pub(crate) fn box_name(owner: ComponentId, meta: &crate::erased::BoxMeta) -> Option<&'static str> {
-    with_current(|inner| {
-        let table = inner.table.try_borrow().ok()?;
-        let entry = table.get(owner)?;
-        entry
-            .boxes
-            .iter()
-            .find(|b| b.has_meta(meta))
-            .map(|b| b.name())
-    })
-    .flatten()
-}
-
 /// Whether `parent` is `child`'s parent. Unknown owners (not yet activated, or checked outside a
 /// running scheduler) are not refused.
 pub(crate) fn is_parent_of(parent: Option<ComponentId>, child: Option<ComponentId>) -> bool {

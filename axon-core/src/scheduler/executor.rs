@@ -72,6 +72,7 @@ impl Inner {
     ) -> ComponentHandle {
         let name = ComponentName::of(&component);
         let boxes = component.boxes().into_boxed_slice();
+        let adaptive = component.adaptive().map(|r| r.0);
         let id = {
             let mut table = self.table.borrow_mut();
             let id = table.insert(Entry {
@@ -80,6 +81,7 @@ impl Inner {
                 family: None,
                 task: None,
                 boxes,
+                adaptive,
             });
             if let Some(parent) = parent.and_then(|p| table.get_mut(p)) {
                 parent.family.get_or_insert_default().children.push(id);
@@ -87,6 +89,9 @@ impl Inner {
             let entry = table.get(id).expect("just inserted");
             for b in entry.boxes.iter() {
                 b.handle.meta().set_owner(id);
+            }
+            if let Some(registry) = &entry.adaptive {
+                registry.activated(id, &entry.boxes);
             }
             id
         };
@@ -247,7 +252,7 @@ impl Inner {
                 .handle
                 .deliver_control(Control::Failed(Box::new(info)));
         }
-        for b in entry.boxes.iter() {
+        for b in entry.all_boxes().iter() {
             b.handle.on_owner_exit(cancelled);
         }
         if let Some(task) = entry.task {
@@ -286,7 +291,7 @@ impl Inner {
         self.table
             .borrow()
             .get(id)
-            .map(|e| e.boxes.iter().cloned().collect())
+            .map(|e| e.all_boxes().iter().cloned().collect())
     }
 
     /// Components queued to run: in the local queue (this thread's, or the one swapped into
@@ -322,7 +327,7 @@ impl Inner {
                 parent: entry.parent,
                 state: if current == Some(id) {
                     ComponentState::Running
-                } else if entry.boxes.iter().any(|b| b.handle.blocked()) {
+                } else if entry.all_boxes().iter().any(|b| b.handle.blocked()) {
                     ComponentState::BlockedOnSend
                 } else if queued.contains(&id) {
                     ComponentState::Runnable
@@ -330,7 +335,7 @@ impl Inner {
                     ComponentState::Waiting
                 },
             });
-            for b in entry.boxes.iter() {
+            for b in entry.all_boxes().iter() {
                 topology.boxes.push(BoxInfo {
                     component: id,
                     name: b.name().to_string(),
@@ -343,9 +348,14 @@ impl Inner {
                     let to_name = view
                         .to_owner
                         .and_then(|owner| table.get(owner))
-                        .and_then(|e| e.boxes.iter().find(|d| d.has_meta(view.to_meta)))
-                        .map_or("?", |d| d.name());
-                    topology.links.push(LinkInfo::new(id, b, view, to_name));
+                        .and_then(|e| {
+                            e.all_boxes()
+                                .iter()
+                                .find(|d| d.has_meta(view.to_meta))
+                                .map(|d| d.name().to_string())
+                        })
+                        .unwrap_or_else(|| "?".into());
+                    topology.links.push(LinkInfo::new(id, b, view, &to_name));
                 }
             }
         }

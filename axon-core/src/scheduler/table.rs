@@ -21,7 +21,10 @@ pub(super) struct Entry {
     /// Children and the waker of `children().all_done()`; only parents allocate it.
     pub(super) family: Option<Box<Family>>,
     pub(super) task: Option<Task<(), ComponentId>>,
+    /// The declared boxes (the component's fields).
     pub(super) boxes: Box<[BoxEntry]>,
+    /// Boxes it adds while it runs, when it has an `AdaptiveBoxes`.
+    pub(super) adaptive: Option<Rc<crate::adaptive::Registry>>,
 }
 
 #[derive(Default)]
@@ -33,6 +36,18 @@ pub(super) struct Family {
 impl Entry {
     pub(super) fn children(&self) -> &[ComponentId] {
         self.family.as_ref().map_or(&[], |f| &f.children)
+    }
+
+    /// Every box: declared, then added at run time (borrowed when there are none added).
+    pub(super) fn all_boxes(&self) -> std::borrow::Cow<'_, [BoxEntry]> {
+        match &self.adaptive {
+            None => std::borrow::Cow::Borrowed(&self.boxes),
+            Some(registry) => {
+                let mut all = self.boxes.to_vec();
+                all.extend(registry.added());
+                std::borrow::Cow::Owned(all)
+            }
+        }
     }
 }
 
