@@ -55,7 +55,7 @@ impl Registry {
             .expect("some suffix is free")
     }
 
-    fn add(&self, handle: Rc<dyn ErasedBox>, wanted: &str, doc: &str) -> String {
+    pub(crate) fn add(&self, handle: Rc<dyn ErasedBox>, wanted: &str, doc: &str) -> String {
         let name = self.unique(wanted, handle.direction());
         handle.meta().set_owned_spec(name.clone(), doc.to_string());
         if let Some(owner) = self.owner.get() {

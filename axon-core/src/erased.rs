@@ -269,6 +269,9 @@ pub(crate) trait ErasedBox {
     fn unlink_all(&self) -> usize;
     /// Delivers a scheduler-made control message if this box carries `Control`.
     fn deliver_control(&self, message: Control) -> bool;
+    /// A new, unlinked box carrying the same item type, facing `direction` (how a Graphline
+    /// makes the `("self", name)` box a link asks for).
+    fn new_peer(&self, direction: Direction) -> Rc<dyn ErasedBox>;
     /// An added box was removed: its links go, and an inbox refuses further sends (what is
     /// queued stays receivable).
     fn retire(&self);
@@ -347,6 +350,12 @@ impl<T: 'static> ErasedBox for InboxCore<T> {
     fn unlink_all(&self) -> usize {
         link::unlink_inbox_all(self)
     }
+    fn new_peer(&self, direction: Direction) -> Rc<dyn ErasedBox> {
+        match direction {
+            Direction::In => Rc::new(InboxCore::<T>::new(crate::inbox::DEFAULT_CAPACITY)),
+            Direction::Out => Rc::new(OutboxCore::<T>::new(crate::inbox::DEFAULT_CAPACITY)),
+        }
+    }
     fn retire(&self) {
         link::unlink_inbox_all(self);
         self.refuse_sends();
@@ -417,6 +426,12 @@ impl<T: 'static> ErasedBox for OutboxCore<T> {
     }
     fn unlink_all(&self) -> usize {
         link::unlink_outbox_all(self)
+    }
+    fn new_peer(&self, direction: Direction) -> Rc<dyn ErasedBox> {
+        match direction {
+            Direction::In => Rc::new(InboxCore::<T>::new(crate::inbox::DEFAULT_CAPACITY)),
+            Direction::Out => Rc::new(OutboxCore::<T>::new(crate::inbox::DEFAULT_CAPACITY)),
+        }
     }
     fn retire(&self) {
         link::unlink_outbox_all(self);

@@ -1,7 +1,9 @@
 //! Threaded components: a blocking body on its own OS thread, bridged to the scheduler by a
 //! proxy component over bounded channels (DESIGN §2.7).
 
-use crate::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
+use crate::{
+    Boxes, Component, ComponentError, ComponentId, Control, Inbox, LinkError, Next, Outbox,
+};
 use async_channel::{Receiver, Sender};
 use std::time::Duration;
 
@@ -9,8 +11,62 @@ use std::time::Duration;
 /// control arrive in one ordered channel, so `ProducerFinished` never overtakes data.
 pub struct ThreadBoxes<I, O> {
     inbound: Receiver<Next<I>>,
-    outbound: Sender<O>,
+    outbound: Sender<FromThread<O>>,
     runtime: tokio::runtime::Handle,
+}
+
+/// What the thread sends the proxy, in one ordered channel: a value sent before a relink is
+/// delivered before the relink happens.
+enum FromThread<O> {
+    Value(O),
+    Rewire(Rewire),
+}
+
+/// A linkage change asked for by the thread, carried out by the proxy on the scheduler (the
+/// boxes live there), with the answer sent back.
+enum Rewire {
+    Link {
+        from: String,
+        to: (ComponentId, String),
+        answer: Sender<Result<(), LinkError>>,
+    },
+    Unlink {
+        name: String,
+        answer: Sender<Result<usize, LinkError>>,
+    },
+}
+
+impl Rewire {
+    fn apply(self) {
+        let me = crate::current();
+        match self {
+            Rewire::Link { from, to, answer } => {
+                let result = match (me, crate::scheduler::handle_of(to.0)) {
+                    (Some(me), Some(target)) => {
+                        crate::link_named((&me, from.as_str()), (&target, to.1.as_str()))
+                    }
+                    (_, None) => Err(LinkError::NoSuchComponent {
+                        component: format!("{} (not running)", to.0).into(),
+                    }),
+                    (None, _) => Err(gone()),
+                };
+                let _ = answer.try_send(result);
+            }
+            Rewire::Unlink { name, answer } => {
+                let result = match me {
+                    Some(me) => me.unlink(&name),
+                    None => Err(gone()),
+                };
+                let _ = answer.try_send(result);
+            }
+        }
+    }
+}
+
+fn gone() -> LinkError {
+    LinkError::NoSuchComponent {
+        component: "the threaded component (it has exited)".into(),
+    }
 }
 
 impl<I, O> std::fmt::Debug for ThreadBoxes<I, O> {
@@ -44,12 +100,53 @@ impl<I: Send + 'static, O: Send + 'static> ThreadBoxes<I, O> {
             .map_err(|_| RecvTimeoutError::Disconnected)
     }
 
+    /// Links one of the component's boxes (`outbox`, `signal`, or an inbox for a passthrough)
+    /// to box `to.1` of the component `to.0`, as [`link_named`](crate::link_named) would on the
+    /// scheduler; waits for the answer. Ids cross threads; handles do not.
+    pub fn link(&self, from: &str, to: (ComponentId, &str)) -> Result<(), LinkError> {
+        let (answer, reply) = async_channel::bounded(1);
+        let request = Rewire::Link {
+            from: from.to_string(),
+            to: (to.0, to.1.to_string()),
+            answer,
+        };
+        if self
+            .outbound
+            .send_blocking(FromThread::Rewire(request))
+            .is_err()
+        {
+            return Err(gone());
+        }
+        reply.recv_blocking().unwrap_or_else(|_| Err(gone()))
+    }
+
+    /// Removes every link touching the component's box `name` (see
+    /// [`ComponentHandle::unlink`](crate::ComponentHandle::unlink)); returns how many.
+    pub fn unlink(&self, name: &str) -> Result<usize, LinkError> {
+        let (answer, reply) = async_channel::bounded(1);
+        let request = Rewire::Unlink {
+            name: name.to_string(),
+            answer,
+        };
+        if self
+            .outbound
+            .send_blocking(FromThread::Rewire(request))
+            .is_err()
+        {
+            return Err(gone());
+        }
+        reply.recv_blocking().unwrap_or_else(|_| Err(gone()))
+    }
+
     /// Sends on the component's `outbox`, waiting while the bounded channel is full. Hands the
     /// value back if the proxy is gone.
     pub fn send_blocking(&self, value: O) -> Result<(), crate::SendError<O>> {
         self.outbound
-            .send_blocking(value)
-            .map_err(|e| crate::SendError::Closed(e.into_inner()))
+            .send_blocking(FromThread::Value(value))
+            .map_err(|e| match e.into_inner() {
+                FromThread::Value(value) => crate::SendError::Closed(value),
+                FromThread::Rewire(_) => unreachable!("a value was sent"),
+            })
     }
 }
 
@@ -60,6 +157,8 @@ type Body<I, O> = Box<dyn FnOnce(ThreadBoxes<I, O>) -> Result<(), ComponentError
 /// `inbox` and `control` to the thread and the thread's sends to `outbox`. When the body
 /// returns, `ProducerFinished` goes out on `signal`; if it panics, the panic is reported like any
 /// component's (`Control::Failed` on `signal`). Types crossing the thread must be `Send`.
+/// The body can rewire its own boxes while it runs ([`ThreadBoxes::link`],
+/// [`ThreadBoxes::unlink`]), in order with what it sends.
 ///
 /// ```
 /// use axon_core::components::{Collect, DataSource};
@@ -159,8 +258,11 @@ impl<I: Send + 'static, O: Send + 'static> Component for Threaded<I, O> {
             std::future::pending::<()>().await
         };
         let drain = async {
-            while let Ok(value) = from_thread.recv().await {
-                outbox.send(value).await?;
+            while let Ok(message) = from_thread.recv().await {
+                match message {
+                    FromThread::Value(value) => outbox.send(value).await?,
+                    FromThread::Rewire(request) => request.apply(),
+                }
             }
             Ok::<(), ComponentError>(())
         };

@@ -5,7 +5,7 @@ mod common;
 use axon_core::components::{Collect, DataSource, map};
 use axon_core::{
     Boxes, CallbackBoxes, CallbackComponent, Callbacks, Component, ComponentError, Control, Flow,
-    Inbox, Next, Outbox, Scheduler, link, pipeline, threaded,
+    Inbox, Next, Outbox, Scheduler, ThreadBoxes, link, pipeline, threaded,
 };
 use common::block_on;
 use std::cell::Cell;
@@ -102,6 +102,47 @@ fn a_panic_in_the_thread_is_reported_like_any_component_panic() {
             }
             other => panic!("expected Failed, got {other:?}"),
         }
+    });
+}
+
+#[test]
+fn a_thread_body_links_and_unlinks_its_own_boxes() {
+    block_on(async {
+        let scheduler = Scheduler::new();
+        let (first, got_first) = Collect::<u32>::new();
+        let (second, got_second) = Collect::<u32>::new();
+        let first = scheduler.activate(first);
+        let second = scheduler.activate(second);
+        let (a, b) = (first.id(), second.id());
+        let switcher = threaded(move |boxes: ThreadBoxes<(), u32>| {
+            boxes
+                .link("outbox", (a, "inbox"))
+                .expect("link to the first sink");
+            boxes.send_blocking(1)?; // delivered before the unlink: one ordered channel
+            assert_eq!(boxes.unlink("outbox").unwrap(), 1);
+            boxes
+                .link("outbox", (b, "inbox"))
+                .expect("relink to the second");
+            boxes.send_blocking(2)?;
+            assert!(
+                boxes.link("outbox", (b, "nonesuch")).is_err(),
+                "errors come back"
+            );
+            Ok(())
+        });
+        let switcher = scheduler.activate(switcher);
+        let run = scheduler.run();
+        let drive = async {
+            while switcher.is_running() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            first.stop();
+            second.stop();
+        };
+        futures::join!(run, drive);
+        assert_eq!(got_first.take(), [1]);
+        assert_eq!(got_second.take(), [2]);
     });
 }
 

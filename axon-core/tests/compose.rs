@@ -4,7 +4,8 @@ mod common;
 
 use axon_core::components::{Collect, DataSource, Detuple, NullSink, Splitter, filter, map};
 use axon_core::{
-    Control, Graphline, Inbox, LinkError, Outbox, Par, Pipeline, Scheduler, link, pipeline,
+    Control, Graphline, Inbox, LinkError, Outbox, Par, Pipeline, Scheduler, link, link_named,
+    pipeline,
 };
 use bytes::Bytes;
 use common::{Relay, block_on};
@@ -169,6 +170,45 @@ fn a_bad_graphline_table_is_a_clear_error_at_construction() {
         matches!(duplicate, LinkError::AlreadyLinked { .. }),
         "{duplicate}"
     );
+}
+
+#[test]
+fn graphline_makes_the_self_boxes_a_link_names() {
+    block_on(async {
+        // ("self", "numbers") → doubler, and doubler → ("self", "doubled"): neither box exists
+        // on a Graphline until the table names it; both take the child's item type.
+        let graph = Graphline::<(), ()>::builder()
+            .child("doubler", map(|n: u32| n * 2))
+            .link(("self", "numbers"), ("doubler", "inbox"))
+            .link(("doubler", "outbox"), ("self", "doubled"))
+            .build()
+            .unwrap();
+        let (sink, out) = Collect::<u32>::new();
+        let scheduler = Scheduler::new();
+        let graph = scheduler.activate(graph);
+        let sink = scheduler.activate(sink);
+        link_named((&graph, "doubled"), (&sink, "inbox")).unwrap();
+        let numbers = graph.inbox::<u32>("numbers").unwrap();
+        assert!(
+            graph.inbox::<String>("numbers").is_err(),
+            "typed like the child's inbox"
+        );
+        let topology = scheduler.topology();
+        assert!(topology.find_box(graph.id(), "doubled").is_some());
+        let run = scheduler.run();
+        let drive = async {
+            for n in 1..=3 {
+                numbers.send(n).await.unwrap();
+            }
+            for _ in 0..20 {
+                tokio::task::yield_now().await;
+            }
+            graph.stop();
+            sink.stop();
+        };
+        futures::join!(run, drive);
+        assert_eq!(out.take(), [2, 4, 6]);
+    });
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use super::{Activator, activator};
 use crate::erased::{self, BoxEntry, Direction};
 use crate::error::{Endpoint, LinkError};
-use crate::{Boxes, Component, ComponentError, Control, Inbox, Outbox};
+use crate::{AdaptiveBoxes, Boxes, Component, ComponentError, Control, Inbox, Outbox};
 use std::collections::HashSet;
 
 /// Named children plus a linkage table of `(name, box)` pairs, where `"self"` names the
@@ -18,6 +18,11 @@ use std::collections::HashSet;
 /// link feeds (unless `("self", "control")` is itself linked). When all children are done, the
 /// graphline sends the shutdown message it received, or `ProducerFinished`, on its `signal`
 /// (unless a child's signal is linked to `("self", "signal")`).
+///
+/// A `("self", name)` end that names a box the graphline does not have creates it, with the
+/// item type of the other end (Axon's Graphline did the same): `("self", "errors") ←
+/// ("parser", "errors")` gives the graphline an `errors` outbox that users link by name
+/// ([`link_named`](crate::link_named), [`ComponentHandle::outbox`](crate::ComponentHandle::outbox)).
 ///
 /// A bad table — unknown component or box, type mismatch, a box linked twice — is an error from
 /// [`GraphlineBuilder::build`], never a panic later.
@@ -59,6 +64,8 @@ pub struct Graphline<I: 'static = (), O: 'static = ()> {
     unfed_controls: Vec<BoxEntry>,
     control_linked: bool,
     signal_linked: bool,
+    /// Boxes made for `("self", name)` links that named a box the graphline lacked.
+    made: AdaptiveBoxes,
 }
 
 /// Collects children and links for a [`Graphline`].
@@ -114,6 +121,7 @@ impl<I: 'static, O: 'static> GraphlineBuilder<I, O> {
             unfed_controls: Vec::new(),
             control_linked: false,
             signal_linked: false,
+            made: AdaptiveBoxes::new(),
         };
         let own = graph.boxes();
         let mut names = HashSet::new();
@@ -151,6 +159,30 @@ impl<I: 'static, O: 'static> GraphlineBuilder<I, O> {
                         .collect(),
                 })
         };
+        let made = graph.made.registry();
+        // A `("self", name)` end the graphline lacks is made with the other end's item type.
+        let find_or_make = |component: &str,
+                            box_name: &str,
+                            role: Role,
+                            other: &BoxEntry|
+         -> Result<BoxEntry, LinkError> {
+            let found = find(component, box_name, role);
+            if component != "self" || !matches!(found, Err(LinkError::NoSuchBox { .. })) {
+                return found;
+            }
+            if let Some(entry) = made
+                .0
+                .added()
+                .into_iter()
+                .find(|b| b.name() == box_name && b.direction() == role.own_direction())
+            {
+                return Ok(entry);
+            }
+            let handle = other.handle.new_peer(role.own_direction());
+            made.0
+                .add(handle.clone(), box_name, "made for a (\"self\", name) link");
+            Ok(BoxEntry { handle })
+        };
         let mut fed_controls = HashSet::new();
         let mut sources: std::collections::HashMap<(&str, &str), (&str, &str)> =
             std::collections::HashMap::new();
@@ -169,8 +201,17 @@ impl<I: 'static, O: 'static> GraphlineBuilder<I, O> {
                     reason: "a graphline cannot link its own boxes to each other",
                 });
             }
-            let source = find(from_c, from_b, Role::Source)?;
-            let destination = find(to_c, to_b, Role::Destination)?;
+            let (source, destination) = if from_c == "self" {
+                let destination = find(to_c, to_b, Role::Destination)?;
+                (
+                    find_or_make(from_c, from_b, Role::Source, &destination)?,
+                    destination,
+                )
+            } else {
+                let source = find(from_c, from_b, Role::Source)?;
+                let destination = find_or_make(to_c, to_b, Role::Destination, &source)?;
+                (source, destination)
+            };
             erased::link_erased(&source.handle, &destination.handle).map_err(|e| {
                 // Unactivated boxes have no owner name yet: say which table entry failed.
                 rename(e, (from_c, from_b), (to_c, to_b))

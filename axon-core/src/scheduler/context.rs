@@ -124,6 +124,19 @@ pub fn current() -> Option<ComponentHandle> {
     .flatten()
 }
 
+/// The handle of component `id` in the scheduler running on this thread.
+pub(crate) fn handle_of(id: ComponentId) -> Option<ComponentHandle> {
+    with_current(|inner| {
+        let table = inner.table.borrow();
+        table.get(id).map(|e| ComponentHandle {
+            id,
+            name: e.name.clone(),
+            scheduler: Rc::downgrade(inner),
+        })
+    })
+    .flatten()
+}
+
 /// The current scheduler's instance of `T` (see [`Scheduler::extension`]); `None` outside a
 /// running component.
 pub fn extension<T: Default + 'static>() -> Option<Rc<T>> {

@@ -86,6 +86,13 @@ impl ComponentHandle {
         boxes.iter().map(|b| b.handle.unlink_all()).sum()
     }
 
+    /// Removes every link that touches the box `box_name` (an outbox if there is one by that
+    /// name, else an inbox); returns how many.
+    pub fn unlink(&self, box_name: &str) -> Result<usize, LinkError> {
+        let entry = self.any_box(box_name, Direction::Out)?;
+        Ok(entry.handle.unlink_all())
+    }
+
     pub(super) fn find(&self, box_name: &str, direction: Direction) -> Result<BoxEntry, LinkError> {
         let scheduler = self.scheduler.upgrade();
         let boxes = scheduler

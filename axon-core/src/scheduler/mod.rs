@@ -42,7 +42,7 @@ mod table;
 pub use children::{Children, children};
 use context::*;
 pub use context::{activate, current, extension, topology};
-pub(crate) use context::{describe, is_parent_of};
+pub(crate) use context::{describe, handle_of, is_parent_of};
 pub(crate) use executor::Inner;
 use executor::*;
 pub use handle::{ComponentHandle, link_named};
