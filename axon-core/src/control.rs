@@ -15,6 +15,11 @@ use std::fmt;
 pub enum Control {
     /// The producer upstream has sent everything it will send.
     ProducerFinished,
+    /// The same, saying who finished and, if it likes, a last message (Axon's
+    /// `producerFinished(caller, message)`). Every component treats it exactly as
+    /// `ProducerFinished`: test with [`Control::is_producer_finished`]. Boxed so `Control` stays
+    /// two words.
+    ProducerFinishedBy(Box<Finished>),
     /// Stop now; messages still queued may go undelivered (they are counted, never silently lost).
     ShutdownMicroprocess,
     /// The component upstream failed (panicked or returned an error); sent by the scheduler on the
@@ -43,14 +48,92 @@ impl Control {
         Control::Failed(Box::new(FailureInfo::from_error(component, error)))
     }
 
+    /// `ProducerFinishedBy`: `sender` finished; `last`, if given, is its final word (any
+    /// `Send + Sync` value, read back with [`Finished::last`]).
+    ///
+    /// ```
+    /// use axon_core::Control;
+    /// let done = Control::finished_by("Tally", Some(42u64));
+    /// assert!(done.is_producer_finished());
+    /// let Control::ProducerFinishedBy(finished) = &done else { unreachable!() };
+    /// assert_eq!((finished.sender.as_str(), finished.last::<u64>()), ("Tally", Some(&42)));
+    /// ```
+    pub fn finished_by<M: std::any::Any + Send + Sync>(
+        sender: impl Into<String>,
+        last: Option<M>,
+    ) -> Control {
+        Control::ProducerFinishedBy(Box::new(Finished {
+            sender: sender.into(),
+            last: last
+                .map(|m| std::sync::Arc::new(m) as std::sync::Arc<dyn std::any::Any + Send + Sync>),
+        }))
+    }
+
+    /// True for `ProducerFinished` and `ProducerFinishedBy`: no more data, drain and finish.
+    pub fn is_producer_finished(&self) -> bool {
+        matches!(
+            self,
+            Control::ProducerFinished | Control::ProducerFinishedBy(_)
+        )
+    }
+
     /// True for every message after which no more data will arrive.
     pub fn ends_stream(&self) -> bool {
         matches!(
             self,
-            Control::ProducerFinished | Control::ShutdownMicroprocess | Control::Failed(_)
+            Control::ProducerFinished
+                | Control::ProducerFinishedBy(_)
+                | Control::ShutdownMicroprocess
+                | Control::Failed(_)
         )
     }
 }
+
+/// Who sent a [`Control::ProducerFinishedBy`], and its optional last message.
+#[derive(Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct Finished {
+    /// Who finished (a component's name, or whatever the sender chose).
+    pub sender: String,
+    #[cfg_attr(feature = "serde", serde(skip))]
+    last: Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>,
+}
+
+impl Finished {
+    /// The last message, if there was one of type `M`.
+    pub fn last<M: 'static>(&self) -> Option<&M> {
+        self.last.as_deref()?.downcast_ref()
+    }
+
+    /// True when a last message came with it.
+    pub fn has_last(&self) -> bool {
+        self.last.is_some()
+    }
+}
+
+impl fmt::Debug for Finished {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Finished")
+            .field("sender", &self.sender)
+            .field("has_last", &self.last.is_some())
+            .finish()
+    }
+}
+
+/// Equal when from the same sender with the same last message (the same value, by identity).
+impl PartialEq for Finished {
+    fn eq(&self, other: &Self) -> bool {
+        self.sender == other.sender
+            && match (&self.last, &other.last) {
+                (None, None) => true,
+                (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+                _ => false,
+            }
+    }
+}
+
+impl Eq for Finished {}
 
 /// What is known about a failed component: who, and why — as a message, and (when there is
 /// one) the error itself, so its cause chain survives the trip down the `signal` links.

@@ -78,7 +78,7 @@ pub use axon_macros::Boxes;
 pub use callbacks::{CallbackBoxes, CallbackComponent, Callbacks, Flow};
 pub use component::{Component, Stage};
 pub use compose::{Carousel, Graphline, GraphlineBuilder, Par, Pipeline, PipelineBuilder, Seq};
-pub use control::{Control, FailureInfo};
+pub use control::{Control, FailureInfo, Finished};
 pub use coop::yield_now;
 pub use erased::{BoxCounters, BoxEntry, BoxSpec, Boxes, ComponentId, Direction};
 pub use error::{ComponentError, Endpoint, LinkError, SendError, TrySendError};

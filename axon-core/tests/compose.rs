@@ -385,3 +385,40 @@ fn pipeline_builder_reports_already_linked_stages() {
     let err = Pipeline::builder(a).then(b).build().err().unwrap();
     assert!(matches!(err, LinkError::AlreadyLinked { .. }), "{err}");
 }
+
+#[test]
+fn producer_finished_by_says_who_and_travels_like_producer_finished() {
+    block_on(async {
+        let double = map(|n: u32| n * 2);
+        let (sink, out) = Collect::<u32>::new();
+        let signals: Inbox<Control> = Inbox::new();
+        let (input, control) = (double.inbox.to_ref(), double.control.to_ref());
+        link(&double.outbox, &sink.inbox).unwrap();
+        link(&double.signal, &signals).unwrap();
+        input.try_send(1).unwrap();
+        input.try_send(2).unwrap();
+        control
+            .try_send(Control::finished_by("Tally", Some(String::from("2 sent"))))
+            .unwrap();
+        let mut signals = signals;
+        let scheduler = Scheduler::new();
+        scheduler.activate(double);
+        let sink = scheduler.activate(sink);
+        let run = scheduler.run();
+        let drive = async {
+            let message = signals.recv().await;
+            sink.stop();
+            message
+        };
+        let ((), message) = futures::join!(run, drive);
+        assert_eq!(out.take(), [2, 4], "drained before finishing");
+        let Control::ProducerFinishedBy(finished) = message else {
+            panic!("forwarded as sent, got {message:?}")
+        };
+        assert_eq!(finished.sender, "Tally");
+        assert_eq!(
+            finished.last::<String>().map(String::as_str),
+            Some("2 sent")
+        );
+    });
+}

@@ -231,7 +231,7 @@ impl<T: Clone + 'static> Component for SubscribeTo<T> {
         let Some(message) = message else {
             return Ok(());
         };
-        if matches!(message, Control::ProducerFinished) {
+        if message.is_producer_finished() {
             // Everything published before the end is already here.
             if let Some(value) = held {
                 self.outbox.send(value).await?;

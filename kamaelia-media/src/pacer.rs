@@ -321,8 +321,8 @@ impl Component for OggPacer {
                 Some(_) => self.inbox.try_recv(),
                 None => match self.inbox.next_or_control(&mut self.control).await {
                     Next::Data(page) => Some(page),
-                    Next::Control(Control::ProducerFinished) => {
-                        finished = Some(Control::ProducerFinished);
+                    Next::Control(message) if message.is_producer_finished() => {
+                        finished = Some(message);
                         continue; // the end goes out when the audio ends
                     }
                     Next::Control(message) => {
@@ -340,7 +340,7 @@ impl Component for OggPacer {
                         tokio::select! {
                             () = tokio::time::sleep_until(end) => {}
                             message = self.control.recv() => {
-                                if !matches!(message, Control::ProducerFinished) {
+                                if !message.is_producer_finished() {
                                     self.signal.send(message).await?;
                                     return Ok(());
                                 }
@@ -377,7 +377,7 @@ impl Component for OggPacer {
                     tokio::select! {
                         () = &mut sleep => break,
                         message = self.control.recv() => {
-                            if matches!(message, Control::ProducerFinished) {
+                            if message.is_producer_finished() {
                                 finished = Some(message);
                             } else {
                                 // Stop now: this page and any queued stay undelivered.

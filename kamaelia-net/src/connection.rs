@@ -295,7 +295,7 @@ pub(crate) async fn run_socket(
                         total_out.set(total_out.get() + bytes.len() as u64);
                         moved(&bytes_out, bytes.len());
                     }
-                    Next::Control(Control::ProducerFinished) => {
+                    Next::Control(c) if c.is_producer_finished() => {
                         let _ = write_half.flush().await;
                         let _ = write_half.shutdown().await;
                         cause.set(Reason::Finished, "the protocol finished");

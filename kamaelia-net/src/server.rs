@@ -270,7 +270,7 @@ impl<P: Stage<In = Bytes, Out = Bytes> + Component> Component for TcpServer<P> {
         };
         drop(listener);
         let children = axon_core::children();
-        if matches!(ending, Control::ProducerFinished) {
+        if ending.is_producer_finished() {
             children.all_done().await;
         } else {
             children.shutdown(Duration::from_secs(1)).await;

@@ -75,7 +75,7 @@ impl Component for UnixProcess {
                             stdin = None; // the child closed its input; drop what follows
                         }
                     }
-                    crate::Next::Control(Control::ProducerFinished) => {
+                    crate::Next::Control(c) if c.is_producer_finished() => {
                         stdin = None;
                     }
                     crate::Next::Control(_) => {

@@ -34,7 +34,7 @@ fn main() {
         ending.take()
     });
     match ending.first() {
-        Some(Control::ProducerFinished) => {}
+        Some(c) if c.is_producer_finished() => {}
         Some(Control::Failed(info)) => {
             eprintln!("play_ogg: {}", info.message);
             std::process::exit(1);

@@ -135,7 +135,7 @@ pub(crate) async fn decode_stream<D: PushDecoder<Item = Bytes>>(
             }
             Next::Control(c) => {
                 let mut last = c;
-                if matches!(last, Control::ProducerFinished) {
+                if last.is_producer_finished() {
                     match decoder.finish_stream() {
                         Ok(Some(item)) => outbox.send(item).await?,
                         Ok(None) => {}
@@ -191,7 +191,7 @@ impl Component for Chunker {
                     }
                 }
                 Next::Control(c) => {
-                    if !pending.is_empty() && matches!(c, Control::ProducerFinished) {
+                    if !pending.is_empty() && c.is_producer_finished() {
                         self.outbox.send(pending.split().freeze()).await?;
                     }
                     self.signal.send(c).await?;

@@ -267,7 +267,7 @@ impl Listener {
                 biased;
                 message = self.control.recv() => {
                     return match message {
-                        Control::ProducerFinished => {
+                        message if message.is_producer_finished() => {
                             // The stream has ended: what was queued still goes out.
                             let finished = tokio::time::timeout(shared.config.end_grace, async {
                                 while let Some(bytes) = self.inbox.try_recv() {
@@ -318,7 +318,7 @@ impl Listener {
                                 break;
                             }
                             message = self.control.recv(), if !ending => match message {
-                                Control::ProducerFinished => {
+                                message if message.is_producer_finished() => {
                                     ending = true;
                                     give_up = tokio::time::Instant::now() + shared.config.end_grace;
                                 }

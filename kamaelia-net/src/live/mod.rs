@@ -263,7 +263,7 @@ impl Component for LiveHttpServer {
         drop(listener);
         shared.ended.set(true);
         let children = axon_core::children();
-        if matches!(ending, Control::ProducerFinished) {
+        if ending.is_producer_finished() {
             for listener in shared.audience.borrow().everyone() {
                 listener.tell(Control::ProducerFinished);
             }
