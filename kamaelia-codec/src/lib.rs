@@ -55,5 +55,5 @@ pub use ogg::{DEFAULT_MAX_PACKET, OggDemux, OggDemuxer, OggEvent, OggPacket};
 pub use page::{OggDamage, OggPage, ogg_crc};
 pub use pager::{OggPageReader, OggPager, PageEvent};
 pub use probe::{AudioCodec, StreamInfo, probe};
-pub use push::PushDecoder;
+pub use push::{FixedChunks, PushDecoder, drive};
 pub use vorbis::{DecodeNotice, PcmBlock, PcmSamples, VorbisDecode, VorbisDecoder};

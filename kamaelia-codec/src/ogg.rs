@@ -6,7 +6,7 @@
 //! byte at a time if need be) and must never block or seek.
 
 use crate::page::{HEADER, OggDamage, PageSplitter, Split};
-use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
+use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Outbox};
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
 
@@ -326,27 +326,23 @@ impl OggDemux {
 
 impl Component for OggDemux {
     async fn main(mut self) -> Result<(), ComponentError> {
-        loop {
-            match self.inbox.next_or_control(&mut self.control).await {
-                Next::Data(bytes) => {
-                    self.demuxer.push(&bytes);
-                    while let Some(event) = self.demuxer.next_event() {
-                        match event {
-                            OggEvent::Packet(p) => self.outbox.send(p).await?,
-                            // Damage is data: reported, never fatal (and logged when nobody
-                            // listens on `errors`).
-                            OggEvent::Damage(d) => report_damage(&self.errors, d, "OggDemux"),
-                        }
-                    }
+        let (outbox, errors) = (&self.outbox, &self.errors);
+        crate::drive(
+            "OggDemux",
+            &mut self.demuxer,
+            &mut self.inbox,
+            &mut self.control,
+            &self.signal,
+            async |event| {
+                match event {
+                    OggEvent::Packet(p) => outbox.send(p).await?,
+                    // Damage is data: reported, never fatal (and logged when nobody listens on
+                    // `errors`).
+                    OggEvent::Damage(d) => report_damage(errors, d, "OggDemux"),
                 }
-                Next::Control(message) => {
-                    if let Some(d) = self.demuxer.finish() {
-                        report_damage(&self.errors, d, "OggDemux");
-                    }
-                    self.signal.send(message).await?;
-                    return Ok(());
-                }
-            }
-        }
+                Ok(())
+            },
+        )
+        .await
     }
 }

@@ -5,7 +5,7 @@
 use crate::ogg::report_damage;
 use crate::page::OggDamage;
 use crate::page::{OggPage, PageSplitter, Split};
-use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
+use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Outbox};
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -290,25 +290,21 @@ impl OggPager {
 
 impl Component for OggPager {
     async fn main(mut self) -> Result<(), ComponentError> {
-        loop {
-            match self.inbox.next_or_control(&mut self.control).await {
-                Next::Data(bytes) => {
-                    self.reader.push(&bytes);
-                    while let Some(event) = self.reader.next_event() {
-                        match event {
-                            PageEvent::Page(page) => self.outbox.send(page).await?,
-                            PageEvent::Damage(d) => report_damage(&self.errors, d, "OggPager"),
-                        }
-                    }
+        let (outbox, errors) = (&self.outbox, &self.errors);
+        crate::drive(
+            "OggPager",
+            &mut self.reader,
+            &mut self.inbox,
+            &mut self.control,
+            &self.signal,
+            async |event| {
+                match event {
+                    PageEvent::Page(page) => outbox.send(page).await?,
+                    PageEvent::Damage(d) => report_damage(errors, d, "OggPager"),
                 }
-                Next::Control(message) => {
-                    if let Some(d) = self.reader.finish() {
-                        report_damage(&self.errors, d, "OggPager");
-                    }
-                    self.signal.send(message).await?;
-                    return Ok(());
-                }
-            }
-        }
+                Ok(())
+            },
+        )
+        .await
     }
 }

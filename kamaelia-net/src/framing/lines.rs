@@ -42,12 +42,15 @@ impl Default for LineSplitter {
 
 impl Component for LineSplitter {
     async fn main(mut self) -> Result<(), ComponentError> {
-        let boxes = (
+        let outbox = &self.outbox;
+        kamaelia_codec::drive(
+            "LineSplitter",
+            &mut self.decoder,
             &mut self.inbox,
             &mut self.control,
-            &self.outbox,
             &self.signal,
-        );
-        super::decode_stream("LineSplitter", &mut self.decoder, boxes).await
+            async |line| Ok(outbox.send(line).await?),
+        )
+        .await
     }
 }

@@ -7,8 +7,8 @@
 //! costs nothing) and cap any maximum at [`MAX_FRAME_CEILING`].
 
 use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
-use bytes::{Bytes, BytesMut};
-use kamaelia_codec::PushDecoder;
+use bytes::Bytes;
+use kamaelia_codec::FixedChunks;
 
 mod lines;
 pub use kamaelia_codec::framing::{
@@ -95,57 +95,16 @@ impl Deframer {
 
 impl Component for Deframer {
     async fn main(mut self) -> Result<(), ComponentError> {
-        let boxes = (
+        let outbox = &self.outbox;
+        kamaelia_codec::drive(
+            "Deframer",
+            &mut self.decoder,
             &mut self.inbox,
             &mut self.control,
-            &self.outbox,
             &self.signal,
-        );
-        decode_stream("Deframer", &mut self.decoder, boxes).await
-    }
-}
-
-/// The loop of every decoding component here: bytes from `inbox` into the decoder, its items
-/// out on `outbox`; a decoding error is `Failed` on `signal` (the stream cannot resynchronise);
-/// at the end, the decoder's last word, then the end passed on.
-pub(crate) async fn decode_stream<D: PushDecoder<Item = Bytes>>(
-    component: &str,
-    decoder: &mut D,
-    (inbox, control, outbox, signal): (
-        &mut Inbox<Bytes>,
-        &mut Inbox<Control>,
-        &Outbox<Bytes>,
-        &Outbox<Control>,
-    ),
-) -> Result<(), ComponentError> {
-    loop {
-        match inbox.next_or_control(control).await {
-            Next::Data(bytes) => {
-                decoder.push(&bytes);
-                loop {
-                    match decoder.next_item() {
-                        Ok(Some(item)) => outbox.send(item).await?,
-                        Ok(None) => break,
-                        Err(e) => {
-                            signal.send(Control::failed(component, e)).await?;
-                            return Ok(());
-                        }
-                    }
-                }
-            }
-            Next::Control(c) => {
-                let mut last = c;
-                if last.is_producer_finished() {
-                    match decoder.finish_stream() {
-                        Ok(Some(item)) => outbox.send(item).await?,
-                        Ok(None) => {}
-                        Err(e) => last = Control::failed(component, e),
-                    }
-                }
-                signal.send(last).await?;
-                return Ok(());
-            }
-        }
+            async |message| Ok(outbox.send(message).await?),
+        )
+        .await
     }
 }
 
@@ -179,25 +138,15 @@ impl Chunker {
 
 impl Component for Chunker {
     async fn main(mut self) -> Result<(), ComponentError> {
-        let mut pending = BytesMut::new();
-        loop {
-            match self.inbox.next_or_control(&mut self.control).await {
-                Next::Data(bytes) => {
-                    pending.extend_from_slice(&bytes);
-                    while pending.len() >= self.size {
-                        self.outbox
-                            .send(pending.split_to(self.size).freeze())
-                            .await?;
-                    }
-                }
-                Next::Control(c) => {
-                    if !pending.is_empty() && c.is_producer_finished() {
-                        self.outbox.send(pending.split().freeze()).await?;
-                    }
-                    self.signal.send(c).await?;
-                    return Ok(());
-                }
-            }
-        }
+        let outbox = &self.outbox;
+        kamaelia_codec::drive(
+            "Chunker",
+            &mut FixedChunks::new(self.size),
+            &mut self.inbox,
+            &mut self.control,
+            &self.signal,
+            async |chunk| Ok(outbox.send(chunk).await?),
+        )
+        .await
     }
 }
