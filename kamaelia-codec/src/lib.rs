@@ -47,6 +47,7 @@ mod page;
 mod pager;
 mod probe;
 mod push;
+pub mod rtp;
 mod vorbis;
 
 pub use marshaller::{Marshal, Marshaller};

@@ -145,6 +145,148 @@ enum State {
     },
 }
 
+/// Reads a comment header with lewton after checking that every length in it fits the packet:
+/// lewton allocates what the vendor length says before reading it, so a forged header could
+/// ask for 4 GiB (found by fuzzing the RTP depayloader).
+pub(crate) fn read_comment_header(packet: &[u8]) -> Result<lewton::header::CommentHeader, String> {
+    fn fits(packet: &[u8]) -> bool {
+        let u32_at = |at: usize| {
+            packet
+                .get(at..at + 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        };
+        let Some(vendor) = u32_at(7) else {
+            return false;
+        };
+        let mut at = 11usize.saturating_add(vendor);
+        let Some(count) = u32_at(at) else {
+            return false;
+        };
+        at += 4;
+        if count > packet.len().saturating_sub(at) / 4 {
+            return false;
+        }
+        for _ in 0..count {
+            let Some(length) = u32_at(at) else {
+                return false;
+            };
+            at = at.saturating_add(4).saturating_add(length);
+        }
+        at <= packet.len()
+    }
+    if !fits(packet) {
+        return Err("a length in the comment header runs past its end".into());
+    }
+    read_header_comment(packet).map_err(|e| format!("{e:?}"))
+}
+
+/// Values the codebooks of one setup header may expand to (4 bytes each once decoded):
+/// real encoders use a few thousand; a forged header could ask lewton for petabytes.
+const MAX_CODEBOOK_VALUES: u64 = 1 << 22;
+
+/// Reads a setup header with lewton after walking its codebooks to check that what lewton
+/// would allocate is bounded: the multiplicands a codebook announces must be in the packet,
+/// and all codebooks together may expand to at most [`MAX_CODEBOOK_VALUES`] values.
+pub(crate) fn read_setup_header(
+    packet: &[u8],
+    channels: u8,
+    blocksizes: (u8, u8),
+) -> Result<SetupHeader, String> {
+    check_codebooks(packet)?;
+    read_header_setup(packet, channels, blocksizes).map_err(|e| format!("{e:?}"))
+}
+
+/// LSB-first bits, as Vorbis packs them.
+struct Bits<'a> {
+    bytes: &'a [u8],
+    at: u64,
+}
+
+impl Bits<'_> {
+    fn left(&self) -> u64 {
+        (self.bytes.len() as u64 * 8).saturating_sub(self.at)
+    }
+    fn read(&mut self, bits: u32) -> Result<u64, String> {
+        if u64::from(bits) > self.left() {
+            return Err("the setup header ends inside a codebook".into());
+        }
+        let mut value = 0u64;
+        for k in 0..bits {
+            let at = self.at + u64::from(k);
+            let bit = (self.bytes[(at / 8) as usize] >> (at % 8)) & 1;
+            value |= u64::from(bit) << k;
+        }
+        self.at += u64::from(bits);
+        Ok(value)
+    }
+}
+
+fn check_codebooks(packet: &[u8]) -> Result<(), String> {
+    let mut bits = Bits {
+        bytes: packet,
+        at: 7 * 8,
+    };
+    let count = bits.read(8)? + 1;
+    let mut total = 0u64;
+    for _ in 0..count {
+        if bits.read(24)? != 0x56_4342 {
+            return Err("a codebook without its sync pattern".into());
+        }
+        let dimensions = bits.read(16)?;
+        let entries = bits.read(24)?;
+        if bits.read(1)? == 1 {
+            bits.read(5)?;
+            let mut entry = 0;
+            while entry < entries {
+                entry += bits.read(64 - (entries - entry).leading_zeros())?;
+            }
+        } else {
+            let sparse = bits.read(1)? == 1;
+            for _ in 0..entries {
+                if !sparse || bits.read(1)? == 1 {
+                    bits.read(5)?;
+                }
+            }
+        }
+        let lookup = bits.read(4)?;
+        if lookup == 0 {
+            continue;
+        }
+        bits.read(64)?;
+        let value_bits = bits.read(4)? + 1;
+        bits.read(1)?;
+        if dimensions == 0 {
+            return Err("a codebook with a lookup table of no dimensions".into());
+        }
+        let values = if lookup == 1 {
+            // lookup1_values: the largest r with r^dimensions <= entries.
+            let fits = |r: u64| {
+                r.checked_pow(dimensions as u32)
+                    .is_some_and(|p| p <= entries)
+            };
+            let mut r = (entries as f64).powf(1.0 / dimensions as f64).floor() as u64;
+            while r > 0 && !fits(r) {
+                r -= 1;
+            }
+            while fits(r + 1) {
+                r += 1;
+            }
+            r
+        } else {
+            entries.saturating_mul(dimensions)
+        };
+        if values.saturating_mul(value_bits) > bits.left() {
+            return Err("a codebook announces more values than the header holds".into());
+        }
+        bits.at += values * value_bits;
+        total = total.saturating_add(entries.saturating_mul(dimensions));
+        if total > MAX_CODEBOOK_VALUES {
+            return Err("the codebooks would expand to more than 4 M values".into());
+        }
+    }
+    Ok(())
+}
+
 /// The decoding state machine behind [`VorbisDecode`]: feed it Ogg packets in order.
 pub struct VorbisDecoder {
     state: State,
@@ -218,19 +360,19 @@ impl VorbisDecoder {
         }
         match std::mem::replace(&mut self.state, State::Idle) {
             State::Idle => (self.waiting(packet.serial), None),
-            State::Ident(ident) => match read_header_comment(&packet.data) {
+            State::Ident(ident) => match read_comment_header(&packet.data) {
                 Ok(_) => {
                     self.headers.push(packet.data.clone());
                     self.state = State::Comment(ident);
                     (None, None)
                 }
                 Err(e) => (
-                    Some(bad(packet.serial, format!("bad comment header: {e:?}"))),
+                    Some(bad(packet.serial, format!("bad comment header: {e}"))),
                     None,
                 ),
             },
             State::Comment(ident) => {
-                match read_header_setup(
+                match read_setup_header(
                     &packet.data,
                     ident.audio_channels,
                     (ident.blocksize_0, ident.blocksize_1),
@@ -251,7 +393,7 @@ impl VorbisDecoder {
                         (Some(notice), None)
                     }
                     Err(e) => (
-                        Some(bad(packet.serial, format!("bad setup header: {e:?}"))),
+                        Some(bad(packet.serial, format!("bad setup header: {e}"))),
                         None,
                     ),
                 }

@@ -289,3 +289,76 @@ async fn as_components_bytes_or_packets_in_pcm_out() {
         .collect();
     assert_eq!(rates, [44100, 22050]);
 }
+
+/// LSB-first bit writer, to forge setup headers.
+struct BitWriter {
+    bytes: Vec<u8>,
+    bits: usize,
+}
+
+impl BitWriter {
+    fn put(&mut self, value: u64, bits: usize) {
+        for k in 0..bits {
+            if self.bits.is_multiple_of(8) {
+                self.bytes.push(0);
+            }
+            let bit = ((value >> k) & 1) as u8;
+            *self.bytes.last_mut().unwrap() |= bit << (self.bits % 8);
+            self.bits += 1;
+        }
+    }
+}
+
+/// Headers that announce gigabytes (a vendor string of 4 GiB; a codebook of 2^40 values) are
+/// refused with a notice; before the checks lewton allocated what they asked for and the
+/// process died (found by fuzzing the RTP depayloader, which takes headers from the network).
+#[test]
+fn forged_headers_are_refused_without_allocating_what_they_announce() {
+    let real: Vec<kamaelia_codec::OggPacket> = {
+        let bytes = testdata("tone_44k_stereo.ogg");
+        let mut demuxer = OggDemuxer::new();
+        demuxer.push(&bytes);
+        std::iter::from_fn(|| match demuxer.next_event() {
+            Some(OggEvent::Packet(p)) => Some(p),
+            _ => None,
+        })
+        .take(3)
+        .collect()
+    };
+    let forge = |index: usize, data: Vec<u8>| {
+        let mut packet = real[index].clone();
+        packet.data = data.into();
+        packet
+    };
+    let mut comment = b"\x03vorbis".to_vec();
+    comment.extend_from_slice(&0xffff_fff0u32.to_le_bytes());
+    let mut setup = BitWriter {
+        bytes: b"\x05vorbis".to_vec(),
+        bits: 56,
+    };
+    setup.put(0, 8); // one codebook
+    setup.put(0x56_4342, 24);
+    setup.put(0xffff, 16); // dimensions
+    setup.put(0xff_ffff, 24); // entries
+    setup.put(1, 1); // ordered
+    setup.put(4, 5); // initial length
+    setup.put(0xff_ffff, 24); // one run covers every entry
+    setup.put(2, 4); // lookup type 2: entries × dimensions values
+    setup.put(0, 64);
+    setup.put(7, 4);
+    setup.put(0, 1);
+    for (headers, what) in [
+        (vec![real[0].clone(), forge(1, comment)], "comment"),
+        (
+            vec![real[0].clone(), real[1].clone(), forge(2, setup.bytes)],
+            "setup",
+        ),
+    ] {
+        let mut decoder = VorbisDecoder::new();
+        let notices: Vec<_> = headers.iter().filter_map(|p| decoder.packet(p).0).collect();
+        assert!(
+            notices.iter().any(|n| n.to_string().contains(what)),
+            "{what}: {notices:?}"
+        );
+    }
+}

@@ -20,6 +20,7 @@ const TARGETS: &[(&str, &[&str])] = &[
     ("framing", &["fuzz/seeds/framing"]),
     ("lines", &["fuzz/seeds/lines"]),
     ("http_request", &["fuzz/seeds/http_request"]),
+    ("rtp_vorbis", &["fuzz/seeds/rtp_vorbis"]),
 ];
 
 /// Inputs longer than this are cut when fuzzing: a mutation near the start of a real file (its
