@@ -39,6 +39,7 @@ mod connection;
 pub mod framing;
 pub mod http;
 mod live;
+pub mod rtsp;
 mod server;
 mod udp;
 

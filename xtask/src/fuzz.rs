@@ -21,6 +21,7 @@ const TARGETS: &[(&str, &[&str])] = &[
     ("lines", &["fuzz/seeds/lines"]),
     ("http_request", &["fuzz/seeds/http_request"]),
     ("rtp_vorbis", &["fuzz/seeds/rtp_vorbis"]),
+    ("rtsp_request", &["fuzz/seeds/rtsp_request"]),
 ];
 
 /// Inputs longer than this are cut when fuzzing: a mutation near the start of a real file (its

@@ -21,6 +21,9 @@ pub(crate) fn run_with_input(program: &str, args: &[&str], input: &[u8]) -> Outp
 pub(crate) struct Server {
     pub child: Child,
     pub addr: String,
+    /// The rest of its stdout, kept open (a closed pipe would fail its next line).
+    #[allow(dead_code)] // not every test binary reads it
+    pub stdout: BufReader<std::process::ChildStdout>,
 }
 
 impl Server {
@@ -32,15 +35,18 @@ impl Server {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        stdout.read_line(&mut line).unwrap();
         let addr = line
             .trim()
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("first line was {line:?}"))
             .to_string();
-        Server { child, addr }
+        Server {
+            child,
+            addr,
+            stdout,
+        }
     }
 
     /// Waits for the server to end by itself; the exit status must be success.

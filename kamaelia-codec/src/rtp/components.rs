@@ -171,11 +171,15 @@ impl Component for RtpVorbisPay {
 
 /// RTP packets in (any order, some lost), Vorbis packets out — headers first, ready for
 /// `VorbisDecode`. Losses, damage and each configuration that comes into force are reported
-/// on `notices` (logged as warnings, at most one a second, when nothing is linked there).
+/// on `notices` (when nothing is linked there, losses and damage are logged as warnings, at
+/// most one a second, and configurations at debug level).
 #[derive(Boxes)]
 pub struct RtpVorbisDepay {
     /// RTP packets.
     pub inbox: Inbox<RtpPacket>,
+    /// Configurations learnt out of band (from an SDP: `RtspClient`'s `config`), taken before
+    /// any packet that arrives after them.
+    pub config: Inbox<VorbisConfig>,
     /// `ProducerFinished` releases what is held and ends it.
     pub control: Inbox<Control>,
     /// Vorbis packets.
@@ -199,6 +203,7 @@ impl RtpVorbisDepay {
     pub fn new(depayloader: VorbisDepayloader) -> Self {
         RtpVorbisDepay {
             inbox: Inbox::new(),
+            config: Inbox::new(),
             control: Inbox::new(),
             outbox: Outbox::new(),
             notices: Outbox::new(),
@@ -213,10 +218,12 @@ impl RtpVorbisDepay {
             match event {
                 DepayEvent::Packet(packet) => self.outbox.send(packet).await?,
                 other => {
-                    if let Some(unsent) = self.notices.offer(other)
-                        && let Some(held_back) = NOTICES.check()
-                    {
-                        tracing::warn!(held_back, notice = ?unsent, "RtpVorbisDepay");
+                    if let Some(unsent) = self.notices.offer(other) {
+                        if let DepayEvent::Configured(config) = unsent {
+                            tracing::debug!(?config, "RtpVorbisDepay: configured");
+                        } else if let Some(held_back) = NOTICES.check() {
+                            tracing::warn!(held_back, notice = ?unsent, "RtpVorbisDepay");
+                        }
                     }
                 }
             }
@@ -228,12 +235,16 @@ impl RtpVorbisDepay {
 impl Component for RtpVorbisDepay {
     async fn main(mut self) -> Result<(), ComponentError> {
         let ending = loop {
-            match self.inbox.next_or_control(&mut self.control).await {
-                Next::Data(packet) => {
-                    self.depayloader.push(packet);
-                    self.send_events().await?;
-                }
-                Next::Control(message) => break message,
+            tokio::select! {
+                biased;
+                config = self.config.recv() => self.depayloader.learn(config),
+                next = self.inbox.next_or_control(&mut self.control) => match next {
+                    Next::Data(packet) => {
+                        self.depayloader.push(packet);
+                        self.send_events().await?;
+                    }
+                    Next::Control(message) => break message,
+                },
             }
         };
         if ending.is_producer_finished() {

@@ -186,6 +186,19 @@ impl VorbisConfig {
         )
     }
 
+    /// Reads the `configuration=` parameter of an SDP `a=fmtp:` line (the text after
+    /// `a=fmtp:PT `, parameters separated by `;`).
+    pub fn from_fmtp(parameters: &str) -> Result<Self, ConfigError> {
+        let encoded = parameters
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("configuration="))
+            .ok_or_else(|| bad("no configuration= parameter"))?;
+        let packed = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map_err(|e| bad(format!("configuration= is not base64: {e}")))?;
+        Self::from_packed(&packed, true)
+    }
+
     /// Reads a packed configuration: the SDP form (with its count) when `counted`, else one
     /// packed header (ident first).
     pub fn from_packed(bytes: &[u8], counted: bool) -> Result<Self, ConfigError> {

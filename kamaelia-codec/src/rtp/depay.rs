@@ -254,7 +254,8 @@ impl VorbisDepayloader {
         }
     }
 
-    fn learn(&mut self, config: VorbisConfig) {
+    /// Knows `config` from now on (a configuration delivered out of band).
+    pub fn learn(&mut self, config: VorbisConfig) {
         self.known.retain(|k| k.ident() != config.ident());
         self.known.push(config);
         if self.known.len() > 8 {

@@ -7,6 +7,7 @@
 //! - [`VorbisPayloader`] / [`RtpVorbisPay`]: Vorbis packets → payloads → RTP packets.
 //! - [`VorbisDepayloader`] / [`RtpVorbisDepay`]: RTP packets in any order, some lost →
 //!   Vorbis packets for `VorbisDecode`.
+//! - [`SenderReport`], [`receiver_report`]: the RTCP reports either end sends.
 //!
 //! ```
 //! use kamaelia_codec::rtp::{DepayEvent, RtpPacket, VorbisDepayloader, VorbisPayloader};
@@ -40,9 +41,13 @@ mod config;
 mod depay;
 mod packet;
 mod pay;
+mod rtcp;
 
 pub use components::{RtpVorbisDepay, RtpVorbisPay};
 pub use config::{ConfigError, VorbisConfig};
 pub use depay::{DEFAULT_JITTER_WINDOW, DepayEvent, MAX_REASSEMBLED, VorbisDepayloader};
 pub use packet::{RTP_HEADER, RtpError, RtpPacket};
 pub use pay::{DEFAULT_MAX_PAYLOAD, Payload, PayloadKind, VorbisPayloader};
+pub use rtcp::{
+    ReceptionReport, SenderReport, is_rtcp, ntp_time, parse_sender_report, receiver_report,
+};
