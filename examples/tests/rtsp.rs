@@ -332,3 +332,57 @@ fn stop(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn ffmpeg_plays_the_multicast_stream_from_its_sdp() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let has_default_route = std::fs::read_to_string("/proc/net/route").is_ok_and(|t| {
+        t.lines()
+            .skip(1)
+            .any(|l| l.split_whitespace().nth(1) == Some("00000000"))
+    });
+    if !has_default_route {
+        // ffmpeg joins groups on the default interface only; with no default route there is
+        // no interface both ends agree on.
+        eprintln!("SKIPPED: no default route for ffmpeg to join a multicast group on");
+        return;
+    }
+    let sdp = tempfile_path("multicast.sdp");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_rtp_multicast_server"))
+        .args([
+            "--group",
+            "239.255.42.9:5006",
+            "--file",
+            DEMO,
+            "--loop",
+            "--sdp",
+        ])
+        .arg(&sdp)
+        // TTL 0: nothing leaves this host; the default interface, where ffmpeg joins.
+        .args(["--interface", "0.0.0.0", "--ttl", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(server.stdout.take().unwrap()));
+    assert_eq!(
+        lines.next().unwrap().unwrap(),
+        "sending to 239.255.42.9:5006"
+    );
+    assert!(lines.next().unwrap().unwrap().starts_with("wrote "));
+    let text = std::fs::read_to_string(&sdp).unwrap();
+    assert!(
+        text.contains("m=audio 5006 RTP/AVP 96") && text.contains("configuration="),
+        "{text}"
+    );
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-protocol_whitelist", "file,udp,rtp", "-i"])
+        .arg(&sdp)
+        .args(["-t", "3", "-f", "s16le", "-ac", "2", "-"])
+        .output()
+        .unwrap();
+    stop(&mut server);
+    assert_matches_source("ffmpeg from the multicast SDP", &pcm(&out.stdout), 2.5, 1);
+}

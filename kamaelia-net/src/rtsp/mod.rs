@@ -5,6 +5,8 @@
 //! - [`RtspServer`]: accepts connections, one session component each.
 //! - [`RtspStream`]: one path's packets, fanned out by reference to its playing sessions.
 //! - [`RtspClient`]: plays a URL (over TCP or UDP), for `RtpVorbisDepay`.
+//! - [`RtpSender`]: RTP and RTCP sender reports to a UDP destination or multicast group
+//!   (with [`describe_multicast`] for the SDP file a receiver opens).
 //! - [`parse_message`], [`choose_transport`]: the request grammar and the `Transport` header.
 //! - [`describe`]: the SDP.
 //!
@@ -14,6 +16,7 @@
 mod client;
 mod message;
 mod sdp;
+mod sender;
 mod server;
 mod session;
 mod stream;
@@ -21,7 +24,8 @@ mod transport;
 
 pub use client::RtspClient;
 pub use message::{Incoming, MessageError, RtspRequest, parse_message, reason, response};
-pub use sdp::{VORBIS_PAYLOAD_TYPE, describe};
+pub use sdp::{VORBIS_PAYLOAD_TYPE, describe, describe_multicast};
+pub use sender::RtpSender;
 pub use server::{RtspConfig, RtspServer};
 pub use stream::RtspStream;
 pub use transport::{Delivery, choose_transport, transport_reply};

@@ -24,3 +24,22 @@ pub fn describe(config: &VorbisConfig, path: &str, ip: IpAddr) -> String {
         attributes = config.sdp_attributes(VORBIS_PAYLOAD_TYPE),
     )
 }
+
+/// The SDP for a stream sent to a multicast `group` (RTP on its port, RTCP on the next) with
+/// `ttl`: what a receiver opens (`ffmpeg -protocol_whitelist file,udp,rtp -i stream.sdp`).
+pub fn describe_multicast(
+    config: &VorbisConfig,
+    group: std::net::SocketAddrV4,
+    ttl: u32,
+) -> String {
+    format!(
+        "v=0\r\no=- {session} 1 IN IP4 {ip}\r\ns=kamaelia\r\nc=IN IP4 {ip}/{ttl}\r\nt=0 0\r\n\
+         a=tool:kamaelia-net\r\nm=audio {port} RTP/AVP {pt}\r\n{attributes}",
+        session = config.ident(),
+        ip = group.ip(),
+        ttl = ttl.min(255),
+        port = group.port(),
+        pt = VORBIS_PAYLOAD_TYPE,
+        attributes = config.sdp_attributes(VORBIS_PAYLOAD_TYPE),
+    )
+}

@@ -133,13 +133,20 @@ impl RtspSession {
                             Ok(0) | Err(_) => return Err(End::Closed),
                             Ok(_) => {}
                         }
+                        // Anything from a client with a session keeps it alive (its RTCP
+                        // receiver reports, interleaved, count as RFC 2326 allows).
+                        if session.is_some() {
+                            idle_until = Instant::now() + shared.config.session_timeout;
+                        }
                         while let Some(request) = self.next_request(&mut buffer, &mut writer).await? {
+                            let answer = self.answer(&request, &mut session).await;
+                            // A session lives while its client keeps talking; before one, a
+                            // connection gets a little longer than one request's time.
                             idle_until = Instant::now() + if session.is_some() {
                                 shared.config.session_timeout
                             } else {
                                 shared.config.request_timeout.max(Duration::from_secs(30))
                             };
-                            let answer = self.answer(&request, &mut session).await;
                             if let Some(answer) = answer {
                                 write_all(&mut writer, answer.as_bytes()).await?;
                             }
