@@ -38,13 +38,17 @@ pub(crate) fn rss(pid: u32) -> u64 {
 /// the shell that execs it, so no unsafe code is needed here), stdin and stdout piped.
 pub(crate) fn spawn_self(args: &[String]) -> Child {
     let exe = std::env::current_exe().unwrap();
+    spawn_program(&exe.display().to_string(), args)
+}
+
+/// Runs `program` with `args` as [`spawn_self`] does.
+pub(crate) fn spawn_program(program: &str, args: &[String]) -> Child {
     let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
     Command::new("sh")
         .args([
             "-c",
             &format!(
-                "ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec '{}' {}",
-                exe.display(),
+                "ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec '{program}' {}",
                 quoted.join(" ")
             ),
         ])
