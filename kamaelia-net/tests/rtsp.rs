@@ -16,6 +16,7 @@ use std::time::Duration;
 struct Ticker {
     control: Inbox<Control>,
     outbox: Outbox<RtpPacket>,
+    ssrc: u32,
 }
 
 impl Component for Ticker {
@@ -31,7 +32,7 @@ impl Component for Ticker {
                         payload_type: 96,
                         sequence,
                         timestamp: u32::from(sequence) * 100,
-                        ssrc: 42,
+                        ssrc: self.ssrc,
                         payload,
                     };
                     sequence = sequence.wrapping_add(1);
@@ -45,6 +46,12 @@ impl Component for Ticker {
 /// A server on its own thread with one stream at `/` fed by a `Ticker`; runs until the test
 /// process ends.
 fn start(config: RtspConfig) -> SocketAddr {
+    start_paths(config, &["/"])
+}
+
+/// A server with a stream at each of `paths`, the i-th with SSRC i.
+fn start_paths(config: RtspConfig, paths: &[&'static str]) -> SocketAddr {
+    let paths = paths.to_vec();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -54,16 +61,19 @@ fn start(config: RtspConfig) -> SocketAddr {
         rt.block_on(async move {
             let server = RtspServer::bind(config).unwrap();
             tx.send(server.local_addr()).unwrap();
-            let stream = server.stream("/");
-            let ticker = Ticker {
-                control: Inbox::new(),
-                outbox: Outbox::new(),
-            };
-            link(&ticker.outbox, &stream.inbox).unwrap();
             let scheduler = Scheduler::new();
+            for (ssrc, path) in paths.iter().enumerate() {
+                let stream = server.stream(path);
+                let ticker = Ticker {
+                    control: Inbox::new(),
+                    outbox: Outbox::new(),
+                    ssrc: ssrc as u32,
+                };
+                link(&ticker.outbox, &stream.inbox).unwrap();
+                scheduler.activate(stream);
+                scheduler.activate(ticker);
+            }
             scheduler.activate(server);
-            scheduler.activate(stream);
-            scheduler.activate(ticker);
             scheduler.run().await;
         });
     });
@@ -81,7 +91,8 @@ struct Client {
 #[derive(Debug)]
 enum Got {
     Response(String),
-    Rtp(u16),
+    /// Sequence number and SSRC.
+    Rtp(u16, u32),
     Other,
 }
 
@@ -115,7 +126,7 @@ impl Client {
                 if self.buffer.len() >= 4 + length {
                     let frame: Vec<u8> = self.buffer.drain(..4 + length).collect();
                     return Some(match RtpPacket::parse(&frame[4..]) {
-                        Ok(p) if frame[1] == 0 => Got::Rtp(p.sequence),
+                        Ok(p) if frame[1] == 0 => Got::Rtp(p.sequence, p.ssrc),
                         _ => Got::Other,
                     });
                 }
@@ -144,9 +155,14 @@ impl Client {
 
     /// Sets up a session over TCP; returns its id.
     fn setup(&mut self, addr: SocketAddr) -> String {
+        self.setup_path(addr, "")
+    }
+
+    /// Sets up a session on the stream at `path` over TCP; returns its id.
+    fn setup_path(&mut self, addr: SocketAddr, path: &str) -> String {
         self.send(
             "SETUP",
-            &format!("rtsp://{addr}/trackID=0"),
+            &format!("rtsp://{addr}{path}/trackID=0"),
             "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n",
         );
         let answer = self.response();
@@ -185,7 +201,7 @@ fn play_names_the_first_packet_and_pause_stops_the_packets() {
     // The packets follow the answer, from the one it named, in order.
     for expected in seq..seq + 5 {
         match client.next() {
-            Some(Got::Rtp(got)) => assert_eq!(got, expected),
+            Some(Got::Rtp(got, _)) => assert_eq!(got, expected),
             other => panic!("expected RTP {expected}, got {other:?}"),
         }
     }
@@ -205,7 +221,7 @@ fn play_names_the_first_packet_and_pause_stops_the_packets() {
         .unwrap();
     client.send("PLAY", &url, &format!("Session: {session}\r\n"));
     assert!(client.response().starts_with("RTSP/1.0 200"));
-    assert!(matches!(client.next(), Some(Got::Rtp(_))), "resumed");
+    assert!(matches!(client.next(), Some(Got::Rtp(..))), "resumed");
     client.send("TEARDOWN", &url, &format!("Session: {session}\r\n"));
     assert!(client.response().starts_with("RTSP/1.0 200"));
     while let Some(got) = client.next() {
@@ -242,4 +258,33 @@ fn past_the_connection_limit_a_client_is_told_503() {
         first.response().starts_with("RTSP/1.0 200"),
         "the first one is unaffected"
     );
+}
+
+#[test]
+fn each_path_is_its_own_stream() {
+    let addr = start_paths(
+        RtspConfig::new("127.0.0.1:0".parse().unwrap()),
+        &["/a", "/b"],
+    );
+    for (path, ssrc) in [("/a", 0u32), ("/b", 1)] {
+        let mut client = Client::connect(addr);
+        let session = client.setup_path(addr, path);
+        client.send(
+            "PLAY",
+            &format!("rtsp://{addr}{path}"),
+            &format!("Session: {session}\r\n"),
+        );
+        assert!(client.response().starts_with("RTSP/1.0 200"));
+        match client.next() {
+            Some(Got::Rtp(_, got)) => assert_eq!(got, ssrc, "{path} carries its own stream"),
+            other => panic!("expected a packet, got {other:?}"),
+        }
+    }
+    let mut client = Client::connect(addr);
+    client.send(
+        "SETUP",
+        &format!("rtsp://{addr}/c/trackID=0"),
+        "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n",
+    );
+    assert!(client.response().starts_with("RTSP/1.0 404"));
 }
