@@ -184,6 +184,11 @@ pub(crate) fn read_comment_header(packet: &[u8]) -> Result<lewton::header::Comme
 /// real encoders use a few thousand; a forged header could ask lewton for petabytes.
 const MAX_CODEBOOK_VALUES: u64 = 1 << 22;
 
+/// Entries all the codebooks of one setup header may have: lewton builds a Huffman tree node
+/// per entry (real encoders' headers total tens of thousands; a 16-byte ordered codebook can
+/// announce 16 M).
+const MAX_CODEBOOK_ENTRIES: u64 = 1 << 21;
+
 /// Reads a setup header with lewton after walking its codebooks to check that what lewton
 /// would allocate is bounded: the multiplicands a codebook announces must be in the packet,
 /// and all codebooks together may expand to at most [`MAX_CODEBOOK_VALUES`] values.
@@ -227,13 +232,17 @@ fn check_codebooks(packet: &[u8]) -> Result<(), String> {
         at: 7 * 8,
     };
     let count = bits.read(8)? + 1;
-    let mut total = 0u64;
+    let (mut total, mut all_entries) = (0u64, 0u64);
     for _ in 0..count {
         if bits.read(24)? != 0x56_4342 {
             return Err("a codebook without its sync pattern".into());
         }
         let dimensions = bits.read(16)?;
         let entries = bits.read(24)?;
+        all_entries += entries;
+        if all_entries > MAX_CODEBOOK_ENTRIES {
+            return Err("the codebooks have more than 2 M entries".into());
+        }
         if bits.read(1)? == 1 {
             bits.read(5)?;
             let mut entry = 0;

@@ -382,3 +382,31 @@ proptest! {
         prop_assert_eq!(RtpPacket::parse(&packet.to_bytes()).unwrap(), packet);
     }
 }
+
+#[test]
+fn a_comment_header_with_cover_art_travels_minimal_so_the_sdp_stays_readable() {
+    let source = packets(&files()[0]);
+    let art = "A".repeat(20_000);
+    let mut comment = b"\x03vorbis".to_vec();
+    comment.extend_from_slice(&4u32.to_le_bytes());
+    comment.extend_from_slice(b"test");
+    comment.extend_from_slice(&1u32.to_le_bytes());
+    let entry = format!("METADATA_BLOCK_PICTURE={art}");
+    comment.extend_from_slice(&(entry.len() as u32).to_le_bytes());
+    comment.extend_from_slice(entry.as_bytes());
+    comment.push(1);
+    let config = VorbisConfig::from_headers(
+        source[0].data.clone(),
+        comment.into(),
+        source[2].data.clone(),
+    )
+    .unwrap();
+    assert!(
+        config.headers()[1].len() < 32,
+        "the comment header was replaced"
+    );
+    let line = config.sdp_attributes(96);
+    assert!(line.len() < 16 * 1024, "{} bytes", line.len());
+    let fmtp = line.lines().nth(1).unwrap().split_once(' ').unwrap().1;
+    assert_eq!(VorbisConfig::from_fmtp(fmtp).unwrap(), config);
+}

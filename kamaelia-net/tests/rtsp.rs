@@ -288,3 +288,13 @@ fn each_path_is_its_own_stream() {
     );
     assert!(client.response().starts_with("RTSP/1.0 404"));
 }
+
+#[test]
+fn transport_and_header_edge_cases_are_refused_not_panicked_on() {
+    use kamaelia_net::rtsp::{choose_transport, parse_message};
+    assert_eq!(choose_transport("RTP/AVP;unicast;client_port=65535"), None);
+    assert_eq!(choose_transport("RTP/AVP/TCP;interleaved=4294967295"), None);
+    assert_eq!(choose_transport("RTP/AVP;unicast;client_port=0-1"), None);
+    // A bare CR in a value would let an echoed header split the response.
+    assert!(parse_message(b"OPTIONS * RTSP/1.0\r\nCSeq: 1\rX: y\r\n\r\n", 8192).is_err());
+}

@@ -22,6 +22,13 @@ fn bad(why: impl Into<String>) -> ConfigError {
     ConfigError(why.into())
 }
 
+/// Headers longer than this together travel with a minimal comment header (base64 in an SDP
+/// line grows by a third: this keeps the line under 16 KiB).
+const MAX_PACKED_HEADERS: usize = 11 * 1024;
+
+/// A comment header with no vendor and no comments.
+const MINIMAL_COMMENT: &[u8] = b"\x03vorbis\x00\x00\x00\x00\x00\x00\x00\x00\x01";
+
 /// The three Vorbis header packets of one stream and what RTP needs from them.
 #[derive(Clone, PartialEq, Eq)]
 pub struct VorbisConfig {
@@ -63,6 +70,13 @@ impl VorbisConfig {
         .map_err(|e| bad(format!("setup header: {e}")))?;
         let long_modes = mode_blockflags(&setup)
             .ok_or_else(|| bad("setup header: the mode list at its end cannot be found"))?;
+        // A comment header with cover art would make the SDP line longer than players read
+        // (ffmpeg stops at 16 KiB): RTP carries a minimal one instead (RFC 5215 allows it).
+        let comment = if id.len() + comment.len() + setup.len() > MAX_PACKED_HEADERS {
+            Bytes::from_static(MINIMAL_COMMENT)
+        } else {
+            comment
+        };
         let mut config = VorbisConfig {
             ident: 0,
             headers: [id, comment, setup],
@@ -163,8 +177,10 @@ impl VorbisConfig {
         out.freeze()
     }
 
-    /// The packed headers as an in-band configuration payload's data (RFC 5215 §3.1): what
-    /// follows the ident in a payload of type 1, before fragmentation.
+    /// The packed headers as an in-band configuration payload's data (RFC 5215 §3.1): the
+    /// headers' total length (which doubles as the payload's packet length), then the lacing
+    /// and the headers. Fragmented, the pieces carry what follows that length (each piece has
+    /// its own), as GStreamer and VLC read them.
     pub(crate) fn inband(&self) -> Bytes {
         self.packed_header(self.ident).slice(3..)
     }
@@ -214,19 +230,31 @@ impl VorbisConfig {
         Self::from_inband(ident, rest)
     }
 
-    /// Reads an in-band configuration's data (after the ident).
+    /// Reads an in-band configuration's data (after the ident): the headers' length, then
+    /// the lacing and the headers.
     pub(crate) fn from_inband(ident: u32, bytes: &[u8]) -> Result<Self, ConfigError> {
         let mut rest = bytes;
         let length = take(&mut rest, 2)?;
         let length = usize::from(u16::from_be_bytes([length[0], length[1]]));
+        Self::from_laced(ident, rest, Some(length))
+    }
+
+    /// Reads the lacing and headers of a configuration (a fragmented in-band one has no length
+    /// in front: `length` is `None`).
+    pub(crate) fn from_laced(
+        ident: u32,
+        bytes: &[u8],
+        length: Option<usize>,
+    ) -> Result<Self, ConfigError> {
+        let mut rest = bytes;
         let count = get_base128(&mut rest)?;
         if count != 2 {
             return Err(bad(format!("{} headers, expected 3", count + 1)));
         }
         let first = get_base128(&mut rest)?;
         let second = get_base128(&mut rest)?;
-        // `length` counts the headers; accept a 16-bit value that wrapped for a large setup.
-        if rest.len() != length && rest.len() % 65536 != length {
+        // `length` counts the headers (clamped to 16 bits when they are longer).
+        if length.is_some_and(|l| rest.len() != l && !(l == 65535 && rest.len() > l)) {
             return Err(bad("the headers' length does not match"));
         }
         if first.saturating_add(second) > rest.len() {

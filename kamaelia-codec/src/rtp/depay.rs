@@ -212,7 +212,7 @@ impl VorbisDepayloader {
                     let data = open.data.freeze();
                     match kind {
                         0 => self.audio(ident, data),
-                        1 => self.inband_config(ident, &data),
+                        1 => self.learn_inband(VorbisConfig::from_laced(ident, &data, None)),
                         _ => {} // a comment header alone: nothing to do with it
                     }
                 } else {
@@ -244,7 +244,11 @@ impl VorbisDepayloader {
     }
 
     fn inband_config(&mut self, ident: u32, data: &[u8]) {
-        match VorbisConfig::from_inband(ident, data) {
+        self.learn_inband(VorbisConfig::from_inband(ident, data));
+    }
+
+    fn learn_inband(&mut self, config: Result<VorbisConfig, super::config::ConfigError>) {
+        match config {
             Ok(config) => {
                 if !self.known.contains(&config) {
                     self.learn(config);

@@ -182,10 +182,15 @@ impl VorbisPayloader {
     fn follow_granule(&mut self, granule: i64) {
         let ours = (self.position - self.link_start) as i64;
         match self.granule_offset {
-            None => self.granule_offset = Some(ours - granule),
-            Some(offset) if ours - granule != offset => {
-                self.position = (self.link_start as i64 + granule + offset).max(0) as u64;
-                self.corrections += 1;
+            None => self.granule_offset = Some(ours.saturating_sub(granule)),
+            Some(offset) if ours.saturating_sub(granule) != offset => {
+                let to = (self.link_start as i64)
+                    .saturating_add(granule)
+                    .saturating_add(offset);
+                if to >= 0 && self.granule_jump_is_plausible(to) {
+                    self.position = to as u64;
+                    self.corrections += 1;
+                }
             }
             Some(_) => {}
         }
@@ -240,8 +245,16 @@ impl VorbisPayloader {
         self.fragment(&inband, self.position, PayloadKind::Config);
     }
 
+    /// Follows a page's granule position: see [`push`](Self::push).
+    fn granule_jump_is_plausible(&self, to: i64) -> bool {
+        // More than an hour's jump is damage, not drift.
+        let hour = i64::from(self.config.as_ref().map_or(48_000, |c| c.sample_rate())) * 3600;
+        (to - self.position as i64).abs() <= hour
+    }
+
     /// One packet in as many payloads as it needs; each piece has its own length prefix. A
-    /// configuration's data already begins with its length, so it goes in as it is.
+    /// configuration's data begins with the headers' length: whole, it goes in as it is (that
+    /// length is the packet's); fragmented, the pieces carry what follows it.
     fn fragment(&mut self, data: &Bytes, position: u64, kind: PayloadKind) {
         let Some(ident) = self.config.as_ref().map(VorbisConfig::ident) else {
             return;
@@ -258,6 +271,11 @@ impl VorbisPayloader {
             });
             return;
         }
+        let data = if kind == PayloadKind::Config {
+            data.slice(2..)
+        } else {
+            data.clone()
+        };
         let pieces = data.chunks(room).count();
         for (i, piece) in data.chunks(room).enumerate() {
             let fragment = match i {

@@ -199,6 +199,9 @@ impl Connection {
             .find(|(n, _)| n.eq_ignore_ascii_case("Content-Length"))
             .and_then(|(_, v)| v.parse().ok())
             .unwrap_or(0);
+        if length > 1 << 20 {
+            return Err(format!("a response body of {length} bytes (at most 1 MiB)"));
+        }
         if self.buffer.len() < end + 4 + length {
             return Ok(None);
         }
@@ -351,11 +354,14 @@ impl RtspClient {
                 },
                 received = async {
                     match &udp {
-                        Some((rtp, _)) => rtp.recv(&mut datagram).await,
+                        Some((rtp, _)) => rtp.recv_from(&mut datagram).await,
                         None => std::future::pending().await,
                     }
                 } => {
-                    if let Ok(n) = received {
+                    // Only the server's datagrams: anyone else could inject packets.
+                    if let Ok((n, from)) = received
+                        && from.ip() == server_ip
+                    {
                         let data = datagram[..n].to_vec();
                         self.packet(&data, &mut reception).await?;
                     }

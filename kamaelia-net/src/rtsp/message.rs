@@ -159,6 +159,11 @@ pub fn parse_message(
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(MessageError::Malformed("a header name that is not a token"));
         }
+        if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+            return Err(MessageError::Malformed(
+                "a control character in a header value",
+            ));
+        }
         if headers.len() == MAX_HEADERS {
             return Err(MessageError::TooLarge);
         }

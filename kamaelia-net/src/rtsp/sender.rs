@@ -75,7 +75,12 @@ impl Component for RtpSender {
     async fn main(mut self) -> Result<(), ComponentError> {
         static DROPPED: LogLimit = LogLimit::new(Duration::from_secs(1));
         let socket = tokio::net::UdpSocket::from_std(self.socket.take().expect("runs once"))?;
-        let rtcp_to = SocketAddr::new(self.destination.ip(), self.destination.port() + 1);
+        let rtcp_to = SocketAddr::new(
+            self.destination.ip(),
+            self.destination.port().checked_add(1).ok_or_else(|| {
+                ComponentError::msg("the RTP port must leave room for RTCP on the next one")
+            })?,
+        );
         let cname = format!("kamaelia@{}", socket.local_addr()?);
         let mut reports = tokio::time::interval(REPORT_EVERY);
         let (mut packets, mut octets) = (0u32, 0u32);

@@ -113,9 +113,11 @@ impl RtspSession {
         let mut session: Option<Session> = None;
         let mut idle_until = Instant::now() + shared.config.request_timeout;
         let mut report = tokio::time::interval(REPORT_EVERY);
+        report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let result: Result<(), End> = async {
             loop {
                 let playing = session.as_ref().is_some_and(|s| s.playing);
+                let answered = session.as_ref().is_some_and(|s| s.pending_play.is_none());
                 let play_deadline = session
                     .as_ref()
                     .and_then(|s| s.pending_play.as_ref().map(|p| p.1));
@@ -139,7 +141,16 @@ impl RtspSession {
                             idle_until = Instant::now() + shared.config.session_timeout;
                         }
                         while let Some(request) = self.next_request(&mut buffer, &mut writer).await? {
+                            let was_playing = session.as_ref().is_some_and(|s| s.playing);
                             let answer = self.answer(&request, &mut session).await;
+                            if !was_playing && session.as_ref().is_some_and(|s| s.playing) {
+                                // The first report comes a period after PLAY, not at once.
+                                report.reset();
+                            }
+                            if was_playing && !session.as_ref().is_some_and(|s| s.playing) {
+                                // Paused: what was queued is stale; a later PLAY starts live.
+                                while self.inbox.try_recv().is_some() {}
+                            }
                             // A session lives while its client keeps talking; before one, a
                             // connection gets a little longer than one request's time.
                             idle_until = Instant::now() + if session.is_some() {
@@ -147,10 +158,12 @@ impl RtspSession {
                             } else {
                                 shared.config.request_timeout.max(Duration::from_secs(30))
                             };
+                            let torn_down = request.method == "TEARDOWN"
+                                && answer.as_deref().is_some_and(|a| a.starts_with("RTSP/1.0 200"));
                             if let Some(answer) = answer {
                                 write_all(&mut writer, answer.as_bytes()).await?;
                             }
-                            if request.method == "TEARDOWN" {
+                            if torn_down {
                                 return Err(End::Done("teardown"));
                             }
                         }
@@ -175,7 +188,7 @@ impl RtspSession {
                             write_all(&mut writer, answer.as_bytes()).await?;
                         }
                     }
-                    _ = report.tick(), if playing => {
+                    _ = report.tick(), if playing && answered => {
                         if let Some(s) = session.as_ref() {
                             self.report(s, &mut writer).await?;
                         }
@@ -280,19 +293,29 @@ impl RtspSession {
                 let id = session
                     .as_ref()
                     .map_or_else(new_session_id, |s| s.id.clone());
-                if let Some(old) = session.as_ref() {
+                // SETUP again on the same stream (a transport change) keeps it playing;
+                // another stream replaces the old one.
+                let keep_playing = session
+                    .as_ref()
+                    .is_some_and(|s| s.playing && Rc::ptr_eq(&s.stream, &stream));
+                if let Some(old) = session.as_ref()
+                    && !keep_playing
+                {
                     old.stream.leave(&self.inbox);
                 }
-                let transport = transport_reply(delivery, stream.ssrc.get(), shared.server_ports());
+                // The SSRC is known once the stream has sent a packet.
+                let ssrc = stream.last.get().map(|_| stream.ssrc.get());
+                let transport = transport_reply(delivery, ssrc, shared.server_ports());
+                let (packets, octets) = session.as_ref().map_or((0, 0), |s| (s.packets, s.octets));
                 let fresh = Session {
                     id,
                     stream,
                     url: request.uri.clone(),
                     delivery,
-                    playing: false,
+                    playing: keep_playing,
                     pending_play: None,
-                    packets: 0,
-                    octets: 0,
+                    packets,
+                    octets,
                 };
                 let header = session_header(&fresh);
                 *session = Some(fresh);
@@ -319,12 +342,17 @@ impl RtspSession {
                     return Some(fail(454));
                 }
                 let s = session.as_mut()?;
+                let mut answers = String::new();
+                if let Some((play_cseq, _)) = s.pending_play.take() {
+                    // The PLAY still waiting for its first packet is answered first.
+                    answers.push_str(&play_response(s, play_cseq.as_deref(), None));
+                }
                 if s.playing {
                     s.playing = false;
-                    s.pending_play = None;
                     s.stream.leave(&self.inbox);
                 }
-                Some(ok(&[("Session", session_header(s))], ""))
+                answers.push_str(&ok(&[("Session", session_header(s))], ""));
+                Some(answers)
             }
             "TEARDOWN" => {
                 if !same_session(session) {

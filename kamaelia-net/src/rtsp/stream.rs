@@ -143,7 +143,16 @@ impl Component for RtspStream {
             }
         };
         state.ended.set(true);
-        self.streams.borrow_mut().remove(&self.path);
+        {
+            // Only this stream's entry: another may have been registered at the path since.
+            let mut streams = self.streams.borrow_mut();
+            if streams
+                .get(&self.path)
+                .is_some_and(|s| Rc::ptr_eq(s, &state))
+            {
+                streams.remove(&self.path);
+            }
+        }
         let sessions = state.sessions.borrow_mut().drain().collect::<Vec<_>>();
         for session in sessions {
             session.tell(ending.clone());

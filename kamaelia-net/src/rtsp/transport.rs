@@ -44,12 +44,12 @@ pub fn choose_transport(header: &str) -> Option<Delivery> {
                 n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
             })
         };
-        let pair = |v: &str| -> Option<(u32, u32)> {
+        let pair = |v: &str| -> Option<(u16, u16)> {
             match v.split_once('-') {
-                Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
+                Some((a, b)) => Some((a.trim().parse().ok()?, b.trim().parse().ok()?)),
                 None => {
-                    let a: u32 = v.parse().ok()?;
-                    Some((a, a + 1))
+                    let a: u16 = v.trim().parse().ok()?;
+                    Some((a, a.checked_add(1)?))
                 }
             }
         };
@@ -63,7 +63,6 @@ pub fn choose_transport(header: &str) -> Option<Delivery> {
             }
             "RTP/AVP" | "RTP/AVP/UDP" => {
                 let (rtp, rtcp) = pair(value("client_port")?)?;
-                let (rtp, rtcp) = (u16::try_from(rtp).ok()?, u16::try_from(rtcp).ok()?);
                 (rtp != 0).then_some(Delivery::Udp { rtp, rtcp })
             }
             _ => None,
@@ -71,14 +70,15 @@ pub fn choose_transport(header: &str) -> Option<Delivery> {
     })
 }
 
-/// The `Transport` the server answers with (`server_ports` for UDP).
-pub fn transport_reply(delivery: Delivery, ssrc: u32, server_ports: (u16, u16)) -> String {
+/// The `Transport` the server answers with (`server_ports` for UDP; `ssrc` once known).
+pub fn transport_reply(delivery: Delivery, ssrc: Option<u32>, server_ports: (u16, u16)) -> String {
+    let ssrc = ssrc.map_or(String::new(), |s| format!(";ssrc={s:08X}"));
     match delivery {
         Delivery::Tcp { rtp, rtcp } => {
-            format!("RTP/AVP/TCP;unicast;interleaved={rtp}-{rtcp};ssrc={ssrc:08X}")
+            format!("RTP/AVP/TCP;unicast;interleaved={rtp}-{rtcp}{ssrc}")
         }
         Delivery::Udp { rtp, rtcp } => format!(
-            "RTP/AVP;unicast;client_port={rtp}-{rtcp};server_port={}-{};ssrc={ssrc:08X}",
+            "RTP/AVP;unicast;client_port={rtp}-{rtcp};server_port={}-{}{ssrc}",
             server_ports.0, server_ports.1
         ),
     }
