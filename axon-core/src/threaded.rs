@@ -104,33 +104,27 @@ impl<I: Send + 'static, O: Send + 'static> ThreadBoxes<I, O> {
     /// to box `to.1` of the component `to.0`, as [`link_named`](crate::link_named) would on the
     /// scheduler; waits for the answer. Ids cross threads; handles do not.
     pub fn link(&self, from: &str, to: (ComponentId, &str)) -> Result<(), LinkError> {
-        let (answer, reply) = async_channel::bounded(1);
-        let request = Rewire::Link {
-            from: from.to_string(),
-            to: (to.0, to.1.to_string()),
-            answer,
-        };
-        if self
-            .outbound
-            .send_blocking(FromThread::Rewire(request))
-            .is_err()
-        {
-            return Err(gone());
-        }
-        reply.recv_blocking().unwrap_or_else(|_| Err(gone()))
+        let (from, to) = (from.to_string(), (to.0, to.1.to_string()));
+        self.ask(|answer| Rewire::Link { from, to, answer })
     }
 
     /// Removes every link touching the component's box `name` (see
     /// [`ComponentHandle::unlink`](crate::ComponentHandle::unlink)); returns how many.
     pub fn unlink(&self, name: &str) -> Result<usize, LinkError> {
+        let name = name.to_string();
+        self.ask(|answer| Rewire::Unlink { name, answer })
+    }
+
+    /// Sends a rewiring request to the proxy, in order with the values, and waits for its
+    /// answer.
+    fn ask<R>(
+        &self,
+        request: impl FnOnce(Sender<Result<R, LinkError>>) -> Rewire,
+    ) -> Result<R, LinkError> {
         let (answer, reply) = async_channel::bounded(1);
-        let request = Rewire::Unlink {
-            name: name.to_string(),
-            answer,
-        };
         if self
             .outbound
-            .send_blocking(FromThread::Rewire(request))
+            .send_blocking(FromThread::Rewire(request(answer)))
             .is_err()
         {
             return Err(gone());

@@ -2,6 +2,10 @@
 //! runs, unique names, resources tracked both ways, linking by name, the topology, and links
 //! removed with the box.
 
+mod common;
+
+use common::{block_on, settle};
+
 use axon_core::components::Collect;
 use axon_core::{
     AdaptiveBoxes, Boxes, Component, ComponentError, Control, Direction, Inbox, InboxRef, Outbox,
@@ -9,25 +13,6 @@ use axon_core::{
 };
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            tokio::time::timeout(Duration::from_secs(10), f)
-                .await
-                .expect("deadline")
-        })
-}
-
-async fn settle() {
-    for _ in 0..20 {
-        tokio::task::yield_now().await;
-    }
-}
 
 /// What a test asks the router to do.
 enum Order {

@@ -1,21 +1,12 @@
 //! `Fanout`: each policy for a subscriber that falls behind, subscribers that leave, and the
 //! accounting (delivered + dropped + missed adds up).
 
+mod common;
+
+use common::block_on;
+
 use axon_core::components::Collect;
 use axon_core::{Control, Fanout, Inbox, Offer, Policy, Scheduler, Subscription};
-use std::time::Duration;
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            tokio::time::timeout(Duration::from_secs(10), f)
-                .await
-                .expect("deadline")
-        })
-}
 
 fn drain<T: 'static>(inbox: &mut Inbox<T>) -> Vec<T> {
     std::iter::from_fn(|| inbox.try_recv()).collect()

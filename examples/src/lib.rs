@@ -297,6 +297,80 @@ pub fn live_chunk(page: OggPage) -> LiveChunk {
 /// The line a client prints at the end — `RATE Hz, CHANNELS channel(s), FRAMES frames` — from
 /// the last format its decoder announced; `None` when no audio arrived.
 pub fn decoded_summary(notices: &[DecodeNotice], frames: u64) -> Option<String> {
+    decoded_line(notices, frames)
+}
+
+/// A Vorbis decoder with its notices collected and its frames counted: what the decoding
+/// clients share. Link `decode`'s input, put `decode` then `count` in the chain, activate
+/// `notice_sink`, and read `notices` and `frames` at the end.
+#[allow(missing_debug_implementations)] // a bundle of components, taken apart at once
+pub struct CountedDecode {
+    /// The decoder.
+    pub decode: kamaelia_codec::VorbisDecode,
+    /// Collects the decoder's notices (end it with `ProducerFinished` on its control).
+    pub notice_sink: axon_core::components::Collect<DecodeNotice>,
+    /// The notices, once collected.
+    pub notices: axon_core::components::Collected<DecodeNotice>,
+    /// Passes PCM blocks on, counting their frames.
+    pub count: axon_core::components::Map<kamaelia_codec::PcmBlock, kamaelia_codec::PcmBlock>,
+    /// Frames decoded so far.
+    pub frames: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl CountedDecode {
+    /// A fresh decoder, notice collector and counter, linked.
+    pub fn new() -> Self {
+        let decode = kamaelia_codec::VorbisDecode::default();
+        let (notice_sink, notices) = axon_core::components::Collect::new();
+        axon_core::link(&decode.notices, &notice_sink.inbox).expect("fresh boxes");
+        let frames = std::rc::Rc::new(std::cell::Cell::new(0u64));
+        let counted = frames.clone();
+        let count = map(move |block: kamaelia_codec::PcmBlock| {
+            counted.set(counted.get() + block.frames() as u64);
+            block
+        });
+        CountedDecode {
+            decode,
+            notice_sink,
+            notices,
+            count,
+            frames,
+        }
+    }
+}
+
+impl Default for CountedDecode {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// How a decoding client ends: the failure that stopped it on stderr (exit 1); else the
+/// summary line on stdout (exit 0), or "no Vorbis audio arrived from SOURCE" (exit 1).
+pub fn finish_decoding(
+    program: &str,
+    source: &str,
+    ending: &[Control],
+    notices: &[DecodeNotice],
+    frames: u64,
+) -> ! {
+    if let Some(Control::Failed(info)) = ending.first() {
+        eprintln!("{program}: {}", info.message);
+        std::process::exit(1);
+    }
+    match decoded_line(notices, frames) {
+        Some(summary) => {
+            println!("{summary}");
+            std::process::exit(0)
+        }
+        None => {
+            eprintln!("{program}: no Vorbis audio arrived from {source}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn decoded_line(notices: &[DecodeNotice], frames: u64) -> Option<String> {
     let (rate, channels) = notices.iter().rev().find_map(|n| match n {
         DecodeNotice::Format {
             sample_rate,

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Server, run_with_input};
+use common::{Server, have, run_with_input};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -46,20 +46,6 @@ fn live_server(extra: &[&str]) -> Server {
     let mut args = vec!["--bind", "127.0.0.1:0", "--file", demo];
     args.extend_from_slice(extra);
     Server::start(env!("CARGO_BIN_EXE_live_streaming_server"), &args)
-}
-
-fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        if std::env::var_os("KAMAELIA_REQUIRE_ALL").is_some() {
-            panic!("{tool} is required (KAMAELIA_REQUIRE_ALL is set)");
-        }
-        eprintln!("SKIPPED: {tool} is not installed");
-    }
-    found
 }
 
 const PYTHON_ECHO: &str = r#"

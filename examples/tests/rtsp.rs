@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::Server;
+use common::{Server, have};
 use kamaelia_codec::{OggDemuxer, OggEvent, PcmSamples, VorbisDecoder};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -101,20 +101,6 @@ fn assert_matches_source(who: &str, received: &[i16], seconds: f64, tolerance: i
         "{who}: {} samples at source offset {offset}, largest difference {worst}",
         compared
     );
-}
-
-fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        if std::env::var_os("KAMAELIA_REQUIRE_ALL").is_some() {
-            panic!("{tool} is required (KAMAELIA_REQUIRE_ALL is set)");
-        }
-        eprintln!("SKIPPED: {tool} is not installed");
-    }
-    found
 }
 
 fn ffmpeg_pcm(url: &str, transport: &str, seconds: &str) -> Vec<i16> {

@@ -63,16 +63,7 @@ fn payload_all(
     let mut pay = VorbisPayloader::new(max_payload);
     let (mut rtp, mut configs) = (Vec::new(), Vec::new());
     let mut sequence = 65_000u16; // wraps during the stream
-    for (i, packet) in packets.iter().enumerate() {
-        if let Some(config) = pay.push(packet).unwrap() {
-            configs.push(config);
-            if inband {
-                pay.send_config();
-            }
-        }
-        if i % 3 == 0 {
-            pay.flush(); // as a live source would when its input runs dry
-        }
+    let mut take = |pay: &mut VorbisPayloader, rtp: &mut Vec<RtpPacket>| {
         while let Some(payload) = pay.next_payload() {
             assert!(
                 payload.data.len() <= max_payload,
@@ -88,19 +79,21 @@ fn payload_all(
             });
             sequence = sequence.wrapping_add(1);
         }
+    };
+    for (i, packet) in packets.iter().enumerate() {
+        if let Some(config) = pay.push(packet).unwrap() {
+            configs.push(config);
+            if inband {
+                pay.send_config();
+            }
+        }
+        if i % 3 == 0 {
+            pay.flush(); // as a live source would when its input runs dry
+        }
+        take(&mut pay, &mut rtp);
     }
     pay.flush();
-    while let Some(payload) = pay.next_payload() {
-        rtp.push(RtpPacket {
-            marker: false,
-            payload_type: 96,
-            sequence,
-            timestamp: 12_345u32.wrapping_add(payload.position as u32),
-            ssrc: 7,
-            payload: payload.data,
-        });
-        sequence = sequence.wrapping_add(1);
-    }
+    take(&mut pay, &mut rtp);
     (rtp, configs)
 }
 

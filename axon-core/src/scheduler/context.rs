@@ -112,16 +112,7 @@ pub fn activate<C: Component>(component: C) -> ComponentHandle {
 
 /// The handle of the running component, if called from one.
 pub fn current() -> Option<ComponentHandle> {
-    let id = CURRENT_COMPONENT.get()?;
-    with_current(|inner| {
-        let table = inner.table.borrow();
-        table.get(id).map(|e| ComponentHandle {
-            id,
-            name: e.name.clone(),
-            scheduler: Rc::downgrade(inner),
-        })
-    })
-    .flatten()
+    handle_of(CURRENT_COMPONENT.get()?)
 }
 
 /// The handle of component `id` in the scheduler running on this thread.

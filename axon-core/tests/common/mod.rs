@@ -59,3 +59,10 @@ pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
             .expect("test deadline of 60 s exceeded")
     })
 }
+
+/// Lets everything runnable run (a few turns of the runtime).
+pub(crate) async fn settle() {
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+}

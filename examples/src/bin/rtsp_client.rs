@@ -12,9 +12,11 @@ use axon_core::components::{Collect, NullSink};
 use axon_core::{
     Boxes, Component, ComponentError, Control, Inbox, InboxRef, Scheduler, link, pipeline,
 };
+use kamaelia_codec::PcmBlock;
 use kamaelia_codec::rtp::{RtpPacket, RtpVorbisDepay};
-use kamaelia_codec::{DecodeNotice, PcmBlock, VorbisDecode};
-use kamaelia_examples::{args_or_help, decoded_summary, flag, run_until_finished, usage_error};
+use kamaelia_examples::{
+    CountedDecode, args_or_help, finish_decoding, flag, run_until_finished, usage_error,
+};
 use kamaelia_media::WavWriter;
 use kamaelia_net::rtsp::RtspClient;
 use std::cell::{Cell, RefCell};
@@ -57,20 +59,18 @@ fn main() {
         runtime.block_on(load(n, &url, seconds.unwrap_or(10.0), client));
         return;
     }
-    let frames = Rc::new(Cell::new(0u64));
+    let CountedDecode {
+        decode,
+        notice_sink,
+        notices,
+        count,
+        frames,
+    } = CountedDecode::new();
     let (ending, notices) = runtime.block_on(async {
         let client = client(&url);
         let depay = RtpVorbisDepay::default();
         link(&client.config, &depay.config).unwrap();
         let stop = client.control.to_ref();
-        let decode = VorbisDecode::default();
-        let (notice_sink, notices) = Collect::<DecodeNotice>::new();
-        link(&decode.notices, &notice_sink.inbox).unwrap();
-        let counted = frames.clone();
-        let count = axon_core::components::map(move |block: PcmBlock| {
-            counted.set(counted.get() + block.frames() as u64);
-            block
-        });
         let scheduler = Scheduler::new();
         let (end, ending) = Collect::<Control>::new();
         // RTP → Vorbis packets → PCM: the decoder takes packets on its `packets` inbox.
@@ -104,17 +104,7 @@ fn main() {
         }
         (ending.take(), notices.take())
     });
-    if let Some(Control::Failed(info)) = ending.first() {
-        eprintln!("rtsp_client: {}", info.message);
-        std::process::exit(1);
-    }
-    match decoded_summary(&notices, frames.get()) {
-        Some(summary) => println!("{summary}"),
-        None => {
-            eprintln!("rtsp_client: no Vorbis audio arrived from {url}");
-            std::process::exit(1);
-        }
-    }
+    finish_decoding("rtsp_client", &url, &ending, &notices, frames.get());
 }
 
 /// What one load session received.

@@ -5,14 +5,14 @@
 
 use axon_core::components::{Collect, NullSink};
 use axon_core::{Control, Scheduler, link, pipeline};
-use kamaelia_codec::{DecodeNotice, PcmBlock, VorbisDecode};
-use kamaelia_examples::{args_or_help, decoded_summary, flag, run_until_finished, usage_error};
+use kamaelia_codec::PcmBlock;
+use kamaelia_examples::{
+    CountedDecode, args_or_help, finish_decoding, flag, run_until_finished, usage_error,
+};
 use kamaelia_media::{AudioPlayback, WavWriter};
 use kamaelia_net::TcpClient;
-use std::cell::Cell;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::rc::Rc;
 use std::time::Duration;
 
 const USAGE: &str = "simple_streaming_client --connect ADDR [--out F.wav] [--play]";
@@ -31,16 +31,14 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let frames = Rc::new(Cell::new(0u64));
+    let CountedDecode {
+        decode,
+        notice_sink,
+        notices,
+        count,
+        frames,
+    } = CountedDecode::new();
     let (ending, notices) = runtime.block_on(async {
-        let decode = VorbisDecode::default();
-        let (notice_sink, notices) = Collect::<DecodeNotice>::new();
-        link(&decode.notices, &notice_sink.inbox).unwrap();
-        let counted = frames.clone();
-        let count = axon_core::components::map(move |block: PcmBlock| {
-            counted.set(counted.get() + block.frames() as u64);
-            block
-        });
         let client = TcpClient::new(address).with_retry(3, Duration::from_millis(100));
         let scheduler = Scheduler::new();
         let (end, ending) = Collect::<Control>::new();
@@ -57,15 +55,11 @@ fn main() {
         run_until_finished(&scheduler, &running, &stops).await;
         (ending.take(), notices.take())
     });
-    if let Some(Control::Failed(info)) = ending.first() {
-        eprintln!("simple_streaming_client: {}", info.message);
-        std::process::exit(1);
-    }
-    match decoded_summary(&notices, frames.get()) {
-        Some(summary) => println!("{summary}"),
-        None => {
-            eprintln!("simple_streaming_client: no Vorbis audio arrived from {address}");
-            std::process::exit(1);
-        }
-    }
+    finish_decoding(
+        "simple_streaming_client",
+        &address.to_string(),
+        &ending,
+        &notices,
+        frames.get(),
+    );
 }

@@ -87,3 +87,20 @@ pub(crate) fn multicast_listener(
     assert_eq!(joined.trim(), format!("listening to {group}"));
     (client, stdout)
 }
+
+/// True when `tool` is installed; else says the test is skipped (or fails, when
+/// `KAMAELIA_REQUIRE_ALL` is set, as CI sets it).
+#[allow(dead_code)] // not every test binary uses it
+pub(crate) fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        if std::env::var_os("KAMAELIA_REQUIRE_ALL").is_some() {
+            panic!("{tool} is required (KAMAELIA_REQUIRE_ALL is set)");
+        }
+        eprintln!("SKIPPED: {tool} is not installed");
+    }
+    found
+}
