@@ -37,6 +37,20 @@ pub fn run_until_ctrl_c(
     })
 }
 
+/// `--introspect ADDR` on a server example: the live view of the running system
+/// (`kamaelia_net::Introspector`) at `http://ADDR/`, announced on stderr. With it a program runs
+/// until stopped, since the view itself never finishes.
+pub fn introspect(args: &[String], scheduler: &Scheduler) -> Result<(), String> {
+    let Some(addr) = flag::<std::net::SocketAddr>(args, "--introspect")? else {
+        return Ok(());
+    };
+    let view = kamaelia_net::Introspector::bind(addr)
+        .map_err(|e| format!("cannot serve the live view on {addr}: {e}"))?;
+    eprintln!("live view at http://{}/", view.local_addr());
+    scheduler.activate(view);
+    Ok(())
+}
+
 /// Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill`, systemd and container runtimes send).
 pub async fn stop_requested() {
     #[cfg(unix)]

@@ -47,7 +47,7 @@ fn chatter(id: u64) -> Result<Graphline<Bytes, Bytes>, LinkError> {
         .build()
 }
 
-const USAGE: &str = "chat_server [--bind ADDR] [--idle-timeout SECS]";
+const USAGE: &str = "chat_server [--bind ADDR] [--idle-timeout SECS] [--introspect ADDR]";
 
 fn main() {
     let args = args_or_help(USAGE);
@@ -59,6 +59,7 @@ fn main() {
     })();
     let config = parsed.unwrap_or_else(|e| usage_error(&e, USAGE));
     let result = run_until_ctrl_c(|scheduler| {
+        kamaelia_examples::introspect(&args, scheduler)?;
         scheduler.activate(Backplane::<(u64, Bytes)>::new("chat"));
         let server = TcpServer::bind_fallible(config.clone(), |connection| chatter(connection.id))
             .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;

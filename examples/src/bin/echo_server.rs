@@ -9,7 +9,8 @@ use kamaelia_examples::{args_or_help, flag, idle_timeout, run_until_ctrl_c, usag
 use kamaelia_net::{ServerConfig, TcpServer};
 use std::net::SocketAddr;
 
-const USAGE: &str = "echo_server [--bind ADDR] [--max-connections N] [--idle-timeout SECS]";
+const USAGE: &str =
+    "echo_server [--bind ADDR] [--max-connections N] [--idle-timeout SECS] [--introspect ADDR]";
 
 fn main() {
     let args = args_or_help(USAGE);
@@ -22,6 +23,7 @@ fn main() {
     })();
     let config = parsed.unwrap_or_else(|e| usage_error(&e, USAGE));
     let result = run_until_ctrl_c(|scheduler| {
+        kamaelia_examples::introspect(&args, scheduler)?;
         let server = TcpServer::bind(config.clone(), |_connection| map(|data: Bytes| data))
             .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
         println!("listening on {}", server.local_addr());

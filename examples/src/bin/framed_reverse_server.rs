@@ -12,7 +12,7 @@ use kamaelia_net::framing::{Deframer, Framer, MAX_FRAME_CEILING};
 use kamaelia_net::{ServerConfig, TcpServer};
 use std::net::SocketAddr;
 
-const USAGE: &str = "framed_reverse_server [--bind ADDR] [--max-frame BYTES] [--idle-timeout SECS]";
+const USAGE: &str = "framed_reverse_server [--bind ADDR] [--max-frame BYTES] [--idle-timeout SECS] [--introspect ADDR]";
 
 fn main() {
     let args = args_or_help(USAGE);
@@ -31,6 +31,7 @@ fn main() {
     let (config, max_frame) = parsed.unwrap_or_else(|e| usage_error(&e, USAGE));
     let bind = config.bind;
     let result = run_until_ctrl_c(|scheduler| {
+        kamaelia_examples::introspect(&args, scheduler)?;
         let server = TcpServer::bind(config, move |_| {
             pipeline!(
                 Deframer::new(max_frame),

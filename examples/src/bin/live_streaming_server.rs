@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const USAGE: &str = "live_streaming_server [--bind ADDR] --file F [--loop] [--bitrate BPS] \
-                     [--burst SECS] [--max-listeners N]";
+                     [--burst SECS] [--max-listeners N] [--introspect ADDR]";
 
 fn main() {
     let args = args_or_help(USAGE);
@@ -56,6 +56,7 @@ fn main() {
     };
     let pacing = pacing(&file, bitrate).unwrap_or_else(|e| fail(e));
     let result = run_until_ctrl_c(|scheduler| {
+        kamaelia_examples::introspect(&args, scheduler)?;
         let mut config = LiveConfig::new(bind)
             .path("/stream.ogg")
             .content_type("application/ogg")

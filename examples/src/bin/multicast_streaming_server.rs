@@ -20,7 +20,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 
 const USAGE: &str = "multicast_streaming_server --group ADDR:PORT --file F [--bitrate BPS] \
-                     [--loop] [--repeat-every PAGES] [--interface IP] [--ttl N]";
+                     [--loop] [--repeat-every PAGES] [--interface IP] [--ttl N] [--introspect ADDR]";
 
 struct Options {
     group: SocketAddrV4,
@@ -57,6 +57,7 @@ fn main() {
     };
     let pacing = pacing(&options.file, options.bitrate).unwrap_or_else(|e| fail(e));
     let result = run_until_ctrl_c(|scheduler| {
+        kamaelia_examples::introspect(&args, scheduler)?;
         let config = MulticastConfig {
             interface: options.interface,
             ttl: options.ttl,

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const USAGE: &str = "rtp_multicast_server --group ADDR:PORT --file F --sdp OUT.sdp [--loop] \
-                     [--interface IP] [--ttl N] [--inband-config SECS]";
+                     [--interface IP] [--ttl N] [--inband-config SECS] [--introspect ADDR]";
 
 struct Options {
     group: SocketAddrV4,
@@ -89,6 +89,7 @@ fn main() {
     };
     let pacing = pacing(&options.file, None).unwrap_or_else(|e| fail(e));
     let result = run_until_ctrl_c(|scheduler| {
+        kamaelia_examples::introspect(&args, scheduler)?;
         let config = MulticastConfig {
             interface: options.interface,
             ttl: options.ttl,

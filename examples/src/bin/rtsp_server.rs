@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const USAGE: &str = "rtsp_server [--bind ADDR] --file F [--loop] [--path P] \
-                     [--inband-config SECS] [--max-clients N]";
+                     [--inband-config SECS] [--max-clients N] [--introspect ADDR]";
 
 fn main() {
     let args = args_or_help(USAGE);
@@ -47,6 +47,7 @@ fn main() {
     };
     let pacing = pacing(&file, None).unwrap_or_else(|e| fail(e));
     let result = run_until_ctrl_c(|scheduler| {
+        kamaelia_examples::introspect(&args, scheduler)?;
         let mut config = RtspConfig::new(bind);
         if let Some(limit) = max_clients {
             config = config.max_connections(limit);

@@ -16,8 +16,7 @@ use kamaelia_net::{ServerConfig, TcpServer};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-const USAGE: &str =
-    "simple_streaming_server [--bind ADDR] --file F [--bitrate BPS] [--idle-timeout SECS]";
+const USAGE: &str = "simple_streaming_server [--bind ADDR] --file F [--bitrate BPS] [--idle-timeout SECS] [--introspect ADDR]";
 
 fn main() {
     let args = args_or_help(USAGE);
@@ -38,6 +37,7 @@ fn main() {
         std::process::exit(1);
     });
     let result = run_until_ctrl_c(|scheduler| {
+        kamaelia_examples::introspect(&args, scheduler)?;
         let server = TcpServer::bind(config, move |_| StreamFile::new(file.clone(), pacing))
             .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
         println!("listening on {}", server.local_addr());

@@ -1,0 +1,260 @@
+//! `Introspector`: a running system seen in a browser — the scheduler's topology (components
+//! nested in their parents, their state, every box's depth and counts, the links), the CAT's
+//! services and values, and the wait-for cycles that mean a deadlock — served over HTTP as a
+//! page, JSON, DOT and Server-Sent Events. Axon had an Introspector feeding a visualiser; this is
+//! that, for a browser.
+//!
+//! This is a first slice of the live view: per-component poll counts and busy time, per-link
+//! rates and aggregation for very large systems are not here yet. It sees linkages; a send
+//! through an `InboxRef` (a reply address) is not a link and is not drawn.
+
+use crate::http::{read_request, response, response_head};
+use axon_core::topology::{ComponentState, LinkKind, Topology};
+use axon_core::{Boxes, Component, ComponentError, ComponentId, Control, Inbox, Outbox};
+use kamaelia_cat::Cat;
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+/// How often `/events` may send a change: at most 10 times a second.
+const EVENT_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The page: one self-contained file (no CDN, no build step).
+const PAGE: &str = include_str!("introspect.html");
+
+/// Serves the live view of the scheduler it runs on, on loopback by default:
+///
+/// - `/`: a page that draws the components nested in their parents (collapsible), coloured by
+///   state, with each box's depth and capacity, the links, CAT services and values, and a
+///   warning for any deadlock — kept current from `/events`;
+/// - `/topology.json`: the snapshot (components, boxes, links, CAT, deadlocks);
+/// - `/topology.dot`: the topology as Graphviz DOT;
+/// - `/events`: Server-Sent Events, the snapshot whenever it changed, at most 10 a second.
+///
+/// A *deadlock* here is a cycle of components each blocked sending into the next one's full
+/// inbox; it is also logged as a warning, once per cycle. `ShutdownMicroprocess` stops it.
+///
+/// ```no_run
+/// use kamaelia_net::Introspector;
+/// # fn f(scheduler: &axon_core::Scheduler) -> std::io::Result<()> {
+/// let view = Introspector::bind("127.0.0.1:9000".parse().unwrap())?;
+/// println!("open http://{}/", view.local_addr());
+/// scheduler.activate(view);
+/// # Ok(()) }
+/// ```
+#[derive(Boxes)]
+#[doc(alias("visualiser", "topology", "live view"))]
+pub struct Introspector {
+    /// `ShutdownMicroprocess` (or any message) stops it.
+    pub control: Inbox<Control>,
+    /// The message that stopped it.
+    pub signal: Outbox<Control>,
+    listener: Option<std::net::TcpListener>,
+    local: SocketAddr,
+}
+
+impl Introspector {
+    /// Listens on `bind` now (so the address is known); serves once activated.
+    pub fn bind(bind: SocketAddr) -> std::io::Result<Self> {
+        let listener = crate::server::listen(bind, 128)?;
+        let local = listener.local_addr()?;
+        Ok(Introspector {
+            control: Inbox::new(),
+            signal: Outbox::new(),
+            listener: Some(listener),
+            local,
+        })
+    }
+
+    /// The address it serves on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+}
+
+impl Component for Introspector {
+    async fn main(mut self) -> Result<(), ComponentError> {
+        let listener = tokio::net::TcpListener::from_std(self.listener.take().expect("runs once"))?;
+        let ending = loop {
+            tokio::select! {
+                message = self.control.recv() => break message,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        axon_core::activate(Viewer { control: Inbox::new(), stream: Some(stream) });
+                    }
+                    Err(e) => {
+                        crate::access::accept_failed(&e);
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                },
+            }
+        };
+        drop(listener);
+        axon_core::children().shutdown(Duration::from_secs(1)).await;
+        self.signal.send(ending).await?;
+        Ok(())
+    }
+}
+
+/// One browser connection.
+#[derive(Boxes)]
+struct Viewer {
+    control: Inbox<Control>,
+    stream: Option<TcpStream>,
+}
+
+impl Component for Viewer {
+    async fn main(mut self) -> Result<(), ComponentError> {
+        let Some(mut stream) = self.stream.take() else {
+            return Ok(());
+        };
+        let Ok(request) = read_request(&mut stream, Default::default()).await else {
+            return Ok(());
+        };
+        let head_only = request.method == "HEAD";
+        let body = match request.path.as_str() {
+            "/" => response(200, "text/html; charset=utf-8", PAGE, head_only),
+            "/topology.json" => response(200, "application/json", &snapshot().0, head_only),
+            "/topology.dot" => {
+                let dot = axon_core::topology().unwrap_or_default().to_dot();
+                response(200, "text/vnd.graphviz", &dot, head_only)
+            }
+            "/events" => return self.events(stream).await,
+            _ => response(404, "text/plain", "not found\n", head_only),
+        };
+        let _ = stream.write_all(body.as_bytes()).await;
+        Ok(())
+    }
+}
+
+impl Viewer {
+    /// Sends the snapshot whenever it changed, at most 10 times a second, until the browser
+    /// goes away or the introspector stops.
+    async fn events(mut self, mut stream: TcpStream) -> Result<(), ComponentError> {
+        let head = response_head(
+            200,
+            &[
+                ("Content-Type", "text/event-stream"),
+                ("Cache-Control", "no-cache"),
+                ("Connection", "close"),
+            ],
+        );
+        if stream.write_all(head.as_bytes()).await.is_err() {
+            return Ok(());
+        }
+        let mut tick = tokio::time::interval(EVENT_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last = String::new();
+        let mut reported: HashSet<Vec<u64>> = HashSet::new();
+        let mut idle = 0u32;
+        loop {
+            tokio::select! {
+                _ = self.control.recv() => return Ok(()),
+                _ = tick.tick() => {}
+            }
+            let (json, deadlocks) = snapshot();
+            for cycle in deadlocks {
+                if reported.insert(cycle.clone()) {
+                    tracing::warn!(
+                        ?cycle,
+                        "deadlock: components each blocked sending to the next one's full inbox"
+                    );
+                }
+            }
+            let event = if json != last {
+                idle = 0;
+                format!("data: {json}\n\n")
+            } else {
+                idle += 1;
+                if !idle.is_multiple_of(50) {
+                    continue;
+                }
+                ": still here\n\n".to_string() // a comment every 5 s keeps proxies from closing it
+            };
+            last = json;
+            let written =
+                tokio::time::timeout(Duration::from_secs(5), stream.write_all(event.as_bytes()))
+                    .await;
+            if !matches!(written, Ok(Ok(()))) {
+                return Ok(()); // the page was closed, or cannot keep up
+            }
+        }
+    }
+}
+
+/// The snapshot as JSON (topology, CAT services and values, deadlocks) and the deadlocks.
+fn snapshot() -> (String, Vec<Vec<u64>>) {
+    let topology = axon_core::topology().unwrap_or_default();
+    let deadlocks = deadlocks(&topology);
+    let (services, values) = match Cat::current() {
+        Ok(cat) => (
+            cat.services()
+                .into_iter()
+                .map(|s| serde_json::json!({"name": s.name, "type": s.message_type}))
+                .collect(),
+            cat.values_json(),
+        ),
+        Err(_) => (Vec::new(), serde_json::Value::Null),
+    };
+    let json = serde_json::json!({
+        "topology": topology,
+        "services": services,
+        "values": values,
+        "deadlocks": deadlocks,
+    });
+    (json.to_string(), deadlocks)
+}
+
+/// Cycles of components each blocked sending into the next one's full inbox (component ids,
+/// each cycle starting at its smallest).
+pub fn deadlocks(topology: &Topology) -> Vec<Vec<u64>> {
+    let blocked: HashSet<ComponentId> = topology
+        .components
+        .iter()
+        .filter(|c| c.state == ComponentState::BlockedOnSend)
+        .map(|c| c.id)
+        .collect();
+    // A waits for B when A is blocked and one of its outboxes feeds a full inbox of B.
+    let mut waits: HashMap<ComponentId, Vec<ComponentId>> = HashMap::new();
+    for link in &topology.links {
+        let (Some(from), Some(to)) = (link.from.component, link.to.component) else {
+            continue;
+        };
+        if link.kind != LinkKind::Data || !blocked.contains(&from) {
+            continue;
+        }
+        let full = topology
+            .find_box(to, &link.to.box_name)
+            .is_some_and(|b| b.counters.depth >= b.counters.capacity);
+        if full {
+            waits.entry(from).or_default().push(to);
+        }
+    }
+    let mut cycles: Vec<Vec<u64>> = Vec::new();
+    for &start in waits.keys() {
+        // Follow the waits from `start`; a return to `start` is a cycle.
+        let mut path = vec![start];
+        let mut seen = HashSet::from([start]);
+        let mut current = start;
+        while let Some(&next) = waits.get(&current).and_then(|n| n.first()) {
+            if next == start {
+                let mut ids: Vec<u64> = path.iter().map(|c| c.as_u64()).collect();
+                let smallest = (0..ids.len()).min_by_key(|&i| ids[i]).unwrap_or(0);
+                ids.rotate_left(smallest);
+                if !cycles.contains(&ids) {
+                    cycles.push(ids);
+                }
+                break;
+            }
+            if !seen.insert(next) {
+                break;
+            }
+            path.push(next);
+            current = next;
+        }
+    }
+    cycles.sort();
+    cycles
+}
