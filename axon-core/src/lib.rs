@@ -90,7 +90,7 @@ pub use log_limit::LogLimit;
 pub use outbox::{Outbox, OutboxRef, Permit, Send};
 pub use scheduler::{
     Children, ComponentHandle, DEFAULT_MAX_POLLS_PER_TICK, Scheduler, SchedulerConfig, activate,
-    children, current, extension, link_named, run, run_with, topology,
+    children, current, extension, link_named, measure, run, run_with, topology,
 };
 pub use threaded::{RecvTimeoutError, ThreadBoxes, Threaded, threaded};
 pub use topology::Topology;

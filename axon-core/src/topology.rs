@@ -32,6 +32,22 @@ pub struct ComponentInfo {
     pub parent: Option<ComponentId>,
     /// What it was doing.
     pub state: ComponentState,
+    /// Polls and busy time, while the scheduler measures ([`Scheduler::measure`]).
+    ///
+    /// [`Scheduler::measure`]: crate::Scheduler::measure
+    pub stats: Option<ComponentStats>,
+}
+
+/// What the scheduler measured of a component since measuring was turned on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct ComponentStats {
+    /// Times it was polled.
+    pub polls: u64,
+    /// Time spent in those polls, in microseconds.
+    pub busy_us: u64,
+    /// Milliseconds since its last poll (`None`: not polled since measuring began).
+    pub since_last_run_ms: Option<u64>,
 }
 
 /// A box in the snapshot.

@@ -612,3 +612,36 @@ fn the_topology_tells_waiting_from_runnable() {
         );
     });
 }
+
+#[test]
+fn measuring_counts_polls_only_while_on() {
+    block_on(async {
+        let scheduler = Scheduler::new();
+        let worker = scheduler.activate(axon_core::components::map(|n: u32| n + 1));
+        let input = worker.inbox::<u32>("inbox").unwrap();
+        assert!(
+            scheduler.topology().components[0].stats.is_none(),
+            "off by default"
+        );
+        scheduler.measure(true);
+        let run = scheduler.run();
+        let drive = async {
+            for n in 0..3 {
+                input.send(n).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+            let stats = scheduler.topology().components[0].stats.expect("measured");
+            assert!(
+                stats.polls >= 1 && stats.since_last_run_ms.is_some(),
+                "{stats:?}"
+            );
+            scheduler.measure(false);
+            assert!(
+                scheduler.topology().components[0].stats.is_none(),
+                "forgotten when off"
+            );
+            worker.stop();
+        };
+        futures::join!(run, drive);
+    });
+}

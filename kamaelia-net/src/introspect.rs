@@ -4,8 +4,9 @@
 //! page, JSON, DOT and Server-Sent Events. Axon had an Introspector feeding a visualiser; this is
 //! that, for a browser.
 //!
-//! This is a first slice of the live view: per-component poll counts and busy time, per-link
-//! rates and aggregation for very large systems are not here yet. It sees linkages; a send
+//! While it runs, the scheduler keeps each component's poll count, busy time and time since
+//! its last poll (`Scheduler::measure`). This is a first slice of the live view: per-link rates
+//! and aggregation for very large systems are not here yet. It sees linkages; a send
 //! through an `InboxRef` (a reply address) is not a link and is not drawn.
 
 use crate::http::{read_request, response, response_head};
@@ -77,6 +78,8 @@ impl Introspector {
 impl Component for Introspector {
     async fn main(mut self) -> Result<(), ComponentError> {
         let listener = tokio::net::TcpListener::from_std(self.listener.take().expect("runs once"))?;
+        // Poll counts and busy time are kept while the view runs (free when it does not).
+        axon_core::measure(true);
         let ending = loop {
             tokio::select! {
                 message = self.control.recv() => break message,
@@ -93,6 +96,7 @@ impl Component for Introspector {
         };
         drop(listener);
         axon_core::children().shutdown(Duration::from_secs(1)).await;
+        axon_core::measure(false);
         self.signal.send(ending).await?;
         Ok(())
     }

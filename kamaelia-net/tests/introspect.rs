@@ -93,6 +93,14 @@ fn the_page_json_dot_and_events_show_the_running_system() {
         "{names:?}"
     );
     assert_eq!(snapshot["values"]["demo.listeners"], 3);
+    // While the view runs, the scheduler measures every component's polls.
+    let polled = snapshot["topology"]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["stats"]["polls"].as_u64().is_some_and(|p| p > 0))
+        .count();
+    assert!(polled >= 2, "{snapshot}");
     let deadlocks = snapshot["deadlocks"].as_array().unwrap();
     assert_eq!(deadlocks.len(), 1, "{snapshot}");
     assert_eq!(

@@ -134,6 +134,12 @@ pub fn extension<T: Default + 'static>() -> Option<Rc<T>> {
     with_current(|inner| inner.extension::<T>())
 }
 
+/// Turns per-component poll counts and busy time on or off for the scheduler running the
+/// current component (see [`Scheduler::measure`]); an introspector turns it on while watched.
+pub fn measure(on: bool) {
+    with_current(|inner| inner.set_measuring(on));
+}
+
 /// A snapshot of the topology of the scheduler running the current component.
 #[doc(alias = "Introspector")]
 pub fn topology() -> Option<Topology> {

@@ -15,6 +15,18 @@ pub(crate) struct Inner {
     pub(super) pause: RefCell<Option<std::pin::Pin<Box<tokio::time::Sleep>>>>,
     /// Per-scheduler services for higher crates (the CAT lives here), one per type.
     pub(super) extensions: RefCell<Vec<Rc<dyn std::any::Any>>>,
+    /// Per-component poll counts and busy time, kept only while someone watches (see
+    /// [`measure`](super::measure)): off, a poll pays one flag check.
+    pub(super) stats: RefCell<Option<HashMap<ComponentId, PollStats>>>,
+    pub(super) measuring: Cell<bool>,
+}
+
+/// What the scheduler measured of one component while measuring was on.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct PollStats {
+    pub(super) polls: u64,
+    pub(super) busy: Duration,
+    pub(super) last_run: Option<tokio::time::Instant>,
 }
 
 /// The part other threads (and tokio's drivers) touch: the remote ready queue and the
@@ -173,9 +185,16 @@ impl Inner {
                 let Some(runnable) = LOCAL_READY.with(|q| q.borrow_mut().pop_front()) else {
                     break;
                 };
-                CURRENT_COMPONENT.set(Some(*runnable.metadata()));
+                let id = *runnable.metadata();
+                CURRENT_COMPONENT.set(Some(id));
                 coop::refill(self.config.budget);
-                runnable.run();
+                if self.measuring.get() {
+                    let started = tokio::time::Instant::now();
+                    runnable.run();
+                    self.record(id, started);
+                } else {
+                    runnable.run();
+                }
                 CURRENT_COMPONENT.set(None);
                 polls += 1;
                 // tokio's budget belongs to this whole task: once a component has spent it,
@@ -190,6 +209,28 @@ impl Inner {
             if let Some(delay) = self.config.round_delay {
                 *self.pause.borrow_mut() = Some(Box::pin(tokio::time::sleep(delay)));
             }
+        }
+    }
+
+    /// Adds one poll of `id` that began at `started` to its statistics.
+    fn record(&self, id: ComponentId, started: tokio::time::Instant) {
+        let now = tokio::time::Instant::now();
+        if let Some(stats) = self.stats.borrow_mut().as_mut() {
+            let entry = stats.entry(id).or_default();
+            entry.polls += 1;
+            entry.busy += now - started;
+            entry.last_run = Some(now);
+        }
+    }
+
+    /// Turns measuring on or off (off forgets what was measured).
+    pub(super) fn set_measuring(&self, on: bool) {
+        self.measuring.set(on);
+        let mut stats = self.stats.borrow_mut();
+        match (on, stats.is_some()) {
+            (true, false) => *stats = Some(HashMap::new()),
+            (false, true) => *stats = None,
+            _ => {}
         }
     }
 
@@ -213,6 +254,9 @@ impl Inner {
             }
             (entry, parent_waker)
         };
+        if let Some(stats) = self.stats.borrow_mut().as_mut() {
+            stats.remove(&id);
+        }
         let cancelled = matches!(exit, Exit::Cancelled);
         let who = || entry.name.as_str().to_string();
         let failure = match exit {
@@ -321,10 +365,19 @@ impl Inner {
         let mut topology = Topology::default();
         for id in table.ids() {
             let entry = table.get(id).expect("listed id");
+            let measured = self.stats.borrow().as_ref().map(|stats| {
+                let s = stats.get(&id).copied().unwrap_or_default();
+                ComponentStats {
+                    polls: s.polls,
+                    busy_us: s.busy.as_micros() as u64,
+                    since_last_run_ms: s.last_run.map(|at| at.elapsed().as_millis() as u64),
+                }
+            });
             topology.components.push(ComponentInfo {
                 id,
                 name: entry.name.as_str().to_string(),
                 parent: entry.parent,
+                stats: measured,
                 state: if current == Some(id) {
                     ComponentState::Running
                 } else if entry.all_boxes().iter().any(|b| b.handle.blocked()) {

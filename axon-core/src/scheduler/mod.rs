@@ -17,13 +17,13 @@ use crate::erased::{self, BoxEntry, ComponentId, Direction};
 use crate::error::{Endpoint, LinkError};
 use crate::inbox::{InboxCore, InboxRef};
 use crate::outbox::{OutboxCore, OutboxRef};
-use crate::topology::{BoxInfo, ComponentInfo, ComponentState, LinkInfo, Topology};
+use crate::topology::{BoxInfo, ComponentInfo, ComponentState, ComponentStats, LinkInfo, Topology};
 use async_task::{Runnable, Task};
 use concurrent_queue::ConcurrentQueue;
 use futures::FutureExt;
 use futures::task::AtomicWaker;
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
 use std::panic::AssertUnwindSafe;
 use std::rc::{Rc, Weak};
@@ -41,7 +41,7 @@ mod table;
 
 pub use children::{Children, children};
 use context::*;
-pub use context::{activate, current, extension, topology};
+pub use context::{activate, current, extension, measure, topology};
 pub(crate) use context::{describe, handle_of, is_parent_of};
 pub(crate) use executor::Inner;
 use executor::*;
@@ -127,6 +127,8 @@ impl Scheduler {
                 config,
                 pause: RefCell::new(None),
                 extensions: RefCell::new(Vec::new()),
+                stats: RefCell::new(None),
+                measuring: Cell::new(false),
             }),
         }
     }
@@ -159,6 +161,12 @@ impl Scheduler {
     /// True when no component is running.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Keeps per-component poll counts and busy time (shown in [`topology`](Self::topology))
+    /// while `on`; off (the default), a poll pays one flag check and nothing is kept.
+    pub fn measure(&self, on: bool) {
+        self.inner.set_measuring(on);
     }
 
     /// A snapshot of components, boxes and linkages.
