@@ -297,6 +297,14 @@ pub(crate) fn link_erased(
     from.clone().link_to(to.clone())
 }
 
+/// A new, unlinked box of item type `T` facing `direction`.
+fn new_box<T: 'static>(direction: Direction) -> Rc<dyn ErasedBox> {
+    match direction {
+        Direction::In => Rc::new(InboxCore::<T>::new(crate::inbox::DEFAULT_CAPACITY)),
+        Direction::Out => Rc::new(OutboxCore::<T>::new(crate::inbox::DEFAULT_CAPACITY)),
+    }
+}
+
 impl<T: 'static> ErasedBox for InboxCore<T> {
     fn direction(&self) -> Direction {
         Direction::In
@@ -351,10 +359,7 @@ impl<T: 'static> ErasedBox for InboxCore<T> {
         link::unlink_inbox_all(self)
     }
     fn new_peer(&self, direction: Direction) -> Rc<dyn ErasedBox> {
-        match direction {
-            Direction::In => Rc::new(InboxCore::<T>::new(crate::inbox::DEFAULT_CAPACITY)),
-            Direction::Out => Rc::new(OutboxCore::<T>::new(crate::inbox::DEFAULT_CAPACITY)),
-        }
+        new_box::<T>(direction)
     }
     fn retire(&self) {
         link::unlink_inbox_all(self);
@@ -428,10 +433,7 @@ impl<T: 'static> ErasedBox for OutboxCore<T> {
         link::unlink_outbox_all(self)
     }
     fn new_peer(&self, direction: Direction) -> Rc<dyn ErasedBox> {
-        match direction {
-            Direction::In => Rc::new(InboxCore::<T>::new(crate::inbox::DEFAULT_CAPACITY)),
-            Direction::Out => Rc::new(OutboxCore::<T>::new(crate::inbox::DEFAULT_CAPACITY)),
-        }
+        new_box::<T>(direction)
     }
     fn retire(&self) {
         link::unlink_outbox_all(self);

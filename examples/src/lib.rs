@@ -37,6 +37,16 @@ pub fn run_until_ctrl_c(
     })
 }
 
+/// The required `--group ADDR:PORT`, which must be a multicast address.
+pub fn multicast_group(args: &[String]) -> Result<std::net::SocketAddrV4, String> {
+    let group: std::net::SocketAddrV4 =
+        flag(args, "--group")?.ok_or("--group ADDR:PORT is required")?;
+    if !group.ip().is_multicast() {
+        return Err(format!("{} is not a multicast address", group.ip()));
+    }
+    Ok(group)
+}
+
 /// `--introspect ADDR` on a server example: the live view of the running system
 /// (`kamaelia_net::Introspector`) at `http://ADDR/`, announced on stderr. With it a program runs
 /// until stopped, since the view itself never finishes.

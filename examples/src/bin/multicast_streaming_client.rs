@@ -9,11 +9,11 @@ use axon_core::components::{Collect, Detuple, NullSink, map};
 use axon_core::{Control, Scheduler, link, pipeline};
 use bytes::Bytes;
 use kamaelia_codec::{DecodeNotice, PcmBlock, VorbisDecode};
-use kamaelia_examples::{args_or_help, decoded_summary, flag, usage_error};
+use kamaelia_examples::{args_or_help, decoded_summary, flag, multicast_group, usage_error};
 use kamaelia_media::{AudioPlayback, WavWriter};
 use kamaelia_net::{MulticastConfig, UdpTransceiver};
 use std::cell::Cell;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
@@ -27,10 +27,7 @@ const QUIET: Duration = Duration::from_secs(5);
 fn main() {
     let args = args_or_help(USAGE);
     let parsed = (|| -> Result<_, String> {
-        let group: SocketAddrV4 = flag(&args, "--group")?.ok_or("--group ADDR:PORT is required")?;
-        if !group.ip().is_multicast() {
-            return Err(format!("{} is not a multicast address", group.ip()));
-        }
+        let group = multicast_group(&args)?;
         let out: Option<PathBuf> = flag(&args, "--out")?;
         let seconds: Option<f64> = flag(&args, "--seconds")?;
         if seconds.is_some_and(|s| !(s.is_finite() && s > 0.0 && s < 1e9)) {

@@ -14,7 +14,9 @@ use axon_core::components::{NullSink, map};
 use axon_core::pipeline;
 use bytes::Bytes;
 use kamaelia_codec::OggPage;
-use kamaelia_examples::{args_or_help, flag, ogg_source, pacing, run_until_ctrl_c, usage_error};
+use kamaelia_examples::{
+    args_or_help, flag, multicast_group, ogg_source, pacing, run_until_ctrl_c, usage_error,
+};
 use kamaelia_net::{MulticastConfig, UdpTransceiver};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
@@ -33,10 +35,7 @@ struct Options {
 }
 
 fn options(args: &[String]) -> Result<Options, String> {
-    let group: SocketAddrV4 = flag(args, "--group")?.ok_or("--group ADDR:PORT is required")?;
-    if !group.ip().is_multicast() {
-        return Err(format!("{} is not a multicast address", group.ip()));
-    }
+    let group = multicast_group(args)?;
     Ok(Options {
         group,
         file: flag(args, "--file")?.ok_or("--file F is required")?,

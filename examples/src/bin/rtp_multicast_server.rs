@@ -11,7 +11,9 @@ use axon_core::components::map;
 use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Outbox, link, pipeline};
 use kamaelia_codec::rtp::{RtpVorbisPay, VorbisConfig};
 use kamaelia_codec::{OggDemux, OggPage};
-use kamaelia_examples::{args_or_help, flag, ogg_source, pacing, run_until_ctrl_c, usage_error};
+use kamaelia_examples::{
+    args_or_help, flag, multicast_group, ogg_source, pacing, run_until_ctrl_c, usage_error,
+};
 use kamaelia_net::MulticastConfig;
 use kamaelia_net::rtsp::{RtpSender, describe_multicast};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -31,10 +33,7 @@ struct Options {
 }
 
 fn options(args: &[String]) -> Result<Options, String> {
-    let group: SocketAddrV4 = flag(args, "--group")?.ok_or("--group ADDR:PORT is required")?;
-    if !group.ip().is_multicast() {
-        return Err(format!("{} is not a multicast address", group.ip()));
-    }
+    let group = multicast_group(args)?;
     if group.port() % 2 == 1 || group.port() == u16::MAX {
         return Err("the RTP port must be even (RTCP uses the next one)".into());
     }

@@ -79,6 +79,23 @@ async fn write_all<W: AsyncWrite + Unpin>(to: &mut W, bytes: &[u8]) -> Result<()
     }
 }
 
+/// One interleaved frame (`$`, channel, length, bytes) in one vectored write: a packet per
+/// session is the hot path, so not two writes.
+async fn write_interleaved<W: AsyncWrite + Unpin>(
+    to: &mut W,
+    channel: u8,
+    bytes: &[u8],
+) -> Result<(), End> {
+    use bytes::Buf;
+    let length = (bytes.len() as u16).to_be_bytes();
+    let header = [b'$', channel, length[0], length[1]];
+    let mut frame = Buf::chain(&header[..], bytes);
+    match tokio::time::timeout(WRITE_GRACE, to.write_all_buf(&mut frame)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(End::Closed),
+    }
+}
+
 impl Component for RtspSession {
     async fn main(mut self) -> Result<(), ComponentError> {
         let Some(mut stream) = self.stream.take() else {
@@ -379,12 +396,7 @@ impl RtspSession {
         writer: &mut W,
     ) -> Result<(), End> {
         match session.delivery {
-            Delivery::Tcp { rtp, .. } => {
-                let length = (frame.wire.len() as u16).to_be_bytes();
-                let header = [b'$', rtp, length[0], length[1]];
-                write_all(writer, &header).await?;
-                write_all(writer, &frame.wire).await?;
-            }
+            Delivery::Tcp { rtp, .. } => write_interleaved(writer, rtp, &frame.wire).await?,
             Delivery::Udp { rtp, .. } => {
                 // A datagram the socket cannot take now is lost, as on any UDP path.
                 let _ = self
@@ -416,11 +428,7 @@ impl RtspSession {
         }
         .to_bytes(&self.shared.cname);
         match session.delivery {
-            Delivery::Tcp { rtcp, .. } => {
-                let length = (report.len() as u16).to_be_bytes();
-                write_all(writer, &[b'$', rtcp, length[0], length[1]]).await?;
-                write_all(writer, &report).await?;
-            }
+            Delivery::Tcp { rtcp, .. } => write_interleaved(writer, rtcp, &report).await?,
             Delivery::Udp { rtcp, .. } => {
                 let _ = self
                     .shared
