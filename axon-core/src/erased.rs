@@ -261,6 +261,10 @@ pub(crate) trait ErasedBox {
         false
     }
     fn link_view(&self) -> Option<LinkView>;
+    /// Where this outbox's cross-core link leads, if it has one.
+    fn cross_view(&self) -> Option<crate::cross::CrossView> {
+        None
+    }
     /// The owner exited (`cancelled`: it was shut down, not finished): close (inbox) or
     /// unlink (outbox).
     fn on_owner_exit(&self, cancelled: bool);
@@ -412,7 +416,7 @@ impl<T: 'static> ErasedBox for OutboxCore<T> {
     }
     fn link_view(&self) -> Option<LinkView> {
         match &self.links.get()?.downstream {
-            Downstream::None => None,
+            Downstream::None | Downstream::Cross(_) => None,
             Downstream::Inbox(i) if i.is_closed() => None,
             Downstream::Inbox(i) => Some(LinkView {
                 to_owner: i.meta.owner(),
@@ -424,6 +428,12 @@ impl<T: 'static> ErasedBox for OutboxCore<T> {
                 to_meta: &o.meta,
                 kind: crate::topology::LinkKind::OutboxPassthrough,
             }),
+        }
+    }
+    fn cross_view(&self) -> Option<crate::cross::CrossView> {
+        match &self.links.get()?.downstream {
+            Downstream::Cross(sink) => Some(sink.view()),
+            _ => None,
         }
     }
     fn on_owner_exit(&self, cancelled: bool) {
@@ -447,7 +457,7 @@ impl<T: 'static> ErasedBox for OutboxCore<T> {
         };
         let target = core.target.borrow().clone();
         match target {
-            Some(queue) => queue.force_push(message).is_ok(),
+            Some(target) => target.force_push(message).is_ok(),
             None => {
                 core.links.get_mut().held.push_back(message);
                 true

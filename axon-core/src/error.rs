@@ -138,6 +138,11 @@ pub enum LinkError {
         /// What was wrong.
         reason: &'static str,
     },
+    /// The operation needs a running scheduler on this thread, and there is none.
+    NoScheduler {
+        /// What needed it, and where to call it instead.
+        what: &'static str,
+    },
 }
 
 impl fmt::Display for LinkError {
@@ -171,6 +176,7 @@ impl fmt::Display for LinkError {
             LinkError::WrongHierarchy { from, to, reason } => {
                 write!(f, "cannot link {from} to {to}: {reason}")
             }
+            LinkError::NoScheduler { what } => write!(f, "no scheduler on this thread: {what}"),
         }
     }
 }

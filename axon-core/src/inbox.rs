@@ -111,6 +111,14 @@ impl<T> InboxCore<T> {
         self.limit.set(limit);
     }
 
+    /// Counts values sent to this inbox that will never reach it (a cross-core link's
+    /// leftovers once the owner has gone).
+    pub(crate) fn add_undelivered(&self, count: u64) {
+        if count > 0 {
+            self.links.get_mut().undelivered += count;
+        }
+    }
+
     /// Values left unreceived when the owner exited.
     pub(crate) fn undelivered(&self) -> u64 {
         self.links.get().map_or(0, |l| l.undelivered)

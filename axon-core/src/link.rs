@@ -3,7 +3,7 @@
 
 use crate::error::LinkError;
 use crate::inbox::{InboxCore, InboxRef};
-use crate::outbox::{Downstream, OutboxCore, OutboxRef};
+use crate::outbox::{Downstream, OutboxCore, OutboxRef, Target};
 use crate::scheduler;
 use std::rc::Rc;
 
@@ -103,6 +103,11 @@ fn live_downstream<T>(d: &Downstream<T>) -> Option<crate::error::Endpoint> {
         Downstream::Inbox(i) if i.is_closed() => None,
         Downstream::Inbox(i) => Some(i.meta.endpoint()),
         Downstream::Outbox(o) => Some(o.meta.endpoint()),
+        Downstream::Cross(s) if s.is_closed() => None,
+        Downstream::Cross(s) => Some(crate::error::Endpoint::new(
+            format!("cross-core link #{}", s.view().id),
+            "inbox",
+        )),
     }
 }
 
@@ -132,6 +137,24 @@ pub(crate) fn link_core<T: 'static>(
     if let Some(capacity) = capacity {
         to.resolve().set_capacity(capacity);
     }
+    retarget(from);
+    Ok(())
+}
+
+/// Links an outbox to a target that is not a local inbox (a cross-core link's queue).
+pub(crate) fn link_target<T: 'static>(
+    from: &Rc<OutboxCore<T>>,
+    target: Target<T>,
+) -> Result<(), LinkError> {
+    check_unlinked(from)?;
+    detach_downstream(from);
+    from.links.get_mut().downstream = match target {
+        Target::Local(inbox) => {
+            inbox.links.get_mut().senders.push(Rc::downgrade(from));
+            Downstream::Inbox(inbox)
+        }
+        Target::Cross(sink) => Downstream::Cross(sink),
+    };
     retarget(from);
     Ok(())
 }
@@ -217,7 +240,7 @@ fn detach_downstream<T>(from: &OutboxCore<T>) {
     };
     let me: *const OutboxCore<T> = from;
     match old {
-        Downstream::None => {}
+        Downstream::None | Downstream::Cross(_) => {}
         Downstream::Inbox(inbox) => inbox
             .links
             .get_mut()
@@ -236,12 +259,13 @@ fn detach_downstream<T>(from: &OutboxCore<T>) {
 pub(crate) fn retarget<T>(out: &OutboxCore<T>) {
     let new_target = out.links.get().and_then(|l| match &l.downstream {
         Downstream::None => None,
-        Downstream::Inbox(inbox) => Some(inbox.resolve()),
+        Downstream::Inbox(inbox) => Some(Target::Local(inbox.resolve())),
+        Downstream::Cross(sink) => Some(Target::Cross(sink.clone())),
         Downstream::Outbox(parent) => parent.target.borrow().clone(),
     });
     let old = std::mem::replace(&mut *out.target.borrow_mut(), new_target.clone());
     let changed = match (&old, &new_target) {
-        (Some(a), Some(b)) => !Rc::ptr_eq(a, b),
+        (Some(a), Some(b)) => !a.same(b),
         (None, None) => false,
         _ => true,
     };

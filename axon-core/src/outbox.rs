@@ -1,6 +1,7 @@
 //! Outboxes: a relinkable pointer to the final destination queue, so a send is one push however
 //! deep the passthrough chain (the paper's "collapse outboxes into inboxes").
 
+use crate::cross::CrossSink;
 use crate::erased::BoxMeta;
 use crate::error::{SendError, TrySendError};
 use crate::inbox::{DEFAULT_CAPACITY, InboxCore};
@@ -15,7 +16,7 @@ use std::task::{Context, Poll, Waker};
 
 pub(crate) struct OutboxCore<T> {
     /// The final inbox a send pushes into; `None` while unlinked.
-    pub(crate) target: RefCell<Option<Rc<InboxCore<T>>>>,
+    pub(crate) target: RefCell<Option<Target<T>>>,
     pub(crate) links: Lazy<OutLinks<T>>,
     /// How many values may be held while unlinked.
     pub(crate) held_capacity: Cell<u32>,
@@ -29,6 +30,75 @@ pub(crate) enum Downstream<T> {
     None,
     Inbox(Rc<InboxCore<T>>),
     Outbox(Rc<OutboxCore<T>>),
+    /// A queue read on another thread ([`crate::link_cross`]).
+    Cross(SinkRef<T>),
+}
+
+/// Where a send finally lands.
+pub(crate) enum Target<T> {
+    /// An inbox of this scheduler: a push with no atomic operation (the hot path).
+    Local(Rc<InboxCore<T>>),
+    /// A cross-core link's queue.
+    Cross(SinkRef<T>),
+}
+
+/// A cross-core sink behind one thin pointer, so a target is two words (an outbox's size is a
+/// per-component memory cost; the double indirection only touches the cross-core path).
+pub(crate) type SinkRef<T> = Rc<Box<dyn CrossSink<T>>>;
+
+impl<T> Clone for Target<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Target::Local(q) => Target::Local(q.clone()),
+            Target::Cross(s) => Target::Cross(s.clone()),
+        }
+    }
+}
+
+impl<T> Target<T> {
+    pub(crate) fn try_push(&self, value: T) -> Result<(), TrySendError<T>> {
+        match self {
+            Target::Local(q) => q.try_push(value),
+            Target::Cross(s) => s.try_push(value),
+        }
+    }
+    pub(crate) fn force_push(&self, value: T) -> Result<(), T> {
+        match self {
+            Target::Local(q) => q.force_push(value),
+            Target::Cross(s) => s.force_push(value),
+        }
+    }
+    fn register_sender(&self, cx: &Context<'_>) {
+        match self {
+            Target::Local(q) => q.register_sender(cx),
+            Target::Cross(s) => s.register_sender(cx),
+        }
+    }
+    pub(crate) fn wake_senders(&self) {
+        match self {
+            Target::Local(q) => q.wake_senders(),
+            Target::Cross(s) => s.wake_senders(),
+        }
+    }
+    fn poll_reserve(&self, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
+        match self {
+            Target::Local(q) => q.poll_reserve(cx),
+            Target::Cross(s) => s.poll_reserve(cx),
+        }
+    }
+    fn release_reservation(&self) {
+        match self {
+            Target::Local(q) => q.release_reservation(),
+            Target::Cross(s) => s.release_reservation(),
+        }
+    }
+    pub(crate) fn same(&self, other: &Target<T>) -> bool {
+        match (self, other) {
+            (Target::Local(a), Target::Local(b)) => Rc::ptr_eq(a, b),
+            (Target::Cross(a), Target::Cross(b)) => Rc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 pub(crate) struct OutLinks<T> {
@@ -103,7 +173,7 @@ impl<T> OutboxCore<T> {
     ) -> Poll<Result<(), SendError<T>>> {
         // A send completes only into bounded room, so it needs no budget of its own; the
         // receive that frees the room pays.
-        if let Some(queue) = self.target.borrow().as_ref()
+        if let Some(Target::Local(queue)) = self.target.borrow().as_ref()
             && queue.try_push_slot(slot)
         {
             self.sent.set(self.sent.get() + 1);
@@ -274,7 +344,7 @@ impl<T> Future for Send<'_, T> {
 
 /// Room reserved in a destination inbox by [`Outbox::reserve`].
 pub struct Permit<T> {
-    queue: Rc<InboxCore<T>>,
+    queue: Target<T>,
     outbox: Rc<OutboxCore<T>>,
 }
 

@@ -130,12 +130,33 @@ impl LinkInfo {
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[doc(alias("Introspector", "introspection"))]
 pub struct Topology {
+    /// The core this scheduler runs on, under [`Cores`](crate::Cores).
+    pub core: Option<usize>,
     /// Running components.
     pub components: Vec<ComponentInfo>,
     /// Their boxes.
     pub boxes: Vec<BoxInfo>,
     /// Linkages between boxes.
     pub links: Vec<LinkInfo>,
+    /// Outboxes linked to another core (through a [`CrossInbox`](crate::CrossInbox)).
+    pub cross_links: Vec<CrossLinkInfo>,
+}
+
+/// An outbox's link to another core, in the snapshot.
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct CrossLinkInfo {
+    /// The outbox, on this scheduler.
+    pub from: BoxAddress,
+    /// The link (one per [`CrossInbox`](crate::CrossInbox), shared by its senders).
+    pub link: u64,
+    /// The consumer's core.
+    pub to_core: Option<usize>,
+    /// The `CrossCoreIn` component on the consumer's core that delivers what arrives.
+    pub ingress: Option<ComponentId>,
+    /// Depth, capacity, messages and wakes of the link.
+    #[cfg_attr(feature = "serde", serde(flatten))]
+    pub counters: crate::CrossCounters,
 }
 
 impl Topology {
@@ -154,37 +175,51 @@ impl Topology {
     /// Renders as Graphviz DOT: a node per component, components with children drawn as
     /// clusters around them, solid edges for data links and dashed ones for passthroughs.
     pub fn to_dot(&self) -> String {
+        let mut out = String::from("digraph axon {\n  rankdir=LR;\n  node [shape=box];\n");
+        self.write_dot_body(&mut out, "", 1);
+        out.push_str("}\n");
+        out
+    }
+
+    /// The nodes and edges of [`to_dot`](Self::to_dot), node names prefixed (so several
+    /// cores' graphs can share one drawing).
+    pub(crate) fn write_dot_body(&self, out: &mut String, prefix: &str, depth: usize) {
         let mut children: BTreeMap<Option<ComponentId>, Vec<&ComponentInfo>> = BTreeMap::new();
         for c in &self.components {
             let parent = c.parent.filter(|p| self.component(*p).is_some());
             children.entry(parent).or_default().push(c);
         }
-        let mut out = String::from("digraph axon {\n  rankdir=LR;\n  node [shape=box];\n");
         fn draw(
             out: &mut String,
             children: &BTreeMap<Option<ComponentId>, Vec<&ComponentInfo>>,
             parent: Option<ComponentId>,
+            prefix: &str,
             depth: usize,
         ) {
             let indent = "  ".repeat(depth);
             for c in children.get(&parent).into_iter().flatten() {
                 let label = format!("{}{}\\n{:?}", escape(&c.name), c.id, c.state);
                 if children.contains_key(&Some(c.id)) {
-                    let _ = writeln!(out, "{indent}subgraph cluster_{} {{", c.id.as_u64());
+                    let _ = writeln!(out, "{indent}subgraph cluster_{prefix}{} {{", c.id.as_u64());
                     let _ = writeln!(out, "{indent}  label=\"{label}\";");
                     let _ = writeln!(
                         out,
-                        "{indent}  c{} [label=\"{label}\", style=dashed];",
+                        "{indent}  {prefix}c{} [label=\"{label}\", style=dashed];",
                         c.id.as_u64()
                     );
-                    draw(out, children, Some(c.id), depth + 1);
+                    draw(out, children, Some(c.id), prefix, depth + 1);
                     let _ = writeln!(out, "{indent}}}");
                 } else {
-                    let _ = writeln!(out, "{indent}c{} [label=\"{label}\"];", c.id.as_u64());
+                    let _ = writeln!(
+                        out,
+                        "{indent}{prefix}c{} [label=\"{label}\"];",
+                        c.id.as_u64()
+                    );
                 }
             }
         }
-        draw(&mut out, &children, None, 1);
+        draw(out, &children, None, prefix, depth);
+        let indent = "  ".repeat(depth);
         for l in &self.links {
             let (Some(from), Some(to)) = (l.from.component, l.to.component) else {
                 continue;
@@ -195,15 +230,13 @@ impl Topology {
             };
             let _ = writeln!(
                 out,
-                "  c{} -> c{} [label=\"{}→{}\", style={style}];",
+                "{indent}{prefix}c{} -> {prefix}c{} [label=\"{}→{}\", style={style}];",
                 from.as_u64(),
                 to.as_u64(),
                 escape(&l.from.box_name),
                 escape(&l.to.box_name)
             );
         }
-        out.push_str("}\n");
-        out
     }
 }
 

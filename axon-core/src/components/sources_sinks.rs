@@ -1,8 +1,8 @@
 //! Sources and sinks: DataSource, Collect, NullSink.
 
 use crate::{Boxes, Component, ComponentError, Control, Inbox, Outbox};
-use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 /// Sends every item of an iterator on `outbox`, then `ProducerFinished` on `signal`.
 /// Stops early on `ShutdownMicroprocess`.
@@ -72,9 +72,10 @@ pub struct Collect<T: 'static> {
     items: Collected<T>,
 }
 
-/// The values a [`Collect`] has gathered so far.
+/// The values a [`Collect`] has gathered so far. `Send` when `T` is, so a collector built on
+/// one core (see [`Cores`](crate::Cores)) can be read from another thread.
 pub struct Collected<T> {
-    items: Rc<RefCell<Vec<T>>>,
+    items: Arc<Mutex<Vec<T>>>,
 }
 
 impl<T> std::fmt::Debug for Collected<T> {
@@ -96,15 +97,19 @@ impl<T> Clone for Collected<T> {
 impl<T> Collected<T> {
     /// Takes what has been collected so far.
     pub fn take(&self) -> Vec<T> {
-        std::mem::take(&mut self.items.borrow_mut())
+        std::mem::take(&mut *self.lock())
     }
     /// How many values have been collected so far.
     pub fn len(&self) -> usize {
-        self.items.borrow().len()
+        self.lock().len()
     }
     /// True when nothing has been collected.
     pub fn is_empty(&self) -> bool {
-        self.items.borrow().is_empty()
+        self.lock().is_empty()
+    }
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<T>> {
+        // A panic elsewhere while pushing leaves a valid Vec.
+        self.items.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -112,7 +117,7 @@ impl<T: 'static> Collect<T> {
     /// A collector and the handle to read what it collects.
     pub fn new() -> (Self, Collected<T>) {
         let items = Collected {
-            items: Rc::new(RefCell::new(Vec::new())),
+            items: Arc::new(Mutex::new(Vec::new())),
         };
         (
             Collect {
@@ -130,7 +135,7 @@ impl<T: 'static> Component for Collect<T> {
     async fn main(mut self) -> Result<(), ComponentError> {
         loop {
             match self.inbox.next_or_control(&mut self.control).await {
-                crate::Next::Data(v) => self.items.items.borrow_mut().push(v),
+                crate::Next::Data(v) => self.items.lock().push(v),
                 crate::Next::Control(c) => {
                     let _ = self.signal.try_send(c);
                     return Ok(());

@@ -110,6 +110,12 @@ pub fn activate<C: Component>(component: C) -> ComponentHandle {
         .expect("axon_core::activate called outside a running component")
 }
 
+/// Activates a top-level component on the scheduler of this thread (running a component, or
+/// entered from outside); `None` when there is none.
+pub(crate) fn activate_top<C: Component>(component: C) -> Option<ComponentHandle> {
+    with_current(|inner| inner.activate(component, None))
+}
+
 /// The handle of the running component, if called from one.
 pub fn current() -> Option<ComponentHandle> {
     handle_of(CURRENT_COMPONENT.get()?)

@@ -362,7 +362,10 @@ impl Inner {
         let queued = self.queued();
         let table = self.table.borrow();
         let current = CURRENT_COMPONENT.get();
-        let mut topology = Topology::default();
+        let mut topology = Topology {
+            core: crate::cores::current_core(),
+            ..Topology::default()
+        };
         for id in table.ids() {
             let entry = table.get(id).expect("listed id");
             let measured = self.stats.borrow().as_ref().map(|stats| {
@@ -410,13 +413,25 @@ impl Inner {
                         .unwrap_or_else(|| "?".into());
                     topology.links.push(LinkInfo::new(id, b, view, &to_name));
                 }
+                if let Some(cross) = b.handle.cross_view() {
+                    topology.cross_links.push(crate::topology::CrossLinkInfo {
+                        from: crate::topology::BoxAddress {
+                            component: Some(id),
+                            box_name: b.name().to_string(),
+                        },
+                        link: cross.id,
+                        to_core: cross.core,
+                        ingress: cross.ingress,
+                        counters: cross.counters,
+                    });
+                }
             }
         }
         topology
     }
 }
 
-pub(super) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         format!("panicked: {s}")
     } else if let Some(s) = panic.downcast_ref::<String>() {

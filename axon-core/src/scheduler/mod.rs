@@ -42,8 +42,9 @@ mod table;
 pub use children::{Children, children};
 use context::*;
 pub use context::{activate, current, extension, measure, topology};
-pub(crate) use context::{describe, handle_of, is_parent_of};
+pub(crate) use context::{activate_top, describe, handle_of, is_parent_of};
 pub(crate) use executor::Inner;
+pub(crate) use executor::panic_message as panic_text;
 use executor::*;
 pub use handle::{ComponentHandle, link_named};
 use table::*;
@@ -136,6 +137,13 @@ impl Scheduler {
     /// Activates a top-level component (Axon's `activate`): it runs from the next round.
     pub fn activate<C: Component>(&self, component: C) -> ComponentHandle {
         self.inner.activate(component, None)
+    }
+
+    /// Runs `f` with this scheduler as the current one on this thread, so what needs one
+    /// outside a component (making a [`CrossInbox`](crate::CrossInbox), say) finds it.
+    pub fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _entered = Enter::new(&self.inner);
+        f()
     }
 
     /// Runs every component until none is left. Components activated later (by components, or
