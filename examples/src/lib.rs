@@ -37,6 +37,55 @@ pub fn run_until_ctrl_c(
     })
 }
 
+/// `--cores N` (default: every CPU this process may use) and `--spread reuseport|acceptor`
+/// (default reuseport): how many schedulers a server runs on, and how its connections are
+/// spread over them (see [`kamaelia_net::serve_on_cores`]).
+pub fn cores_flags(args: &[String]) -> Result<(usize, kamaelia_net::Spread), String> {
+    let cores = match flag::<usize>(args, "--cores")? {
+        Some(0) => return Err("--cores must be at least 1".into()),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    Ok((cores, flag(args, "--spread")?.unwrap_or_default()))
+}
+
+/// Runs a system on `count` cores (one scheduler per thread, see [`axon_core::Cores`]) until
+/// every core is empty, or until Ctrl-C or SIGTERM, which shuts every core down. `build` sets
+/// it up through the cores' handle; `--introspect ADDR` starts the live view on core 0.
+/// Returns whether it was stopped by a signal.
+pub fn run_on_cores_until_ctrl_c<F, Fut>(
+    args: &[String],
+    count: usize,
+    build: F,
+) -> Result<bool, String>
+where
+    F: FnOnce(axon_core::CoresHandle) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let cores = axon_core::Cores::with_count(count)
+        .map_err(|e| format!("cannot start {count} cores: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let view_args = args.to_vec();
+        cores
+            .on(0, move |scheduler| introspect(&view_args, scheduler))
+            .await
+            .map_err(|e| e.to_string())??;
+        build(cores.handle()).await?;
+        tokio::select! {
+            () = cores.wait() => Ok(false),
+            () = stop_requested() => {
+                cores.shutdown();
+                cores.wait().await;
+                Ok(true)
+            }
+        }
+    })
+}
+
 /// The required `--group ADDR:PORT`, which must be a multicast address.
 pub fn multicast_group(args: &[String]) -> Result<std::net::SocketAddrV4, String> {
     let group: std::net::SocketAddrV4 =

@@ -36,6 +36,10 @@ pub struct ServerConfig {
     /// reply seen so far, so one reply larger than the half still goes through, alone.
     /// Default [`DEFAULT_CONNECTION_BUDGET`] (256 KiB).
     pub connection_budget: usize,
+    /// Sets `SO_REUSEPORT` on the listening socket, so several listeners (one per core, see
+    /// [`serve_on_cores`](crate::serve_on_cores)) share one address and the kernel spreads
+    /// connections over them. Default off.
+    pub reuse_port: bool,
 }
 
 /// Bytes a connection may hold in its queues by default: 256 KiB.
@@ -52,6 +56,7 @@ impl ServerConfig {
             idle_timeout: None,
             write_queue: axon_core::DEFAULT_CAPACITY,
             connection_budget: DEFAULT_CONNECTION_BUDGET,
+            reuse_port: false,
         }
     }
 
@@ -78,9 +83,29 @@ impl ServerConfig {
 /// A non-blocking listening socket on `bind` with the given backlog (the kernel caps it at
 /// `net.core.somaxconn`).
 pub(crate) fn listen(bind: SocketAddr, backlog: u32) -> std::io::Result<std::net::TcpListener> {
+    listen_with(bind, backlog, false)
+}
+
+/// [`listen`], optionally with `SO_REUSEPORT`.
+pub(crate) fn listen_with(
+    bind: SocketAddr,
+    backlog: u32,
+    reuse_port: bool,
+) -> std::io::Result<std::net::TcpListener> {
     let domain = socket2::Domain::for_address(bind);
     let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
     socket.set_reuse_address(true)?;
+    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    #[cfg(not(all(unix, not(any(target_os = "solaris", target_os = "illumos")))))]
+    if reuse_port {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "SO_REUSEPORT is not available on this platform",
+        ));
+    }
     socket.bind(&bind.into())?;
     socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
     socket.set_nonblocking(true)?;
@@ -104,6 +129,9 @@ pub struct TcpServer<P: Stage<In = Bytes, Out = Bytes> + Component> {
     pub control: Inbox<Control>,
     /// The message that stopped it, once every connection has closed.
     pub signal: Outbox<Control>,
+    /// Connections accepted elsewhere (by an acceptor on another core, see
+    /// [`serve_on_cores`](crate::serve_on_cores)), served here like the server's own.
+    pub handoff: Inbox<std::net::TcpStream>,
     socket: Option<std::net::TcpListener>,
     local: SocketAddr,
     config: ServerConfig,
@@ -140,14 +168,50 @@ impl<P: Stage<In = Bytes, Out = Bytes> + Component> TcpServer<P> {
     /// ```
     pub fn bind_fallible<E: std::fmt::Display>(
         config: ServerConfig,
+        factory: impl FnMut(&ConnectionInfo) -> Result<P, E> + 'static,
+    ) -> std::io::Result<Self> {
+        let socket = listen_with(config.bind, config.backlog, config.reuse_port)?;
+        Self::with_socket(Some(socket), config, factory)
+    }
+
+    /// A server that serves an already listening socket (for example one of several
+    /// `SO_REUSEPORT` listeners made elsewhere).
+    pub fn from_listener(
+        socket: std::net::TcpListener,
+        config: ServerConfig,
+        mut factory: impl FnMut(&ConnectionInfo) -> P + 'static,
+    ) -> std::io::Result<Self> {
+        socket.set_nonblocking(true)?;
+        Self::with_socket(Some(socket), config, move |info| {
+            Ok::<P, std::convert::Infallible>(factory(info))
+        })
+    }
+
+    /// A server with no listener of its own: it serves the connections that arrive on its
+    /// [`handoff`](Self::handoff) inbox (`config.bind` names the address they were accepted on).
+    pub fn handoff_only(
+        config: ServerConfig,
+        mut factory: impl FnMut(&ConnectionInfo) -> P + 'static,
+    ) -> std::io::Result<Self> {
+        Self::with_socket(None, config, move |info| {
+            Ok::<P, std::convert::Infallible>(factory(info))
+        })
+    }
+
+    fn with_socket<E: std::fmt::Display>(
+        socket: Option<std::net::TcpListener>,
+        config: ServerConfig,
         mut factory: impl FnMut(&ConnectionInfo) -> Result<P, E> + 'static,
     ) -> std::io::Result<Self> {
-        let socket = listen(config.bind, config.backlog)?;
-        let local = socket.local_addr()?;
+        let local = match &socket {
+            Some(socket) => socket.local_addr()?,
+            None => config.bind,
+        };
         Ok(TcpServer {
             control: Inbox::new(),
             signal: Outbox::new(),
-            socket: Some(socket),
+            handoff: Inbox::new(),
+            socket,
             local,
             config,
             factory: Box::new(move |info| factory(info).map_err(|e| e.to_string())),
@@ -162,8 +226,10 @@ impl<P: Stage<In = Bytes, Out = Bytes> + Component> TcpServer<P> {
 
 impl<P: Stage<In = Bytes, Out = Bytes> + Component> Component for TcpServer<P> {
     async fn main(mut self) -> Result<(), ComponentError> {
-        let socket = self.socket.take().expect("a server runs once");
-        let listener = tokio::net::TcpListener::from_std(socket)?;
+        let listener = match self.socket.take() {
+            Some(socket) => Some(tokio::net::TcpListener::from_std(socket)?),
+            None => None,
+        };
         let cat = Cat::current()?;
         let prefix = format!("net.tcp.{}", self.local);
         let name = |what: &str| -> Rc<str> { format!("{prefix}.{what}").into() };
@@ -185,35 +251,42 @@ impl<P: Stage<In = Bytes, Out = Bytes> + Component> Component for TcpServer<P> {
         }
         let mut next_id = 0u64;
         let ending = loop {
-            tokio::select! {
+            let (stream, peer) = tokio::select! {
                 message = self.control.recv() => break message,
-                accepted_connection = listener.accept() => {
-                    let (stream, peer) = match accepted_connection {
-                        Ok(pair) => pair,
-                        Err(e) => {
-                            // Out of file descriptors and the like: say so (once a second
-                            // at most), keep serving.
-                            crate::access::accept_failed(&e);
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                            continue;
-                        }
-                    };
-                    if self.config.max_connections.is_some_and(|max| stats.open.get() >= max) {
-                        let detail = format!("{} connections open", stats.open.get());
-                        refuse(&cat, &refused, peer, Reason::ServerFull, &detail);
-                        drop(stream); // closed at once: the client sees EOF, not a hang
+                accepted_connection = accept(listener.as_ref()) => match accepted_connection {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        // Out of file descriptors and the like: say so (once a second at
+                        // most), keep serving.
+                        crate::access::accept_failed(&e);
+                        tokio::time::sleep(Duration::from_millis(10)).await;
                         continue;
                     }
-                    next_id += 1;
-                    let info = ConnectionInfo {
-                        id: next_id,
-                        peer,
-                        local: stream.local_addr().unwrap_or(self.local),
-                    };
-                    // A factory that fails, or panics, refuses this one connection.
-                    let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        (self.factory)(&info)
-                    }))
+                },
+                handed = self.handoff.recv() => match adopt(handed) {
+                    Some(pair) => pair,
+                    None => continue, // gone before it got here: nothing to serve
+                },
+            };
+            if self
+                .config
+                .max_connections
+                .is_some_and(|max| stats.open.get() >= max)
+            {
+                let detail = format!("{} connections open", stats.open.get());
+                refuse(&cat, &refused, peer, Reason::ServerFull, &detail);
+                drop(stream); // closed at once: the client sees EOF, not a hang
+                continue;
+            }
+            next_id += 1;
+            let info = ConnectionInfo {
+                id: next_id,
+                peer,
+                local: stream.local_addr().unwrap_or(self.local),
+            };
+            // A factory that fails, or panics, refuses this one connection.
+            let made =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.factory)(&info)))
                     .unwrap_or_else(|panic| {
                         Err(panic
                             .downcast_ref::<&str>()
@@ -221,52 +294,50 @@ impl<P: Stage<In = Bytes, Out = Bytes> + Component> Component for TcpServer<P> {
                             .or_else(|| panic.downcast_ref::<String>().cloned())
                             .unwrap_or_else(|| "the protocol factory panicked".into()))
                     });
-                    let protocol = match made {
-                        Ok(protocol) => protocol,
-                        Err(why) => {
-                            refuse(&cat, &refused, peer, Reason::ProtocolError, &why);
-                            continue;
-                        }
-                    };
-                    cat.add_to_value(&accepted, 1);
-                    ConnectionRecord {
-                        peer,
-                        path: None,
-                        event: ConnectionEvent::Accepted,
-                        reason: Reason::Listening,
-                        detail: "",
-                        bytes: 0,
-                    }
-                    .log();
-                    let budget = Budget::new(self.config.connection_budget, self.config.write_queue);
-                    let connection = TcpConnection::new(
-                        stream,
-                        OnFinish::Close,
-                        self.config.idle_timeout,
-                        Some(stats.clone()),
-                        budget,
-                    );
-                    if let Some(inbox) = protocol.stage_inbox() {
-                        // Read bytes are sent in chunks of at most `read_chunk`: this many
-                        // queued keep them within the read half of the budget.
-                        inbox.set_capacity(inbox.capacity().min(budget.read_slots()));
-                        link(&connection.outbox, inbox)?;
-                    }
-                    if let Some(control) = protocol.stage_control() {
-                        link(&connection.signal, control)?;
-                    }
-                    if let Some(outbox) = protocol.stage_outbox() {
-                        link(outbox, &connection.inbox)?;
-                    }
-                    if let Some(signal) = protocol.stage_signal() {
-                        link(signal, &connection.control)?;
-                    }
-                    stats.open.set(stats.open.get() + 1);
-                    cat.set_value(&stats.connections, stats.open.get())?;
-                    axon_core::activate(connection);
-                    axon_core::activate(protocol);
+            let protocol = match made {
+                Ok(protocol) => protocol,
+                Err(why) => {
+                    refuse(&cat, &refused, peer, Reason::ProtocolError, &why);
+                    continue;
                 }
+            };
+            cat.add_to_value(&accepted, 1);
+            ConnectionRecord {
+                peer,
+                path: None,
+                event: ConnectionEvent::Accepted,
+                reason: Reason::Listening,
+                detail: "",
+                bytes: 0,
             }
+            .log();
+            let budget = Budget::new(self.config.connection_budget, self.config.write_queue);
+            let connection = TcpConnection::new(
+                stream,
+                OnFinish::Close,
+                self.config.idle_timeout,
+                Some(stats.clone()),
+                budget,
+            );
+            if let Some(inbox) = protocol.stage_inbox() {
+                // Read bytes are sent in chunks of at most `read_chunk`: this many
+                // queued keep them within the read half of the budget.
+                inbox.set_capacity(inbox.capacity().min(budget.read_slots()));
+                link(&connection.outbox, inbox)?;
+            }
+            if let Some(control) = protocol.stage_control() {
+                link(&connection.signal, control)?;
+            }
+            if let Some(outbox) = protocol.stage_outbox() {
+                link(outbox, &connection.inbox)?;
+            }
+            if let Some(signal) = protocol.stage_signal() {
+                link(signal, &connection.control)?;
+            }
+            stats.open.set(stats.open.get() + 1);
+            cat.set_value(&stats.connections, stats.open.get())?;
+            axon_core::activate(connection);
+            axon_core::activate(protocol);
         };
         drop(listener);
         let children = axon_core::children();
@@ -278,6 +349,23 @@ impl<P: Stage<In = Bytes, Out = Bytes> + Component> Component for TcpServer<P> {
         self.signal.send(ending).await?;
         Ok(())
     }
+}
+
+/// The next connection on `listener`; never, for a server with no listener of its own.
+async fn accept(
+    listener: Option<&tokio::net::TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A connection accepted on another thread, made ready for this one's runtime.
+fn adopt(stream: std::net::TcpStream) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    stream.set_nonblocking(true).ok()?;
+    let peer = stream.peer_addr().ok()?;
+    Some((tokio::net::TcpStream::from_std(stream).ok()?, peer))
 }
 
 /// A connection turned away (the stream is dropped by the caller, so it closes at once):
