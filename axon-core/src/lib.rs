@@ -82,8 +82,10 @@ pub use component::{Component, Stage};
 pub use compose::{Carousel, Graphline, GraphlineBuilder, Par, Pipeline, PipelineBuilder, Seq};
 pub use control::{Control, FailureInfo, Finished};
 pub use coop::yield_now;
-pub use cores::{CoreError, Cores, CoresConfig, CoresHandle, CoresTopology, current_core};
-pub use cross::{CrossCounters, CrossInbox, link_cross, link_cross_control};
+pub use cores::{
+    CoreError, Cores, CoresConfig, CoresHandle, CoresTopology, DEFAULT_IDLE_SPIN, current_core,
+};
+pub use cross::{CrossCounters, CrossFanout, CrossInbox, link_cross, link_cross_control};
 pub use erased::{BoxCounters, BoxEntry, BoxSpec, Boxes, ComponentId, Direction};
 pub use error::{ComponentError, Endpoint, LinkError, SendError, TrySendError};
 pub use fanout::{Fanout, Offer, Policy, Published, Subscription};

@@ -173,14 +173,42 @@ impl<T> OutboxCore<T> {
     ) -> Poll<Result<(), SendError<T>>> {
         // A send completes only into bounded room, so it needs no budget of its own; the
         // receive that frees the room pays.
-        if let Some(Target::Local(queue)) = self.target.borrow().as_ref()
-            && queue.try_push_slot(slot)
-        {
-            self.sent.set(self.sent.get() + 1);
-            self.blocked.set(false);
-            return Poll::Ready(Ok(()));
+        match self.target.borrow().as_ref() {
+            Some(Target::Local(queue)) if queue.try_push_slot(slot) => {
+                self.sent.set(self.sent.get() + 1);
+                self.blocked.set(false);
+                return Poll::Ready(Ok(()));
+            }
+            // A cross-core link is a hot path of its own, not the cold fallback.
+            Some(Target::Cross(sink)) => return self.poll_send_cross(cx, sink, slot),
+            _ => {}
         }
         self.poll_send_slow(cx, slot)
+    }
+
+    fn poll_send_cross(
+        &self,
+        cx: &mut Context<'_>,
+        sink: &SinkRef<T>,
+        slot: &mut Option<T>,
+    ) -> Poll<Result<(), SendError<T>>> {
+        let value = slot.take().expect("send polled after completion");
+        let result = sink.try_push(value);
+        self.blocked
+            .set(matches!(result, Err(TrySendError::Full(_))));
+        match result {
+            Ok(()) => {
+                self.sent.set(self.sent.get() + 1);
+                Poll::Ready(Ok(()))
+            }
+            Err(TrySendError::Closed(v)) => Poll::Ready(Err(SendError::Closed(v))),
+            Err(TrySendError::Full(v)) => {
+                *slot = Some(v);
+                // Woken at once if room appeared meanwhile (checked under the queue's lock).
+                sink.register_sender(cx);
+                Poll::Pending
+            }
+        }
     }
 
     /// Closed, full, or unlinked: decide, or register to be woken.

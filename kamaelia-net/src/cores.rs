@@ -9,6 +9,7 @@
 //!   over a cross-core link. Even under a skewed hash, at the price of a hop per connection.
 
 use crate::connection::ConnectionInfo;
+use crate::live::{Counters, LiveChunk, LiveConfig, LiveHttpServer};
 use crate::server::{ServerConfig, TcpServer, listen_with};
 use axon_core::{
     Boxes, Component, ComponentError, Control, CoreError, CoresHandle, CrossInbox, Inbox, Stage,
@@ -183,4 +184,69 @@ impl Component for Acceptor {
             }
         }
     }
+}
+
+/// Starts a live HTTP server with one shard per core of `cores`: each shard listens on the
+/// same address (`SO_REUSEPORT`) and serves the listeners the kernel gives it, from its own
+/// core. Returns the address and each shard's input: make an [`axon_core::CrossFanout`] of them beside
+/// the source (on any core) and feed the stream into it. Each chunk then crosses to each core
+/// once, by reference (`Bytes`), and each shard fans it out to its listeners without a copy.
+///
+/// The shards share their counters, so `/stats` and the CAT values
+/// (`net.live.<addr>.*`, on every core) count the whole server, and
+/// `config.max_connections` limits the whole server. A listener arriving on any shard gets
+/// the same header, burst and join point: every shard sees every chunk.
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// use axon_core::{Cores, CrossFanout, components::DataSource, link};
+/// use bytes::Bytes;
+/// use kamaelia_net::{ChunkKind, LiveChunk, LiveConfig, serve_live_on_cores};
+///
+/// let cores = Cores::new()?;
+/// let (addr, shards) = serve_live_on_cores(&cores, LiveConfig::new("127.0.0.1:8000".parse().unwrap())).await?;
+/// cores.spawn_on(0, move || {
+///     let fanout = CrossFanout::new(shards);
+///     let ticks = DataSource::new((0..1000).map(|i| LiveChunk {
+///         bytes: Bytes::from(format!("tick {i}\n")),
+///         kind: ChunkKind::JoinPoint,
+///     }));
+///     link(&ticks.outbox, &fanout.inbox).unwrap();
+///     link(&ticks.signal, &fanout.control).unwrap();
+///     axon_core::activate(fanout);
+///     ticks
+/// }).unwrap();
+/// println!("listen at http://{addr}/stream");
+/// cores.wait().await;
+/// # Ok(()) }
+/// ```
+pub async fn serve_live_on_cores(
+    cores: &CoresHandle,
+    config: LiveConfig,
+) -> std::io::Result<(SocketAddr, Vec<CrossInbox<LiveChunk>>)> {
+    let first = listen_with(config.bind, config.backlog, true)?;
+    let bound = first.local_addr()?;
+    let mut sockets = vec![first];
+    for _ in 1..cores.len() {
+        sockets.push(listen_with(bound, config.backlog, true)?);
+    }
+    let counters = std::sync::Arc::new(Counters::default());
+    let mut shards = Vec::with_capacity(cores.len());
+    for (core, socket) in sockets.into_iter().enumerate() {
+        let mut config = config.clone();
+        config.bind = bound;
+        let counters = counters.clone();
+        let address = cores
+            .on(core, move |scheduler| {
+                let shard = LiveHttpServer::shard(socket, config, counters, core == 0)?;
+                let address =
+                    CrossInbox::of(&shard.inbox, &shard.control).map_err(std::io::Error::other)?;
+                scheduler.activate(shard);
+                Ok::<_, std::io::Error>(address)
+            })
+            .await
+            .map_err(core_failed)??;
+        shards.push(address);
+    }
+    Ok((bound, shards))
 }

@@ -57,7 +57,7 @@ pub use kamaelia_cat;
 pub use access::{CONNECTION_LOG, ConnectionEvent, ConnectionRecord, Reason};
 pub use client::TcpClient;
 pub use connection::{ConnectionInfo, TcpConnection};
-pub use cores::{Spread, serve_on_cores};
+pub use cores::{Spread, serve_live_on_cores, serve_on_cores};
 pub use introspect::{Introspector, deadlocks};
 pub use live::{ChunkKind, LiveChunk, LiveConfig, LiveHttpServer, MAX_BURST};
 pub use server::{DEFAULT_CONNECTION_BUDGET, ServerConfig, TcpServer};

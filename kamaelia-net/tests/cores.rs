@@ -74,3 +74,96 @@ fn reuseport_listeners_on_two_cores_echo_every_client() {
 fn one_acceptor_handing_sockets_to_two_cores_echoes_every_client() {
     echo_on_two_cores(Spread::OneAcceptor);
 }
+
+/// A live server with a shard on each of two cores: listeners land on both, every one gets the
+/// header then the stream in order, `/stats` counts the whole server, and the end of the
+/// stream ends every core.
+#[test]
+fn a_live_server_sharded_over_two_cores_serves_every_listener_everything() {
+    use kamaelia_net::{ChunkKind, LiveChunk, LiveConfig, serve_live_on_cores};
+    let cores = Cores::with_count(2).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = LiveConfig::new("127.0.0.1:0".parse().unwrap()).burst(Duration::ZERO);
+    let (addr, shards) = rt.block_on(serve_live_on_cores(&cores, config)).unwrap();
+    let publish = |kind: ChunkKind, text: String| {
+        let chunk = LiveChunk {
+            bytes: Bytes::from(text),
+            kind,
+        };
+        rt.block_on(async {
+            for shard in &shards {
+                shard.send(chunk.clone()).await.unwrap();
+            }
+        });
+    };
+    publish(ChunkKind::Header, "HEAD|".into());
+    publish(ChunkKind::JoinPoint, "J0|".into());
+    let mut listeners: Vec<std::net::TcpStream> = (0..20)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            s.write_all(b"GET /stream HTTP/1.0\r\n\r\n").unwrap();
+            s
+        })
+        .collect();
+    let stats = || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /stats HTTP/1.0\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !stats().contains("\"listeners\":20") {
+        assert!(std::time::Instant::now() < deadline, "{}", stats());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let topology = rt.block_on(cores.topology());
+    let on = |core: usize| {
+        topology.cores[core]
+            .components
+            .iter()
+            .filter(|c| c.name.contains("Listener"))
+            .count()
+    };
+    // (A `/stats` connection may still be closing: at least the 20 listeners.)
+    assert!(on(0) + on(1) >= 20, "{} + {}", on(0), on(1));
+    assert!(
+        on(0) > 0 && on(1) > 0,
+        "both shards serve: {} and {}",
+        on(0),
+        on(1)
+    );
+    for i in 1..=50 {
+        publish(ChunkKind::JoinPoint, format!("J{i}|"));
+    }
+    // Chunks are counted once for the server, not once per core.
+    while !stats().contains("\"chunks\":52") {
+        assert!(std::time::Instant::now() < deadline, "{}", stats());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    rt.block_on(async {
+        for shard in &shards {
+            shard
+                .send_control(axon_core::Control::ProducerFinished)
+                .await
+                .unwrap();
+        }
+    });
+    drop(shards);
+    let expected: String = (1..=50).map(|i| format!("J{i}|")).collect();
+    for listener in &mut listeners {
+        let mut text = String::new();
+        listener.read_to_string(&mut text).unwrap();
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        assert_eq!(body, format!("HEAD|{expected}"), "{text}");
+    }
+    rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(20), cores.wait())
+            .await
+            .expect("every core ends with the stream")
+    });
+}

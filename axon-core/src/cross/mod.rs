@@ -34,8 +34,10 @@
 //! assert_eq!(got.take(), (1..=1000).collect::<Vec<_>>());
 //! ```
 
+mod fanout;
 mod queue;
 
+pub use fanout::CrossFanout;
 pub use queue::CrossCounters;
 pub(crate) use queue::CrossQueue;
 

@@ -90,6 +90,12 @@ pub struct SchedulerConfig {
     /// topology, a log or a visualiser). `None` (the default): no pause. Needs a tokio runtime
     /// with its timer enabled.
     pub round_delay: Option<std::time::Duration>,
+    /// Before going to sleep with nothing to run, keep polling for wakes from other threads
+    /// for this long. Worth it only when other threads wake this one often (a core of a
+    /// [`Cores`](crate::Cores): a cross-core hop then avoids a thread unpark), at the price of
+    /// that much CPU per idle spell; I/O and timers are looked at when it ends. `None` (the
+    /// default for a lone scheduler): sleep at once.
+    pub idle_spin: Option<std::time::Duration>,
 }
 
 impl Default for SchedulerConfig {
@@ -98,6 +104,7 @@ impl Default for SchedulerConfig {
             budget: coop::DEFAULT_BUDGET,
             max_polls_per_tick: DEFAULT_MAX_POLLS_PER_TICK,
             round_delay: None,
+            idle_spin: None,
         }
     }
 }

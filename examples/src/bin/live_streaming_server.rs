@@ -12,25 +12,37 @@
 //! connection event is one line on stderr. Prints `listening on ADDR` first; exits 0 at the
 //! end of the file; Ctrl-C or SIGTERM stops it cleanly.
 //!
+//! It runs on every CPU unless `--cores N` says otherwise: the source on core 0, and a shard
+//! of the server on each core (listeners spread by the kernel over `SO_REUSEPORT` listeners);
+//! each chunk crosses to each core once, by reference.
+//!
 //! F is any Ogg file whose audio can be timed (Vorbis, Opus, FLAC, Speex); for other codecs
 //! give `--bitrate` to send it at that constant rate instead.
 
 use axon_core::components::map;
-use axon_core::{link, pipeline};
+use axon_core::{CrossFanout, link, pipeline};
 use kamaelia_examples::{
-    args_or_help, flag, live_chunk, ogg_source, pacing, run_until_ctrl_c, usage_error,
+    args_or_help, cores_flags, flag, live_chunk, ogg_source, pacing, run_on_cores_until_ctrl_c,
+    usage_error,
 };
-use kamaelia_net::{LiveConfig, LiveHttpServer, MAX_BURST};
+use kamaelia_net::{LiveConfig, MAX_BURST, serve_live_on_cores};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 const USAGE: &str = "live_streaming_server [--bind ADDR] --file F [--loop] [--bitrate BPS] \
-                     [--burst SECS] [--max-listeners N] [--introspect ADDR]";
+                     [--burst SECS] [--max-listeners N] [--cores N] [--introspect ADDR]";
 
 fn main() {
     let args = args_or_help(USAGE);
-    type Options = (SocketAddr, PathBuf, Option<u64>, Option<usize>, Duration);
+    type Options = (
+        SocketAddr,
+        PathBuf,
+        Option<u64>,
+        Option<usize>,
+        Duration,
+        usize,
+    );
     let parsed = (|| -> Result<Options, String> {
         let burst: f64 = flag(&args, "--burst")?.unwrap_or(2.0);
         if !(0.0..=MAX_BURST.as_secs_f64()).contains(&burst) {
@@ -45,9 +57,10 @@ fn main() {
             flag(&args, "--bitrate")?,
             flag(&args, "--max-listeners")?,
             Duration::from_secs_f64(burst),
+            cores_flags(&args)?.0,
         ))
     })();
-    let (bind, file, bitrate, max_listeners, burst) =
+    let (bind, file, bitrate, max_listeners, burst, cores) =
         parsed.unwrap_or_else(|e| usage_error(&e, USAGE));
     let looping = args.iter().any(|a| a == "--loop");
     let fail = |message: String| -> ! {
@@ -55,8 +68,7 @@ fn main() {
         std::process::exit(1);
     };
     let pacing = pacing(&file, bitrate).unwrap_or_else(|e| fail(e));
-    let result = run_until_ctrl_c(|scheduler| {
-        kamaelia_examples::introspect(&args, scheduler)?;
+    let result = run_on_cores_until_ctrl_c(&args, cores, |cores| async move {
         let mut config = LiveConfig::new(bind)
             .path("/stream.ogg")
             .content_type("application/ogg")
@@ -64,17 +76,24 @@ fn main() {
         if let Some(limit) = max_listeners {
             config = config.max_connections(limit);
         }
-        let server =
-            LiveHttpServer::bind(config).map_err(|e| format!("cannot listen on {bind}: {e}"))?;
-        println!("listening on {}", server.local_addr());
-        // The shared source runs at real time (no lead): the server gives each newcomer its burst.
-        let pages = ogg_source(&file, pacing, looping, Duration::ZERO, None)?;
-        let source = pipeline!(pages, map(live_chunk)).map_err(|e| e.to_string())?;
-        link(&source.outbox, &server.inbox).map_err(|e| e.to_string())?;
-        link(&source.signal, &server.control).map_err(|e| e.to_string())?;
-        scheduler.activate(server);
-        scheduler.activate(source);
-        Ok(())
+        let (addr, shards) = serve_live_on_cores(&cores, config)
+            .await
+            .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+        println!("listening on {addr}");
+        // The shared source runs at real time (no lead): each shard gives newcomers a burst.
+        cores
+            .on(0, move |scheduler| -> Result<(), String> {
+                let pages = ogg_source(&file, pacing, looping, Duration::ZERO, None)?;
+                let source = pipeline!(pages, map(live_chunk)).map_err(|e| e.to_string())?;
+                let fanout = CrossFanout::new(shards);
+                link(&source.outbox, &fanout.inbox).map_err(|e| e.to_string())?;
+                link(&source.signal, &fanout.control).map_err(|e| e.to_string())?;
+                scheduler.activate(fanout);
+                scheduler.activate(source);
+                Ok(())
+            })
+            .await
+            .map_err(|e| e.to_string())?
     });
     if let Err(e) = result {
         fail(e);

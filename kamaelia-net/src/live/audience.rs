@@ -57,8 +57,11 @@ impl Audience {
     }
 
     /// A chunk from the source: to every listener, and into the header or the burst.
-    pub(super) fn publish(&mut self, chunk: LiveChunk, counters: &Counters) {
-        bump(&counters.chunks, 1);
+    /// `counts_chunks`: this server counts the source's chunks (one shard of several does).
+    pub(super) fn publish(&mut self, chunk: LiveChunk, counters: &Counters, counts_chunks: bool) {
+        if counts_chunks {
+            bump(&counters.chunks, 1);
+        }
         if chunk.bytes.is_empty() {
             return; // nothing to send (and an empty HTTP chunk would end the body)
         }

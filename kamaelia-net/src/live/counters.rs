@@ -2,54 +2,60 @@
 //! JSON at `/stats`, with every connection event counted by its reason.
 
 use crate::access::{ConnectionEvent, ConnectionRecord, Reason};
-use std::cell::Cell;
-use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Shared by every shard of a server on several cores (see
+/// [`serve_live_on_cores`](crate::serve_live_on_cores)), so `/stats` and the CAT show the
+/// whole server whichever core answers; relaxed atomics, a few per chunk written.
 #[derive(Default)]
-pub(super) struct Counters {
+pub(crate) struct Counters {
     /// Connections open now.
-    pub(super) connections: Cell<u64>,
+    pub(super) connections: AtomicU64,
     /// Listeners receiving the stream now.
-    pub(super) listeners: Cell<u64>,
+    pub(super) listeners: AtomicU64,
     /// Stream responses started, in all.
-    pub(super) served: Cell<u64>,
+    pub(super) served: AtomicU64,
     /// Listeners disconnected for falling behind.
-    pub(super) dropped: Cell<u64>,
+    pub(super) dropped: AtomicU64,
     /// Connections refused (503) at the connection limit.
-    pub(super) refused: Cell<u64>,
+    pub(super) refused: AtomicU64,
     /// Requests for unknown paths (404).
-    pub(super) not_found: Cell<u64>,
+    pub(super) not_found: AtomicU64,
     /// Requests answered 400, 405, 408 or 431.
-    pub(super) bad_requests: Cell<u64>,
+    pub(super) bad_requests: AtomicU64,
     /// Stream bytes written to listeners' sockets.
-    pub(super) bytes_out: Cell<u64>,
+    pub(super) bytes_out: AtomicU64,
     /// Chunks received from the source.
-    pub(super) chunks: Cell<u64>,
+    pub(super) chunks: AtomicU64,
     /// Refusals being answered now (each holds its connection about a second, at most the
     /// write grace plus the linger); not published.
-    pub(super) refusing: Cell<u64>,
+    pub(super) refusing: AtomicU64,
     /// Connection events by reason, in the order of [`Reason::ALL`].
-    by_reason: [Cell<u64>; Reason::ALL.len()],
+    by_reason: [AtomicU64; Reason::ALL.len()],
 }
 
 impl Counters {
     pub(super) fn named(&self) -> Vec<(String, u64)> {
         let mut named: Vec<(String, u64)> = [
-            ("connections", self.connections.get()),
-            ("listeners", self.listeners.get()),
-            ("served", self.served.get()),
-            ("dropped", self.dropped.get()),
-            ("refused", self.refused.get()),
-            ("not_found", self.not_found.get()),
-            ("bad_requests", self.bad_requests.get()),
-            ("bytes_out", self.bytes_out.get()),
-            ("chunks", self.chunks.get()),
+            ("connections", self.connections.load(Ordering::Relaxed)),
+            ("listeners", self.listeners.load(Ordering::Relaxed)),
+            ("served", self.served.load(Ordering::Relaxed)),
+            ("dropped", self.dropped.load(Ordering::Relaxed)),
+            ("refused", self.refused.load(Ordering::Relaxed)),
+            ("not_found", self.not_found.load(Ordering::Relaxed)),
+            ("bad_requests", self.bad_requests.load(Ordering::Relaxed)),
+            ("bytes_out", self.bytes_out.load(Ordering::Relaxed)),
+            ("chunks", self.chunks.load(Ordering::Relaxed)),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))
         .collect();
         for (reason, count) in Reason::ALL.iter().zip(&self.by_reason) {
-            named.push((format!("reason.{}", reason.as_str()), count.get()));
+            named.push((
+                format!("reason.{}", reason.as_str()),
+                count.load(Ordering::Relaxed),
+            ));
         }
         named
     }
@@ -86,18 +92,22 @@ impl Counters {
     }
 }
 
-pub(super) fn bump(counter: &Cell<u64>, delta: i64) {
-    counter.set(counter.get().saturating_add_signed(delta));
+pub(super) fn bump(counter: &AtomicU64, delta: i64) {
+    if delta >= 0 {
+        counter.fetch_add(delta as u64, Ordering::Relaxed);
+    } else {
+        counter.fetch_sub(delta.unsigned_abs(), Ordering::Relaxed);
+    }
 }
 
 /// Counts something open (a connection, a listener) for as long as it lives.
 pub(super) struct Open {
-    counters: Rc<Counters>,
-    counter: fn(&Counters) -> &Cell<u64>,
+    counters: Arc<Counters>,
+    counter: fn(&Counters) -> &AtomicU64,
 }
 
 impl Open {
-    pub(super) fn new(counters: &Rc<Counters>, counter: fn(&Counters) -> &Cell<u64>) -> Self {
+    pub(super) fn new(counters: &Arc<Counters>, counter: fn(&Counters) -> &AtomicU64) -> Self {
         bump(counter(counters), 1);
         Open {
             counters: counters.clone(),

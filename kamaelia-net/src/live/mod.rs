@@ -17,12 +17,15 @@ use crate::http::{RequestLimits, response};
 use audience::Audience;
 use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
 use bytes::Bytes;
-use counters::{Counters, Open};
+pub(crate) use counters::Counters;
+use counters::Open;
 use kamaelia_cat::Cat;
 use listener::{Listener, Refusal};
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::net::TcpStream;
 
@@ -76,6 +79,9 @@ pub struct LiveConfig {
     /// real time (paced by audio time) for this to be seconds of audio. A burst is a fixed
     /// lead: each listener is that far ahead of the live point, never further.
     pub burst: Duration,
+    /// Sets `SO_REUSEPORT` on the listening socket, so a shard per core can share the address
+    /// (see [`serve_live_on_cores`](crate::serve_live_on_cores)). Default off.
+    pub reuse_port: bool,
 }
 
 /// The largest per-listener burst [`LiveConfig::burst`] allows.
@@ -94,6 +100,7 @@ impl LiveConfig {
             request_limits: RequestLimits::default(),
             end_grace: Duration::from_secs(10),
             burst: Duration::from_secs(2),
+            reuse_port: false,
         }
     }
 
@@ -143,7 +150,7 @@ impl LiveConfig {
 /// What the server and its listeners share (one thread: cells, no locks).
 struct Shared {
     config: LiveConfig,
-    counters: Rc<Counters>,
+    counters: Arc<Counters>,
     audience: RefCell<Audience>,
     /// The source has ended: no listener is admitted any more.
     ended: Cell<bool>,
@@ -199,13 +206,28 @@ pub struct LiveHttpServer {
     socket: Option<std::net::TcpListener>,
     local: SocketAddr,
     config: LiveConfig,
+    counters: Arc<Counters>,
+    /// Whether this server counts the source's chunks (of several shards, one does).
+    counts_chunks: bool,
 }
 
 impl LiveHttpServer {
     /// Binds and listens now (so the address is known and a port in use is an error here);
     /// serves once activated.
     pub fn bind(config: LiveConfig) -> std::io::Result<Self> {
-        let socket = crate::server::listen(config.bind, config.backlog)?;
+        let socket = crate::server::listen_with(config.bind, config.backlog, config.reuse_port)?;
+        Self::shard(socket, config, Arc::default(), true)
+    }
+
+    /// One shard of a server on several cores: its own listening socket, counters shared
+    /// with the other shards.
+    pub(crate) fn shard(
+        socket: std::net::TcpListener,
+        config: LiveConfig,
+        counters: Arc<Counters>,
+        counts_chunks: bool,
+    ) -> std::io::Result<Self> {
+        socket.set_nonblocking(true)?;
         let local = socket.local_addr()?;
         Ok(LiveHttpServer {
             inbox: Inbox::new(),
@@ -214,6 +236,8 @@ impl LiveHttpServer {
             socket: Some(socket),
             local,
             config,
+            counters,
+            counts_chunks,
         })
     }
 
@@ -232,7 +256,7 @@ impl Component for LiveHttpServer {
         let shared = Rc::new(Shared {
             audience: RefCell::new(Audience::new(self.config.burst, self.config.max_lag)),
             config: self.config.clone(),
-            counters: Rc::default(),
+            counters: self.counters.clone(),
             ended: Cell::new(false),
         });
         let publish_stats = || {
@@ -245,7 +269,7 @@ impl Component for LiveHttpServer {
         let ending = loop {
             tokio::select! {
                 next = self.inbox.next_or_control(&mut self.control) => match next {
-                    Next::Data(chunk) => shared.audience.borrow_mut().publish(chunk, &shared.counters),
+                    Next::Data(chunk) => shared.audience.borrow_mut().publish(chunk, &shared.counters, self.counts_chunks),
                     Next::Control(message) => break message,
                 },
                 accepted = listener.accept() => match accepted {
@@ -279,7 +303,7 @@ impl Component for LiveHttpServer {
 
 /// A new connection: a listener component, or 503 at the connection limit.
 fn admit(stream: TcpStream, peer: SocketAddr, shared: &Rc<Shared>) {
-    let open = shared.counters.connections.get();
+    let open = shared.counters.connections.load(Ordering::Relaxed);
     if shared
         .config
         .max_connections
@@ -295,7 +319,7 @@ fn admit(stream: TcpStream, peer: SocketAddr, shared: &Rc<Shared>) {
             bytes: 0,
         });
         let answer = response(503, "text/plain", "server full\n", false);
-        if shared.counters.refusing.get() < MAX_REFUSING {
+        if shared.counters.refusing.load(Ordering::Relaxed) < MAX_REFUSING {
             // Answered with a lingering close (so the client sees the 503 rather than a reset)
             // by a short-lived component of its own.
             axon_core::activate(Refusal {
