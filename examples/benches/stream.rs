@@ -22,17 +22,20 @@
 #[path = "../../kamaelia-net/benches/support/process.rs"]
 mod support;
 use axon_core::components::map;
-use axon_core::{Scheduler, link, pipeline};
+use axon_core::{Cores, CrossFanout, Scheduler, link, pipeline};
 use bytes::Bytes;
 use kamaelia_codec::{OggPageReader, OggPager, PageEvent};
 use kamaelia_examples::{Pacing, StreamFile, live_chunk};
 use kamaelia_media::ReadFile;
-use kamaelia_net::{ChunkKind, LiveConfig, LiveHttpServer, ServerConfig, TcpServer};
+use kamaelia_net::{
+    ChunkKind, LiveConfig, LiveHttpServer, ServerConfig, TcpServer, serve_live_on_cores,
+};
 use std::cell::RefCell;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::{cpu_ticks, first_line, rss, spawn_self};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
@@ -70,7 +73,15 @@ fn announce(addr: std::net::SocketAddr) {
     std::io::stdout().flush().unwrap();
 }
 
-fn serve(kind: &str, bitrate: u64, file: PathBuf) {
+fn serve(kind: &str, bitrate: u64, file: PathBuf, cores: usize) {
+    if kind == "live-raw-mt" {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cores)
+            .enable_all()
+            .build()
+            .unwrap();
+        return rt.block_on(raw_live(bitrate, file));
+    }
     runtime().block_on(async move {
         match kind {
             "live-kamaelia" => {
@@ -105,10 +116,30 @@ fn serve(kind: &str, bitrate: u64, file: PathBuf) {
                 scheduler.activate(server);
                 scheduler.run().await;
             }
-            "live-raw" => {
-                tokio::task::LocalSet::new()
-                    .run_until(raw_live(bitrate, file))
+            "live-raw" => raw_live(bitrate, file).await,
+            "live-kamaelia-cores" => {
+                let cores = Cores::with_count(cores).unwrap();
+                let config = LiveConfig::new("127.0.0.1:0".parse().unwrap())
+                    .path("/stream.ogg")
+                    .content_type("application/ogg");
+                let (addr, shards) = serve_live_on_cores(&cores, config).await.unwrap();
+                announce(addr);
+                cores
+                    .on(0, move |scheduler| {
+                        let source = pipeline!(
+                            ReadFile::new(&file).bitrate(bitrate).looping(true),
+                            OggPager::new().unique_serials(),
+                            map(live_chunk)
+                        )
+                        .unwrap();
+                        let fanout = CrossFanout::new(shards);
+                        link(&source.outbox, &fanout.inbox).unwrap();
+                        scheduler.activate(fanout);
+                        scheduler.activate(source);
+                    })
                     .await
+                    .unwrap();
+                cores.wait().await;
             }
             "ondemand-raw" => {
                 tokio::task::LocalSet::new()
@@ -126,11 +157,13 @@ fn due(bitrate: u64, tick: u64) -> u64 {
 }
 
 /// The baseline live server: the same pages, fanned out with `tokio::sync::broadcast`.
+/// Its tasks are `Send` (the header behind a mutex), so the same code runs on a current-thread
+/// runtime and on a multi-thread one (`live-raw-mt`).
 async fn raw_live(bitrate: u64, file: PathBuf) {
     let listener = tokio::net::TcpListener::from_std(listening_socket()).unwrap();
     announce(listener.local_addr().unwrap());
     let (pages, _) = tokio::sync::broadcast::channel::<(Bytes, ChunkKind)>(RAW_LAG);
-    let header: Rc<RefCell<Vec<Bytes>>> = Rc::default();
+    let header: Arc<Mutex<Vec<Bytes>>> = Arc::default();
     let source = {
         let (pages, header) = (pages.clone(), header.clone());
         async move {
@@ -151,10 +184,11 @@ async fn raw_live(bitrate: u64, file: PathBuf) {
                 while let Some(PageEvent::Page(page)) = reader.next_event() {
                     let chunk = live_chunk(page);
                     if chunk.kind == ChunkKind::Header {
+                        let mut header = header.lock().unwrap();
                         if !in_header {
-                            header.borrow_mut().clear();
+                            header.clear();
                         }
-                        header.borrow_mut().push(chunk.bytes.clone());
+                        header.push(chunk.bytes.clone());
                     }
                     in_header = chunk.kind == ChunkKind::Header;
                     let _ = pages.send((chunk.bytes, chunk.kind));
@@ -162,14 +196,14 @@ async fn raw_live(bitrate: u64, file: PathBuf) {
             }
         }
     };
-    tokio::task::spawn_local(source);
+    tokio::spawn(source);
     loop {
         let Ok((mut stream, _)) = listener.accept().await else {
             continue;
         };
         let mut pages = pages.subscribe();
         let header = header.clone();
-        tokio::task::spawn_local(async move {
+        tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
             if !read_head(&mut stream).await {
                 return;
@@ -190,7 +224,7 @@ async fn raw_live(bitrate: u64, file: PathBuf) {
                         continue;
                     }
                     started = true;
-                    let prefix = header.borrow().clone();
+                    let prefix = header.lock().unwrap().clone();
                     for h in prefix {
                         if stream.write_all(&h).await.is_err() {
                             return;
@@ -436,11 +470,25 @@ fn run(
     rate: f64,
     file: &std::path::Path,
 ) -> Vec<f64> {
+    run_on(kind, 2, listeners, bitrate, seconds, rate, file)
+}
+
+/// [`run`], the server given `cores` cores (the kinds that take a count).
+fn run_on(
+    kind: &str,
+    cores: usize,
+    listeners: usize,
+    bitrate: u64,
+    seconds: f64,
+    rate: f64,
+    file: &std::path::Path,
+) -> Vec<f64> {
     let mut server = spawn_self(&[
         "--serve".into(),
         kind.into(),
         bitrate.to_string(),
         file.display().to_string(),
+        cores.to_string(),
     ]);
     let addr = first_line(&mut server);
     std::thread::sleep(Duration::from_millis(300));
@@ -481,10 +529,13 @@ fn run(
     figures.resize(7, f64::NAN);
     figures.push(cpu / wall * 100.0);
     figures.push(peak.saturating_sub(rss_before) as f64 / 1024.0 / listeners as f64);
+    // CPU per listener: microseconds of server CPU per second of wall time, per listener
+    // connected.
+    figures.push(cpu / wall * 1e6 / figures[0].max(1.0));
     figures
 }
 
-const FIGURES: [&str; 9] = [
+const FIGURES: [&str; 10] = [
     "connected",
     "failed",
     "first-audio-p50-ms",
@@ -494,7 +545,51 @@ const FIGURES: [&str; 9] = [
     "stalls",
     "server-cpu-%core",
     "server-KiB/listener",
+    "server-cpu-us/s/listener",
 ];
+
+/// `cargo xtask bench multicore`'s live row: one source and a listener shard per core, against
+/// the same server on one core and a hand-written tokio multi-thread broadcast server, each in
+/// its own process with the load generator in another (all on the same CPUs: the scaling
+/// itself cannot be measured on a 2-CPU machine; what crossing cores costs can).
+fn multicore_live(args: &[String], json: bool, quick: bool, demo: &std::path::Path) {
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let listeners = flag("--listeners").map_or(if quick { 1000 } else { 10_000 }, |v| v as usize);
+    let rate = flag("--rate").unwrap_or(1000.0);
+    let cores = flag("--cores").map_or(2, |v| v as usize);
+    let seconds = if quick { 5.0 } else { 12.0 };
+    let name = format!("live-{listeners}@128k+{rate}/s");
+    let systems = [
+        ("kamaelia-1-core", "live-kamaelia", 1),
+        ("kamaelia-cores", "live-kamaelia-cores", cores),
+        ("tokio-mt-broadcast", "live-raw-mt", cores),
+    ];
+    let results: Vec<Vec<f64>> = systems
+        .iter()
+        .map(|(_, kind, n)| run_on(kind, *n, listeners, 128_000, seconds, rate, demo))
+        .collect();
+    for (i, figure) in FIGURES.iter().enumerate() {
+        for (baseline, b) in [(0usize, "kamaelia-1-core"), (2, "tokio-mt-broadcast")] {
+            let (ours, base) = (results[1][i], results[baseline][i]);
+            let ratio = ours / base;
+            let system = format!("kamaelia-{cores}-cores");
+            if json {
+                println!(
+                    "{{\"bench\":\"{name}\",\"system\":\"{system}\",\"value\":{ours:.3},\"unit\":\"{figure}\",\"baseline\":\"{b}\",\"baseline_value\":{base:.3},\"ratio\":{ratio:.4}}}"
+                );
+            } else {
+                println!(
+                    "{name:<22} {figure:<26} {system} {ours:>10.1}   {b} {base:>10.1}   ratio {ratio:>6.3}"
+                );
+            }
+        }
+    }
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -506,6 +601,7 @@ fn main() {
             &args[i + 1],
             args[i + 2].parse().unwrap(),
             PathBuf::from(&args[i + 3]),
+            args.get(i + 4).and_then(|c| c.parse().ok()).unwrap_or(2),
         );
     }
     if let Some(i) = args.iter().position(|a| a == "--listen") {
@@ -528,6 +624,13 @@ fn main() {
         .filter(|r: &f64| r.is_finite() && *r > 0.0)
         .unwrap_or(0.0);
     let demo = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/demo.ogg"));
+    // Run as part of `cargo xtask bench multicore`: only the multi-core live row.
+    if args
+        .windows(2)
+        .any(|w| w[0] == "--group" && w[1] == "multicore")
+    {
+        return multicore_live(&args, json, quick, &demo);
+    }
     // On demand, each client gets a whole file: three passes of the demo (a 60 s chain, 13 s
     // at 400 kbit/s), so every client streams for the whole run.
     let long = std::env::temp_dir().join(format!("kamaelia-bench-{}.ogg", std::process::id()));

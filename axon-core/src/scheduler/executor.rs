@@ -19,6 +19,10 @@ pub(crate) struct Inner {
     /// [`measure`](super::measure)): off, a poll pays one flag check.
     pub(super) stats: RefCell<Option<HashMap<ComponentId, PollStats>>>,
     pub(super) measuring: Cell<bool>,
+    /// Idle spells left to sleep through without spinning, and the current back-off (see
+    /// `spin_for_wake`).
+    pub(super) spin_skip: Cell<u32>,
+    pub(super) spin_backoff: Cell<u32>,
 }
 
 /// What the scheduler measured of one component while measuring was on.
@@ -177,7 +181,7 @@ impl Inner {
                 // microseconds on a virtual machine). `notified` stays set meanwhile, so other
                 // threads only push.
                 if let Some(spin) = self.config.idle_spin
-                    && self.wait_awake(spin)
+                    && self.spin_for_wake(spin)
                 {
                     continue;
                 }
@@ -219,6 +223,26 @@ impl Inner {
                 *self.pause.borrow_mut() = Some(Box::pin(tokio::time::sleep(delay)));
             }
         }
+    }
+
+    /// Adaptive: after a spin that found nothing, the next idle spells skip spinning (1, 2, 4
+    /// … up to 64 of them), so a core that is mostly idle (a few events a second) does not
+    /// burn its spin on each, while a chatty cross-core link keeps spinning (every spin finds
+    /// a wake).
+    fn spin_for_wake(&self, spin: Duration) -> bool {
+        let skip = self.spin_skip.get();
+        if skip > 0 {
+            self.spin_skip.set(skip - 1);
+            return false;
+        }
+        if self.wait_awake(spin) {
+            self.spin_backoff.set(0);
+            return true;
+        }
+        let backoff = (self.spin_backoff.get() * 2).clamp(1, 64);
+        self.spin_backoff.set(backoff);
+        self.spin_skip.set(backoff);
+        false
     }
 
     /// Spins for up to `spin` waiting for a wake from another thread; true if one came.

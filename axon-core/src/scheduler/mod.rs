@@ -137,6 +137,8 @@ impl Scheduler {
                 extensions: RefCell::new(Vec::new()),
                 stats: RefCell::new(None),
                 measuring: Cell::new(false),
+                spin_skip: Cell::new(0),
+                spin_backoff: Cell::new(0),
             }),
         }
     }
