@@ -30,11 +30,18 @@ use std::thread::JoinHandle;
 
 thread_local! {
     static CORE: Cell<Option<usize>> = const { Cell::new(None) };
+    static CORES: std::cell::RefCell<Option<CoresHandle>> = const { std::cell::RefCell::new(None) };
 }
 
 /// The index of the core this thread runs, when it is one of a [`Cores`]' threads.
 pub fn current_core() -> Option<usize> {
     CORE.get()
+}
+
+/// The cores this thread is one of (so a component can reach the other cores), when it is one
+/// of a [`Cores`]' threads.
+pub fn current_cores() -> Option<CoresHandle> {
+    CORES.with(|c| c.borrow().clone())
 }
 
 /// How many cores, and how their schedulers run.
@@ -138,6 +145,8 @@ impl Busy {
 struct Shared {
     queues: Vec<async_channel::Sender<Message>>,
     busy: Busy,
+    /// One instance per type of what spans the cores (see [`CoresHandle::extension`]).
+    extensions: Mutex<Vec<Arc<dyn std::any::Any + Send + Sync>>>,
 }
 
 /// Reaches the cores from anywhere (any thread, any component on any core): build components
@@ -166,6 +175,26 @@ impl CoresHandle {
     /// Never true: there is at least one core.
     pub fn is_empty(&self) -> bool {
         self.shared.queues.is_empty()
+    }
+
+    /// The cores' one instance of `T`, made on first use: state that spans the cores (the
+    /// CAT's services shared between cores live here), where each scheduler's own state is a
+    /// [`Scheduler::extension`].
+    pub fn extension<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        let mut extensions = self
+            .shared
+            .extensions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(found) = extensions
+            .iter()
+            .find_map(|e| e.clone().downcast::<T>().ok())
+        {
+            return found;
+        }
+        let made = Arc::new(T::default());
+        extensions.push(made.clone());
+        made
     }
 
     fn send(&self, core: usize, message: Message) -> Result<(), CoreError> {
@@ -357,6 +386,7 @@ impl Cores {
                 lock: Mutex::new(()),
                 changed: Condvar::new(),
             },
+            extensions: Mutex::new(Vec::new()),
         });
         let mut threads = Vec::with_capacity(count);
         for (index, rx) in receivers.into_iter().enumerate() {
@@ -364,16 +394,22 @@ impl Cores {
                 .enable_all()
                 .build()?;
             let shared = shared.clone();
+            let handle = CoresHandle {
+                shared: shared.clone(),
+            };
             let scheduler = config.scheduler.clone();
             let pin = pins.get(index).cloned().flatten();
             let thread = std::thread::Builder::new()
                 .name(format!("axon-core-{index}"))
                 .spawn(move || {
                     CORE.set(Some(index));
+                    CORES.with(|c| *c.borrow_mut() = Some(handle));
                     if let Some(target) = pin {
                         target.apply();
                     }
                     runtime.block_on(core_loop(index, scheduler, rx, &shared));
+                    // The handle refers back to every core's queue: let it go with the thread.
+                    CORES.with(|c| c.borrow_mut().take());
                 })?;
             threads.push(thread);
         }

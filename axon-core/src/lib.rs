@@ -84,6 +84,7 @@ pub use control::{Control, FailureInfo, Finished};
 pub use coop::yield_now;
 pub use cores::{
     CoreError, Cores, CoresConfig, CoresHandle, CoresTopology, DEFAULT_IDLE_SPIN, current_core,
+    current_cores,
 };
 pub use cross::{CrossCounters, CrossFanout, CrossInbox, link_cross, link_cross_control};
 pub use erased::{BoxCounters, BoxEntry, BoxSpec, Boxes, ComponentId, Direction};

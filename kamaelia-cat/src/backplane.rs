@@ -1,10 +1,105 @@
 //! The Backplane: a named many-to-many bus built on CAT services and axon-core's [`Fanout`].
 
-use crate::Cat;
+use crate::{Cat, CatError};
 use axon_core::{
-    Boxes, Component, ComponentError, Control, FailureInfo, Fanout, Inbox, InboxRef, Next, Outbox,
+    Boxes, Component, ComponentError, Control, CrossInbox, FailureInfo, Fanout, Inbox, InboxRef,
+    Next, Outbox, SendError,
 };
 pub use axon_core::{Policy, Subscription};
+use std::future::Future;
+use std::pin::Pin;
+
+/// Sent to `backplane.<name>.remote` by a [`SubscribeTo`] on another core: the bus relays to
+/// `address` (the subscriber's inbox and control inbox) through a local subscriber of its own,
+/// to which `policy` and `bound` apply.
+pub struct RemoteSubscribe<T> {
+    /// The subscriber's inboxes, on its core.
+    pub address: CrossInbox<T>,
+    /// What happens when the relay falls `bound` values behind.
+    pub policy: Policy,
+    /// How far the relay may fall behind.
+    pub bound: usize,
+}
+
+impl<T> std::fmt::Debug for RemoteSubscribe<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteSubscribe")
+            .field("policy", &self.policy)
+            .field("bound", &self.bound)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Registers a spanning bus's data and remote-subscription services for every core.
+type Share<T> =
+    fn(&Cat, &str, InboxRef<T>, &str, InboxRef<RemoteSubscribe<T>>) -> Result<(), CatError>;
+
+/// What a backplane spanning cores does that needs `T: Send` (chosen where that is known).
+struct Spanning<T: 'static> {
+    share: Share<T>,
+    /// Starts a relay for a remote subscriber and returns its local subscription.
+    relay: fn(RemoteSubscribe<T>) -> Subscription<T>,
+}
+
+impl<T> Clone for Spanning<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Spanning<T> {}
+
+fn share_on_cores<T: Send + 'static>(
+    cat: &Cat,
+    data: &str,
+    inbox: InboxRef<T>,
+    remote: &str,
+    requests: InboxRef<RemoteSubscribe<T>>,
+) -> Result<(), CatError> {
+    cat.register_shared_service(data, inbox)?;
+    cat.register_shared_service(remote, requests)
+}
+
+fn relay_to<T: Clone + Send + 'static>(request: RemoteSubscribe<T>) -> Subscription<T> {
+    let relay = CrossRelay {
+        inbox: Inbox::with_capacity(request.bound.max(1)),
+        control: Inbox::new(),
+        address: request.address,
+    };
+    let subscription = Subscription::new(relay.inbox.to_ref(), request.policy)
+        .with_control(relay.control.to_ref());
+    axon_core::activate(relay);
+    subscription
+}
+
+/// A backplane's subscriber standing in for one on another core: passes each value, and the
+/// end of the bus, across; ends when the remote subscriber has gone.
+#[derive(Boxes)]
+struct CrossRelay<T: Clone + Send + 'static> {
+    inbox: Inbox<T>,
+    control: Inbox<Control>,
+    address: CrossInbox<T>,
+}
+
+impl<T: Clone + Send + 'static> Component for CrossRelay<T> {
+    async fn main(mut self) -> Result<(), ComponentError> {
+        loop {
+            tokio::select! {
+                next = self.inbox.next_or_control(&mut self.control) => match next {
+                    Next::Data(value) => {
+                        if self.address.send(value).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    Next::Control(message) => {
+                        let _ = self.address.send_control(message).await;
+                        return Ok(());
+                    }
+                },
+                () = self.address.closed() => return Ok(()),
+            }
+        }
+    }
+}
 
 /// Sent to `backplane.<name>.requests`.
 pub enum BackplaneRequest<T> {
@@ -39,17 +134,39 @@ pub struct Backplane<T: Clone + 'static> {
     pub requests: Inbox<BackplaneRequest<T>>,
     /// `ProducerFinished` / `ShutdownMicroprocess` end the bus.
     pub control: Inbox<Control>,
+    /// Subscriptions from other cores (registered as `backplane.<name>.remote` for every core,
+    /// by a bus made with [`spanning_cores`](Backplane::spanning_cores)).
+    pub remote: Inbox<RemoteSubscribe<T>>,
     name: String,
+    spanning: Option<Spanning<T>>,
 }
 
 impl<T: Clone + 'static> Backplane<T> {
-    /// A bus called `name`.
+    /// A bus called `name`, for the components of its own scheduler.
     pub fn new(name: impl Into<String>) -> Self {
         Backplane {
             inbox: Inbox::new(),
             requests: Inbox::new(),
             control: Inbox::new(),
+            remote: Inbox::new(),
             name: name.into(),
+            spanning: None,
+        }
+    }
+}
+
+impl<T: Clone + Send + 'static> Backplane<T> {
+    /// A bus called `name` that every core of its [`Cores`](axon_core::Cores) can reach:
+    /// [`PublishTo::spanning_cores`] and [`SubscribeTo::spanning_cores`] on another core find
+    /// it through the CAT's shared services, and each value crosses to a remote subscriber's
+    /// core once. On a lone scheduler it is an ordinary bus.
+    pub fn spanning_cores(name: impl Into<String>) -> Self {
+        Backplane {
+            spanning: Some(Spanning {
+                share: share_on_cores::<T>,
+                relay: relay_to::<T>,
+            }),
+            ..Self::new(name)
         }
     }
 }
@@ -69,9 +186,19 @@ impl<T: Clone + 'static> Component for Backplane<T> {
         let name = &self.name;
         let data_service = format!("backplane.{name}");
         let request_service = format!("backplane.{name}.requests");
+        let remote_service = format!("backplane.{name}.remote");
         let subscribers_value = format!("backplane.{name}.subscribers");
         let published_value = format!("backplane.{name}.published");
-        cat.register_service(&data_service, self.inbox.to_ref())?;
+        match self.spanning {
+            Some(spanning) => (spanning.share)(
+                &cat,
+                &data_service,
+                self.inbox.to_ref(),
+                &remote_service,
+                self.remote.to_ref(),
+            )?,
+            None => cat.register_service(&data_service, self.inbox.to_ref())?,
+        }
         cat.register_service(&request_service, self.requests.to_ref())?;
         cat.set_value(&subscribers_value, 0)?;
         cat.set_value(&published_value, 0)?;
@@ -83,6 +210,12 @@ impl<T: Clone + 'static> Component for Backplane<T> {
                 request = self.requests.recv() => {
                     apply(&mut subscribers, request);
                     cat.set_value(&subscribers_value, subscribers.len())?;
+                }
+                request = self.remote.recv(), if self.spanning.is_some() => {
+                    if let Some(spanning) = self.spanning {
+                        subscribers.subscribe((spanning.relay)(request));
+                        cat.set_value(&subscribers_value, subscribers.len())?;
+                    }
                 }
                 next = self.inbox.next_or_control(&mut self.control) => match next {
                     Next::Data(value) => {
@@ -119,6 +252,7 @@ impl<T: Clone + 'static> Component for Backplane<T> {
         cat.set_value(&published_value, published)?;
         let _ = cat.deregister_service(&data_service);
         let _ = cat.deregister_service(&request_service);
+        let _ = cat.deregister_service(&remote_service);
         while let Some(request) = self.requests.try_recv() {
             apply(&mut subscribers, request);
         }
@@ -141,24 +275,72 @@ pub struct PublishTo<T: 'static> {
     /// `ProducerFinished` ends this publisher.
     pub control: Inbox<Control>,
     name: String,
+    /// Finds a bus on another core (set by [`spanning_cores`](PublishTo::spanning_cores)).
+    remote: Option<FindBus<T>>,
+}
+
+/// Finds a bus on another core by its service name.
+type FindBus<T> = fn(&Cat, &str) -> Result<Box<dyn RemoteBus<T>>, CatError>;
+
+/// A bus on another core, as a publisher sends to it.
+trait RemoteBus<T> {
+    fn send(&self, value: T) -> Pin<Box<dyn Future<Output = Result<(), SendError<T>>> + '_>>;
+}
+
+impl<T: Send + 'static> RemoteBus<T> for CrossInbox<T> {
+    fn send(&self, value: T) -> Pin<Box<dyn Future<Output = Result<(), SendError<T>>> + '_>> {
+        Box::pin(CrossInbox::send(self, value))
+    }
+}
+
+fn find_remote_bus<T: Send + 'static>(
+    cat: &Cat,
+    name: &str,
+) -> Result<Box<dyn RemoteBus<T>>, CatError> {
+    Ok(Box::new(cat.retrieve_cross_service::<T>(name)?))
 }
 
 impl<T: 'static> PublishTo<T> {
-    /// A publisher to the backplane `name`.
+    /// A publisher to the backplane `name` of its own scheduler.
     pub fn new(name: impl Into<String>) -> Self {
         PublishTo {
             inbox: Inbox::new(),
             control: Inbox::new(),
             name: name.into(),
+            remote: None,
+        }
+    }
+}
+
+impl<T: Send + 'static> PublishTo<T> {
+    /// A publisher to the backplane `name` on this core or, if it is not here, on another core
+    /// of the same [`Cores`](axon_core::Cores) (a bus made with
+    /// [`Backplane::spanning_cores`]).
+    pub fn spanning_cores(name: impl Into<String>) -> Self {
+        PublishTo {
+            remote: Some(find_remote_bus::<T>),
+            ..Self::new(name)
         }
     }
 }
 
 impl<T: 'static> Component for PublishTo<T> {
     async fn main(mut self) -> Result<(), ComponentError> {
-        let bus = Cat::current()?.retrieve_service::<T>(&format!("backplane.{}", self.name))?;
-        while let Some(value) = self.inbox_or_finished().await {
-            bus.send(value).await?;
+        let cat = Cat::current()?;
+        let service = format!("backplane.{}", self.name);
+        match (cat.retrieve_service::<T>(&service), self.remote) {
+            (Ok(bus), _) => {
+                while let Some(value) = self.inbox_or_finished().await {
+                    bus.send(value).await?;
+                }
+            }
+            (Err(CatError::NoSuchService { .. }), Some(find)) => {
+                let bus = find(&cat, &service)?;
+                while let Some(value) = self.inbox_or_finished().await {
+                    bus.send(value).await?;
+                }
+            }
+            (Err(e), _) => return Err(e.into()),
         }
         Ok(())
     }
@@ -179,6 +361,38 @@ pub struct SubscribeTo<T: Clone + 'static> {
     pub signal: Outbox<Control>,
     name: String,
     policy: Policy,
+    /// Joins a bus on another core (set by [`spanning_cores`](SubscribeTo::spanning_cores)).
+    remote: Option<JoinRemote<T>>,
+}
+
+/// The request to a bus on another core, made and ready to be sent.
+type Joining = Pin<Box<dyn Future<Output = Result<(), ComponentError>>>>;
+
+/// Asks a bus on another core for a relay to this subscriber's inboxes.
+type JoinRemote<T> =
+    fn(&Cat, &str, Policy, InboxRef<T>, InboxRef<Control>) -> Result<Joining, ComponentError>;
+
+fn join_remote<T: Send + 'static>(
+    cat: &Cat,
+    name: &str,
+    policy: Policy,
+    inbox: InboxRef<T>,
+    control: InboxRef<Control>,
+) -> Result<Joining, ComponentError> {
+    let bus =
+        cat.retrieve_cross_service::<RemoteSubscribe<T>>(&format!("backplane.{name}.remote"))?;
+    let bound = inbox.capacity();
+    let address = CrossInbox::of(inbox, control)?;
+    let request = RemoteSubscribe {
+        address,
+        policy,
+        bound,
+    };
+    Ok(Box::pin(async move {
+        bus.send(request).await.map_err(|_| {
+            ComponentError::msg("the backplane's core is no longer taking subscribers")
+        })
+    }))
 }
 
 impl<T: Clone + 'static> SubscribeTo<T> {
@@ -192,6 +406,20 @@ impl<T: Clone + 'static> SubscribeTo<T> {
             signal: Outbox::new(),
             name: name.into(),
             policy,
+            remote: None,
+        }
+    }
+}
+
+impl<T: Clone + Send + 'static> SubscribeTo<T> {
+    /// A subscriber to the backplane `name` on this core or, if it is not here, on another core
+    /// of the same [`Cores`](axon_core::Cores) (a bus made with
+    /// [`Backplane::spanning_cores`]): there the bus relays to this subscriber through a local
+    /// one of its own, to which `policy` and `bound` apply, and each value crosses once.
+    pub fn spanning_cores(name: impl Into<String>, policy: Policy, bound: usize) -> Self {
+        SubscribeTo {
+            remote: Some(join_remote::<T>),
+            ..Self::new(name, policy, bound)
         }
     }
 }
@@ -199,16 +427,32 @@ impl<T: Clone + 'static> SubscribeTo<T> {
 impl<T: Clone + 'static> Component for SubscribeTo<T> {
     async fn main(mut self) -> Result<(), ComponentError> {
         let cat = Cat::current()?;
-        let requests = cat.retrieve_service::<BackplaneRequest<T>>(&format!(
-            "backplane.{}.requests",
-            self.name
-        ))?;
         let me = self.inbox.to_ref();
-        let subscription =
-            Subscription::new(me.clone(), self.policy).with_control(self.control.to_ref());
-        requests
-            .send(BackplaneRequest::Subscribe(subscription))
-            .await?;
+        let found = cat
+            .retrieve_service::<BackplaneRequest<T>>(&format!("backplane.{}.requests", self.name));
+        let requests = match (found, self.remote) {
+            (Ok(requests), _) => {
+                let subscription =
+                    Subscription::new(me.clone(), self.policy).with_control(self.control.to_ref());
+                requests
+                    .send(BackplaneRequest::Subscribe(subscription))
+                    .await?;
+                Some(requests)
+            }
+            // On another core: the bus relays here (leaving is closing this inbox).
+            (Err(CatError::NoSuchService { .. }), Some(join)) => {
+                join(
+                    &cat,
+                    &self.name,
+                    self.policy,
+                    me.clone(),
+                    self.control.to_ref(),
+                )?
+                .await?;
+                None
+            }
+            (Err(e), _) => return Err(e.into()),
+        };
         let ending = loop {
             let value = match self.inbox.next_or_control(&mut self.control).await {
                 Next::Data(value) => value,
@@ -227,7 +471,9 @@ impl<T: Clone + 'static> Component for SubscribeTo<T> {
             }
         };
         let (held, message) = ending;
-        let _ = requests.try_send(BackplaneRequest::Unsubscribe(me));
+        if let Some(requests) = requests {
+            let _ = requests.try_send(BackplaneRequest::Unsubscribe(me));
+        }
         let Some(message) = message else {
             return Ok(());
         };

@@ -15,6 +15,30 @@ use std::rc::Rc;
 pub struct Cat {
     services: RefCell<BTreeMap<String, Service>>,
     values: RefCell<BTreeMap<String, serde_json::Value>>,
+    /// Services this CAT also registered for every core (see
+    /// [`register_shared_service`](Cat::register_shared_service)).
+    shared_here: RefCell<Vec<String>>,
+}
+
+/// The services registered for every core of one [`Cores`](axon_core::Cores): a name → a
+/// cross-core address. One per `Cores` (a [`CoresHandle::extension`]); each core's own CAT
+/// stays its own.
+///
+/// [`CoresHandle::extension`]: axon_core::CoresHandle::extension
+#[derive(Default)]
+struct SharedServices {
+    map: std::sync::Mutex<BTreeMap<String, SharedService>>,
+}
+
+struct SharedService {
+    /// A `CrossInbox<T>`.
+    address: Box<dyn Any + Send + Sync>,
+    type_id: TypeId,
+    type_name: &'static str,
+}
+
+fn shared_services(cores: &axon_core::CoresHandle) -> std::sync::Arc<SharedServices> {
+    cores.extension::<SharedServices>()
 }
 
 impl std::fmt::Debug for Cat {
@@ -156,6 +180,72 @@ impl Cat {
         Ok(())
     }
 
+    /// Registers `inbox` under `name` here and for every core of the [`Cores`] this scheduler
+    /// belongs to, where [`retrieve_cross_service`](Self::retrieve_cross_service) finds it as
+    /// a cross-core address (so `T` must be `Send`). On a scheduler that is not one of a
+    /// `Cores`, it is an ordinary service. Call it inside a component (or in
+    /// [`CoresHandle::on`]); the shared name keeps the link to `inbox` open until
+    /// [`deregister_service`](Self::deregister_service).
+    ///
+    /// [`Cores`]: axon_core::Cores
+    /// [`CoresHandle::on`]: axon_core::CoresHandle::on
+    pub fn register_shared_service<T: Send + 'static>(
+        &self,
+        name: impl Into<String>,
+        inbox: InboxRef<T>,
+    ) -> Result<(), CatError> {
+        let name = name.into();
+        let Some(cores) = axon_core::current_cores() else {
+            return self.register_service(name, inbox);
+        };
+        let shared = shared_services(&cores);
+        let mut map = shared.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.contains_key(&name) {
+            return Err(CatError::ServiceAlreadyExists { name });
+        }
+        let address =
+            axon_core::CrossInbox::data(inbox.clone()).map_err(|_| CatError::NoScheduler)?;
+        self.register_service(name.clone(), inbox)?;
+        map.insert(
+            name.clone(),
+            SharedService {
+                address: Box::new(address),
+                type_id: TypeId::of::<T>(),
+                type_name: std::any::type_name::<T>(),
+            },
+        );
+        self.shared_here.borrow_mut().push(name);
+        Ok(())
+    }
+
+    /// The cross-core address of the service registered under `name` on any core of this
+    /// scheduler's [`Cores`](axon_core::Cores) (with
+    /// [`register_shared_service`](Self::register_shared_service)), if it takes `T`.
+    pub fn retrieve_cross_service<T: Send + 'static>(
+        &self,
+        name: &str,
+    ) -> Result<axon_core::CrossInbox<T>, CatError> {
+        let missing = || CatError::NoSuchService {
+            name: name.to_string(),
+        };
+        let cores = axon_core::current_cores().ok_or_else(missing)?;
+        let shared = shared_services(&cores);
+        let map = shared.map.lock().unwrap_or_else(|p| p.into_inner());
+        let service = map.get(name).ok_or_else(missing)?;
+        if service.type_id != TypeId::of::<T>() {
+            return Err(CatError::TypeMismatch {
+                name: name.to_string(),
+                expected: std::any::type_name::<T>(),
+                stored: service.type_name,
+            });
+        }
+        service
+            .address
+            .downcast_ref::<axon_core::CrossInbox<T>>()
+            .cloned()
+            .ok_or_else(missing)
+    }
+
     /// The inbox registered under `name`, if it takes `T`.
     pub fn retrieve_service<T: 'static>(&self, name: &str) -> Result<InboxRef<T>, CatError> {
         let services = self.services.borrow();
@@ -178,8 +268,22 @@ impl Cat {
             })
     }
 
-    /// Removes the service `name`.
+    /// Removes the service `name` (and, if this CAT shared it, its entry for every core).
     pub fn deregister_service(&self, name: &str) -> Result<(), CatError> {
+        let mut shared_here = self.shared_here.borrow_mut();
+        if let Some(i) = shared_here.iter().position(|n| n == name) {
+            shared_here.swap_remove(i);
+            if let Some(cores) = axon_core::current_cores() {
+                let shared = shared_services(&cores);
+                let gone = shared
+                    .map
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(name);
+                drop(gone); // the address goes: the link closes once its queue is drained
+            }
+        }
+        drop(shared_here);
         self.services
             .borrow_mut()
             .remove(name)

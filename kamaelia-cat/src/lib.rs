@@ -6,7 +6,11 @@
 //! many-to-many bus built on services.
 //!
 //! There is one CAT per scheduler, reached from inside a component with [`Cat::current`] (or
-//! from outside with [`Cat::of`]); two schedulers in one process never see each other's.
+//! from outside with [`Cat::of`]); two schedulers in one process never see each other's. On
+//! several cores ([`axon_core::Cores`]) a service registered with
+//! [`Cat::register_shared_service`] is also found from every other core, as a cross-core
+//! address ([`Cat::retrieve_cross_service`]), and [`Backplane::spanning_cores`] is a bus every
+//! core can publish to and subscribe to.
 //!
 //! ```
 //! use axon_core::{Inbox, Scheduler};
@@ -35,6 +39,7 @@
 //! |---|---|---|
 //! | `backplane.<name>` | service: the bus's data inbox | [`Backplane`] |
 //! | `backplane.<name>.requests` | service: subscribe / unsubscribe | [`Backplane`] |
+//! | `backplane.<name>.remote` | shared service: subscriptions from other cores | [`Backplane::spanning_cores`] |
 //! | `backplane.<name>.subscribers` | value: current subscribers | [`Backplane`] |
 //! | `backplane.<name>.published` | value: values published | [`Backplane`] |
 //! | `backplane.<name>.dropped` | value: values dropped by `DropOldest` subscribers | [`SubscribeTo`] |
@@ -46,5 +51,7 @@
 mod backplane;
 mod cat;
 
-pub use backplane::{Backplane, BackplaneRequest, Policy, PublishTo, SubscribeTo, Subscription};
+pub use backplane::{
+    Backplane, BackplaneRequest, Policy, PublishTo, RemoteSubscribe, SubscribeTo, Subscription,
+};
 pub use cat::{Cat, CatError, ServiceInfo};

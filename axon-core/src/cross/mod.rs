@@ -354,6 +354,11 @@ impl<T> CrossInbox<T> {
         self.sender.link.queue.is_closed()
     }
 
+    /// Waits until the consumer has gone (for a relay that should end with it).
+    pub async fn closed(&self) {
+        poll_fn(|cx| self.sender.link.queue.poll_closed(cx)).await
+    }
+
     /// Depth, capacity, message and wake counts of the link.
     pub fn counters(&self) -> CrossCounters {
         self.sender.link.queue.counters()

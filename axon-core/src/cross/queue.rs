@@ -44,6 +44,8 @@ struct State<T> {
     waiting: Vec<Waker>,
     /// Values ever pushed (counted under the lock, so a push costs no extra atomic).
     messages: u64,
+    /// Waiting for the reader to go (see [`CrossQueue::poll_closed`]).
+    close_waiters: Vec<Waker>,
 }
 
 pub(crate) struct CrossQueue<T> {
@@ -65,6 +67,7 @@ impl<T> CrossQueue<T> {
                 reader: None,
                 waiting: Vec::new(),
                 messages: 0,
+                close_waiters: Vec::new(),
             }),
             capacity: capacity.max(1),
             reader_wakes: AtomicU64::new(0),
@@ -165,6 +168,18 @@ impl<T> CrossQueue<T> {
         self.lock().closed
     }
 
+    /// Ready once the reader has gone.
+    pub(crate) fn poll_closed(&self, cx: &Context<'_>) -> Poll<()> {
+        let mut state = self.lock();
+        if state.closed {
+            return Poll::Ready(());
+        }
+        if !state.close_waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            state.close_waiters.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
     pub(crate) fn add_sender(&self) {
         self.lock().senders += 1;
     }
@@ -214,10 +229,9 @@ impl<T> CrossQueue<T> {
             let mut state = self.lock();
             state.closed = true;
             state.reader = None;
-            (
-                std::mem::take(&mut state.items),
-                std::mem::take(&mut state.waiting),
-            )
+            let mut waiting = std::mem::take(&mut state.waiting);
+            waiting.append(&mut state.close_waiters);
+            (std::mem::take(&mut state.items), waiting)
         };
         let lost = rest.len() + also;
         if lost > 0 {
