@@ -274,6 +274,33 @@ fn latency_axon(cores: &Cores, n: u64) -> Duration {
     started.elapsed()
 }
 
+/// The same ping-pong with both ends on one scheduler, linked locally: what tokio's
+/// multi-thread runtime does when it runs both tasks on one worker (its LIFO slot).
+fn latency_same_core(n: u64) -> Duration {
+    let ping = Ping {
+        inbox: Inbox::new(),
+        control: Inbox::new(),
+        outbox: Outbox::new(),
+        signal: Outbox::new(),
+        n,
+    };
+    let pong = Pong {
+        inbox: Inbox::new(),
+        control: Inbox::new(),
+        outbox: Outbox::new(),
+    };
+    axon_core::link(&ping.outbox, &pong.inbox).unwrap();
+    axon_core::link(&ping.signal, &pong.control).unwrap();
+    axon_core::link(&pong.outbox, &ping.inbox).unwrap();
+    let started = Instant::now();
+    axon_core::run_with(|scheduler| {
+        scheduler.activate(ping);
+        scheduler.activate(pong);
+    })
+    .unwrap();
+    started.elapsed()
+}
+
 fn latency_tokio(rt: &tokio::runtime::Runtime, n: u64) -> Duration {
     rt.block_on(async {
         let (to_pong, mut pong_in) = tokio::sync::mpsc::channel::<u64>(64);
@@ -382,6 +409,7 @@ fn bench_latency(rows: &mut Vec<Row>, repeats: usize, n: u64) {
     let rt = tokio_mt();
     let mut results: Vec<(&str, Vec<f64>)> = [
         "axon-2-cores",
+        "axon-same-core",
         "tokio-mt-mpsc64",
         "crossbeam-channel",
         "flume",
@@ -392,6 +420,7 @@ fn bench_latency(rows: &mut Vec<Row>, repeats: usize, n: u64) {
     for _ in 0..repeats {
         let took = [
             latency_axon(&cores, n),
+            latency_same_core(n),
             latency_tokio(&rt, n),
             latency_crossbeam(n),
             latency_flume(n),

@@ -5,9 +5,11 @@
 //! that, for a browser.
 //!
 //! While it runs, the scheduler keeps each component's poll count, busy time and time since
-//! its last poll (`Scheduler::measure`). This is a first slice of the live view: per-link rates
-//! and aggregation for very large systems are not here yet. It sees linkages; a send
-//! through an `InboxRef` (a reply address) is not a link and is not drawn.
+//! its last poll (`Scheduler::measure`). On a core of a [`Cores`](axon_core::Cores) it shows
+//! every core, each a group of its own, with the links between cores. The page works out each
+//! link's messages per second from successive snapshots. Not here yet: aggregation for very
+//! large systems, and a panel of past failures. It sees linkages; a send through an
+//! `InboxRef` (a reply address) is not a link and is not drawn.
 
 use crate::http::{read_request, response, response_head};
 use axon_core::topology::{ComponentState, LinkKind, Topology};
@@ -120,9 +122,12 @@ impl Component for Viewer {
         let head_only = request.method == "HEAD";
         let body = match request.path.as_str() {
             "/" => response(200, "text/html; charset=utf-8", PAGE, head_only),
-            "/topology.json" => response(200, "application/json", &snapshot().0, head_only),
+            "/topology.json" => response(200, "application/json", &snapshot().await.0, head_only),
             "/topology.dot" => {
-                let dot = axon_core::topology().unwrap_or_default().to_dot();
+                let dot = match other_cores() {
+                    Some(cores) => cores.topology().await.to_dot(),
+                    None => axon_core::topology().unwrap_or_default().to_dot(),
+                };
                 response(200, "text/vnd.graphviz", &dot, head_only)
             }
             "/events" => return self.events(stream).await,
@@ -151,14 +156,14 @@ impl Viewer {
         let mut tick = tokio::time::interval(EVENT_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last = String::new();
-        let mut reported: HashSet<Vec<u64>> = HashSet::new();
+        let mut reported: HashSet<Vec<String>> = HashSet::new();
         let mut idle = 0u32;
         loop {
             tokio::select! {
                 _ = self.control.recv() => return Ok(()),
                 _ = tick.tick() => {}
             }
-            let (json, deadlocks) = snapshot();
+            let (json, deadlocks) = snapshot().await;
             for cycle in deadlocks {
                 if reported.insert(cycle.clone()) {
                     tracing::warn!(
@@ -188,10 +193,37 @@ impl Viewer {
     }
 }
 
-/// The snapshot as JSON (topology, CAT services and values, deadlocks) and the deadlocks.
-fn snapshot() -> (String, Vec<Vec<u64>>) {
-    let topology = axon_core::topology().unwrap_or_default();
-    let deadlocks = deadlocks(&topology);
+/// The cores this scheduler shares the machine with, when there are several.
+fn other_cores() -> Option<axon_core::CoresHandle> {
+    axon_core::current_cores().filter(|cores| cores.len() > 1)
+}
+
+/// The snapshot as JSON (topology, CAT services and values, deadlocks) and the deadlocks (as
+/// the page names components: ids on one scheduler, `core:id` across cores).
+async fn snapshot() -> (String, Vec<Vec<String>>) {
+    let (topology, deadlocks) = match other_cores() {
+        Some(cores) => {
+            let all = cores.topology().await;
+            let mut cycles = Vec::new();
+            for (index, core) in all.cores.iter().enumerate() {
+                let k = core.core.unwrap_or(index);
+                cycles.extend(
+                    deadlocks(core)
+                        .into_iter()
+                        .map(|cycle| cycle.iter().map(|id| format!("{k}:{id}")).collect()),
+                );
+            }
+            (merged(&all), cycles)
+        }
+        None => {
+            let topology = axon_core::topology().unwrap_or_default();
+            let cycles = deadlocks(&topology)
+                .into_iter()
+                .map(|cycle| cycle.iter().map(u64::to_string).collect())
+                .collect();
+            (serde_json::to_value(&topology).unwrap_or_default(), cycles)
+        }
+    };
     let (services, values) = match Cat::current() {
         Ok(cat) => (
             cat.services()
@@ -209,6 +241,72 @@ fn snapshot() -> (String, Vec<Vec<u64>>) {
         "deadlocks": deadlocks,
     });
     (json.to_string(), deadlocks)
+}
+
+/// Every core's topology as one, for the page: ids become `core:id` (ids are per scheduler),
+/// each component says its `core`, and each link between cores is a link of kind
+/// `cross-core` to the `CrossCoreIn` that delivers it.
+fn merged(all: &axon_core::CoresTopology) -> serde_json::Value {
+    use serde_json::Value;
+    let (mut components, mut boxes, mut links) = (Vec::new(), Vec::new(), Vec::new());
+    for (index, topology) in all.cores.iter().enumerate() {
+        let k = topology.core.unwrap_or(index);
+        let qualify = |v: &mut Value| {
+            if let Some(id) = v.as_u64() {
+                *v = Value::from(format!("{k}:{id}"));
+            }
+        };
+        let Ok(mut v) = serde_json::to_value(topology) else {
+            continue;
+        };
+        for mut c in v["components"]
+            .as_array_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+        {
+            qualify(&mut c["id"]);
+            qualify(&mut c["parent"]);
+            c["core"] = Value::from(k);
+            components.push(c);
+        }
+        for mut b in v["boxes"]
+            .as_array_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+        {
+            qualify(&mut b["component"]);
+            boxes.push(b);
+        }
+        for mut l in v["links"]
+            .as_array_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+        {
+            qualify(&mut l["from"]["component"]);
+            qualify(&mut l["to"]["component"]);
+            links.push(l);
+        }
+        for cross in &topology.cross_links {
+            let (Some(from), Some(to_core), Some(ingress)) =
+                (cross.from.component, cross.to_core, cross.ingress)
+            else {
+                continue;
+            };
+            links.push(serde_json::json!({
+                "from": {"component": format!("{k}:{}", from.as_u64()), "box_name": cross.from.box_name},
+                "to": {"component": format!("{to_core}:{}", ingress.as_u64()), "box_name": "(from another core)"},
+                "kind": "cross-core",
+                "depth": cross.counters.depth,
+                "capacity": cross.counters.capacity,
+            }));
+        }
+    }
+    serde_json::json!({
+        "cores": all.cores.len(),
+        "components": components,
+        "boxes": boxes,
+        "links": links,
+    })
 }
 
 /// Cycles of components each blocked sending into the next one's full inbox (component ids,

@@ -167,3 +167,83 @@ fn a_live_server_sharded_over_two_cores_serves_every_listener_everything() {
             .expect("every core ends with the stream")
     });
 }
+
+/// The live view on one core shows every core: components carry their core, ids are
+/// `core:id`, and a link between cores is drawn as `cross-core`.
+#[test]
+fn the_introspector_on_one_core_shows_every_core_and_the_links_between_them() {
+    use axon_core::components::{Collect, DataSource};
+    use axon_core::{CrossInbox, link_cross};
+    use kamaelia_net::Introspector;
+    let cores = Cores::with_count(2).unwrap();
+    let view = cores
+        .on_blocking(0, |scheduler| {
+            let view = Introspector::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let addr = view.local_addr();
+            scheduler.activate(view);
+            addr
+        })
+        .unwrap();
+    // A collector on core 1 fed from core 0 by an endless source (blocked once the link is
+    // full, so the link is there whenever the snapshot is taken).
+    let address = cores
+        .on_blocking(1, |scheduler| {
+            let (sink, _got) = Collect::<u64>::new();
+            let address = CrossInbox::of(&sink.inbox, &sink.control).unwrap();
+            // Nobody reads the collector's results; it only holds the link open.
+            scheduler.activate(sink);
+            address
+        })
+        .unwrap();
+    cores
+        .on_blocking(0, move |scheduler| {
+            let source = DataSource::new(0..u64::MAX);
+            link_cross(&source.outbox, &address).unwrap();
+            scheduler.activate(source);
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut stream = std::net::TcpStream::connect(view).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET /topology.json HTTP/1.0\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let body = text.split_once("\r\n\r\n").unwrap().1;
+    let snapshot: serde_json::Value = serde_json::from_str(body).unwrap();
+    let topology = &snapshot["topology"];
+    assert_eq!(topology["cores"], 2, "{topology}");
+    let on_core = |core: u64, name: &str| {
+        topology["components"].as_array().unwrap().iter().any(|c| {
+            c["core"] == core
+                && c["name"].as_str().unwrap().contains(name)
+                && c["id"].as_str().unwrap().starts_with(&format!("{core}:"))
+        })
+    };
+    assert!(
+        on_core(0, "Introspector") && on_core(0, "DataSource"),
+        "{topology}"
+    );
+    assert!(
+        on_core(1, "Collect") && on_core(1, "CrossCoreIn"),
+        "{topology}"
+    );
+    let cross = topology["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["kind"] == "cross-core")
+        .expect("the link between cores is drawn");
+    assert!(
+        cross["from"]["component"]
+            .as_str()
+            .unwrap()
+            .starts_with("0:")
+    );
+    assert!(cross["to"]["component"].as_str().unwrap().starts_with("1:"));
+    cores.shutdown();
+    cores.wait_blocking();
+}

@@ -134,3 +134,173 @@ fn the_page_json_dot_and_events_show_the_running_system() {
     }
     assert!(content_type);
 }
+
+/// Sends a number every 20 ms, forever.
+#[derive(Boxes)]
+struct Ticker {
+    outbox: Outbox<u32>,
+}
+
+impl Component for Ticker {
+    async fn main(self) -> Result<(), ComponentError> {
+        let mut n = 0;
+        loop {
+            self.outbox.send(n).await?;
+            n += 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Takes everything it is sent.
+#[derive(Boxes)]
+struct Taker {
+    inbox: Inbox<u32>,
+}
+
+impl Component for Taker {
+    async fn main(mut self) -> Result<(), ComponentError> {
+        loop {
+            self.inbox.recv().await;
+        }
+    }
+}
+
+/// Never reads: whoever sends to it ends up blocked.
+#[derive(Boxes)]
+struct Stalled {
+    inbox: Inbox<u32>,
+}
+
+impl Component for Stalled {
+    async fn main(self) -> Result<(), ComponentError> {
+        std::future::pending::<()>().await;
+        Ok(())
+    }
+}
+
+/// Chromium (headless) and Python's websocket client, for reading the page as a person would;
+/// missing, the test is skipped with a note, unless `KAMAELIA_REQUIRE_ALL` is set (as in CI).
+fn browser_available() -> bool {
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .any(|name| {
+            std::process::Command::new("sh")
+                .args(["-c", &format!("command -v {name}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    let websocket = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", "import websocket"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if chromium && websocket {
+        return true;
+    }
+    if std::env::var_os("KAMAELIA_REQUIRE_ALL").is_some() {
+        panic!("chromium and python3-websocket are required (KAMAELIA_REQUIRE_ALL is set)");
+    }
+    eprintln!("skipped: needs chromium and python3-websocket");
+    false
+}
+
+#[test]
+fn a_person_sees_the_running_system_in_headless_chromium() {
+    if !browser_available() {
+        return;
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let scheduler = Scheduler::new();
+            let view = Introspector::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            tx.send(view.local_addr()).unwrap();
+            // Flowing: a ticker and a taker.
+            let (ticker, taker) = (
+                Ticker {
+                    outbox: Outbox::new(),
+                },
+                Taker {
+                    inbox: Inbox::new(),
+                },
+            );
+            link(&ticker.outbox, &taker.inbox).unwrap();
+            // Blocked: a stubborn sender into a component that never reads.
+            let (flooder, stalled) = (
+                Stubborn {
+                    inbox: Inbox::new(),
+                    outbox: Outbox::new(),
+                },
+                Stalled {
+                    inbox: Inbox::with_capacity(2),
+                },
+            );
+            link(&flooder.outbox, &stalled.inbox).unwrap();
+            // A cycle: two stubborn components, each blocked on the other's full inbox.
+            let stubborn = || Stubborn {
+                inbox: Inbox::with_capacity(1),
+                outbox: Outbox::new(),
+            };
+            let (a, b) = (stubborn(), stubborn());
+            link(&a.outbox, &b.inbox).unwrap();
+            link(&b.outbox, &a.inbox).unwrap();
+            scheduler.activate(view);
+            scheduler.activate(ticker);
+            scheduler.activate(taker);
+            scheduler.activate(flooder);
+            scheduler.activate(stalled);
+            scheduler.activate(a);
+            scheduler.activate(b);
+            scheduler.run().await;
+        });
+    });
+    let addr = rx.recv().unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/read_page.py");
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args([script, &format!("http://{addr}/"), "2", "1.5"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reads: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (first, second) = (
+        reads["reads"][0].as_str().unwrap(),
+        reads["reads"][1].as_str().unwrap(),
+    );
+    // What a person sees: the components by name…
+    for name in ["Introspector", "Ticker", "Taker", "Stubborn", "Stalled"] {
+        assert!(first.contains(name), "{name} not on the page:\n{first}");
+    }
+    // …the ticker's link moving (its count of messages grows between two looks)…
+    let ticker_sent = |text: &str| -> u64 {
+        text.lines()
+            .skip_while(|l| !l.starts_with("Ticker"))
+            .find_map(|l| {
+                let l = l.trim();
+                l.strip_prefix("◀ outbox: u32 — ")
+                    .and_then(|rest| rest.split(", ").nth(1))
+                    .and_then(|m| m.trim_end_matches(" messages").parse().ok())
+            })
+            .unwrap_or_else(|| panic!("no Ticker outbox count on the page:\n{text}"))
+    };
+    assert!(
+        ticker_sent(second) > ticker_sent(first),
+        "counts move: {} then {}",
+        ticker_sent(first),
+        ticker_sent(second)
+    );
+    // …a blocked sender shown as blocked, and the cycle reported as a deadlock.
+    assert!(second.contains("blocked-on-send"), "{second}");
+    assert!(
+        second.contains("(blocked: destination full)"),
+        "the blocked link is marked:\n{second}"
+    );
+    assert!(second.contains("Deadlock: Stubborn"), "{second}");
+}
