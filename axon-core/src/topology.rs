@@ -140,6 +140,9 @@ pub struct Topology {
     pub links: Vec<LinkInfo>,
     /// Outboxes linked to another core (through a [`CrossInbox`](crate::CrossInbox)).
     pub cross_links: Vec<CrossLinkInfo>,
+    /// The most recent components that failed or panicked (at most 32, oldest first), with
+    /// their messages: what the live view's failures panel shows.
+    pub failures: Vec<crate::FailureInfo>,
 }
 
 /// An outbox's link to another core, in the snapshot.

@@ -7,8 +7,8 @@
 //! While it runs, the scheduler keeps each component's poll count, busy time and time since
 //! its last poll (`Scheduler::measure`). On a core of a [`Cores`](axon_core::Cores) it shows
 //! every core, each a group of its own, with the links between cores. The page works out each
-//! link's messages per second from successive snapshots. Not here yet: aggregation for very
-//! large systems, and a panel of past failures. It sees linkages; a send through an
+//! link's messages per second from successive snapshots, and lists the components that
+//! recently failed or panicked, with why. Not here yet: aggregation for very large systems. It sees linkages; a send through an
 //! `InboxRef` (a reply address) is not a link and is not drawn.
 
 use crate::http::{read_request, response, response_head};
@@ -248,7 +248,8 @@ async fn snapshot() -> (String, Vec<Vec<String>>) {
 /// `cross-core` to the `CrossCoreIn` that delivers it.
 fn merged(all: &axon_core::CoresTopology) -> serde_json::Value {
     use serde_json::Value;
-    let (mut components, mut boxes, mut links) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut components, mut boxes, mut links, mut failures) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (index, topology) in all.cores.iter().enumerate() {
         let k = topology.core.unwrap_or(index);
         let qualify = |v: &mut Value| {
@@ -276,6 +277,14 @@ fn merged(all: &axon_core::CoresTopology) -> serde_json::Value {
         {
             qualify(&mut b["component"]);
             boxes.push(b);
+        }
+        for mut f in v["failures"]
+            .as_array_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+        {
+            f["core"] = Value::from(k);
+            failures.push(f);
         }
         for mut l in v["links"]
             .as_array_mut()
@@ -306,6 +315,7 @@ fn merged(all: &axon_core::CoresTopology) -> serde_json::Value {
         "components": components,
         "boxes": boxes,
         "links": links,
+        "failures": failures,
     })
 }
 

@@ -179,6 +179,19 @@ impl Component for Stalled {
     }
 }
 
+/// Fails on purpose, a moment after it starts.
+#[derive(Boxes)]
+struct Bomb {
+    inbox: Inbox<u32>,
+}
+
+impl Component for Bomb {
+    async fn main(self) -> Result<(), ComponentError> {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        panic!("a bomb goes off on purpose");
+    }
+}
+
 /// Chromium (headless) and Python's websocket client, for reading the page as a person would;
 /// missing, the test is skipped with a note, unless `KAMAELIA_REQUIRE_ALL` is set (as in CI).
 fn browser_available() -> bool {
@@ -255,6 +268,9 @@ fn a_person_sees_the_running_system_in_headless_chromium() {
             scheduler.activate(stalled);
             scheduler.activate(a);
             scheduler.activate(b);
+            scheduler.activate(Bomb {
+                inbox: Inbox::new(),
+            });
             scheduler.run().await;
         });
     });
@@ -303,4 +319,9 @@ fn a_person_sees_the_running_system_in_headless_chromium() {
         "the blocked link is marked:\n{second}"
     );
     assert!(second.contains("Deadlock: Stubborn"), "{second}");
+    // …and the failures panel names what failed, and why.
+    assert!(
+        second.contains("a bomb goes off on purpose") && second.contains("Bomb#"),
+        "{second}"
+    );
 }

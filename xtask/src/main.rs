@@ -20,6 +20,7 @@ use std::process::{Command, ExitCode};
 const BENCH_GROUPS: &[(&str, &str, &str)] = &[
     ("core", "kamaelia-axon", "core"),
     ("core", "kamaelia-cat", "backplane"),
+    ("core", "kamaelia-net", "introspect"),
     ("net", "kamaelia-net", "net"),
     ("media", "kamaelia-media", "media"),
     ("stream", "kamaelia-examples", "stream"),

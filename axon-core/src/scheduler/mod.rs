@@ -23,7 +23,7 @@ use concurrent_queue::ConcurrentQueue;
 use futures::FutureExt;
 use futures::task::AtomicWaker;
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::panic::AssertUnwindSafe;
 use std::rc::{Rc, Weak};
@@ -139,6 +139,7 @@ impl Scheduler {
                 measuring: Cell::new(false),
                 spin_skip: Cell::new(0),
                 spin_backoff: Cell::new(0),
+                failures: RefCell::new(VecDeque::new()),
             }),
         }
     }
