@@ -90,6 +90,9 @@ pub enum CoreError {
     Stopped,
     /// The closure given to [`CoresHandle::on`] panicked (the core keeps running).
     Panicked(String),
+    /// [`CoresHandle::on_blocking`] was called on that core's own thread, which would wait
+    /// for itself forever: use [`CoresHandle::on`] and await it.
+    OwnThread,
 }
 
 impl std::fmt::Display for CoreError {
@@ -100,6 +103,10 @@ impl std::fmt::Display for CoreError {
             }
             CoreError::Stopped => write!(f, "the core has stopped"),
             CoreError::Panicked(message) => write!(f, "the closure run on the core {message}"),
+            CoreError::OwnThread => write!(
+                f,
+                "on_blocking called on the core's own thread (it would wait for itself)"
+            ),
         }
     }
 }
@@ -243,6 +250,11 @@ impl CoresHandle {
         F: FnOnce(&Scheduler) -> R + Send + 'static,
         R: Send + 'static,
     {
+        let own_thread = current_core() == Some(core)
+            && current_cores().is_some_and(|here| Arc::ptr_eq(&here.shared, &self.shared));
+        if own_thread {
+            return Err(CoreError::OwnThread);
+        }
         let (answer, result) = async_channel::bounded(1);
         self.send(
             core,

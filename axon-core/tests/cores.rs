@@ -297,6 +297,16 @@ fn a_panic_on_one_core_leaves_the_others_running() {
         cores.on_blocking(7, |_| ()),
         Err(CoreError::NoSuchCore { core: 7, cores: 2 })
     );
+    // Waiting on a core from its own thread would never return: refused instead.
+    let from_inside = cores
+        .on_blocking(1, |_| {
+            axon_core::current_cores()
+                .unwrap()
+                .on_blocking(1, |_| ())
+                .unwrap_err()
+        })
+        .unwrap();
+    assert_eq!(from_inside, CoreError::OwnThread);
 }
 
 #[test]
