@@ -14,6 +14,8 @@
 //! Usage: `multicore [--json] [--quick] [--only hop|latency|echo] [--messages N]
 //! [--connections N] [--seconds S]`; internal modes: `--serve KIND CORES`, `--load ADDR N S`.
 
+#[path = "../../kamaelia-net/benches/support/raw_echo.rs"]
+mod raw_echo;
 #[path = "../../kamaelia-net/benches/support/process.rs"]
 #[allow(dead_code)] // shared with benches that use all of it
 mod support;
@@ -163,29 +165,46 @@ fn hop_tokio(rt: &tokio::runtime::Runtime, n: u64) -> Duration {
     })
 }
 
-fn hop_crossbeam(n: u64) -> Duration {
-    let (tx, rx) = crossbeam_channel::bounded::<u64>(64);
-    let started = Instant::now();
-    let consumer = std::thread::spawn(move || rx.iter().fold(0u64, u64::wrapping_add));
-    for i in 0..n {
-        tx.send(i).unwrap();
-    }
-    drop(tx);
-    assert_eq!(consumer.join().unwrap(), n * (n - 1) / 2);
-    started.elapsed()
+/// The same two-thread hop and ping-pong for each channel crate (their APIs match here).
+macro_rules! thread_channel {
+    ($hop:ident, $latency:ident, $bounded:path) => {
+        fn $hop(n: u64) -> Duration {
+            let (tx, rx) = $bounded(64);
+            let started = Instant::now();
+            let consumer = std::thread::spawn(move || rx.iter().fold(0u64, u64::wrapping_add));
+            for i in 0..n {
+                tx.send(i).unwrap();
+            }
+            drop(tx);
+            assert_eq!(consumer.join().unwrap(), n * (n - 1) / 2);
+            started.elapsed()
+        }
+
+        fn $latency(n: u64) -> Duration {
+            let (to_pong, pong_in) = $bounded(64);
+            let (to_ping, ping_in) = $bounded(64);
+            let pong = std::thread::spawn(move || {
+                for v in pong_in.iter() {
+                    if to_ping.send(v).is_err() {
+                        return;
+                    }
+                }
+            });
+            let started = Instant::now();
+            for i in 0..n {
+                to_pong.send(i).unwrap();
+                assert_eq!(ping_in.recv().unwrap(), i);
+            }
+            let took = started.elapsed();
+            drop(to_pong);
+            pong.join().unwrap();
+            took
+        }
+    };
 }
 
-fn hop_flume(n: u64) -> Duration {
-    let (tx, rx) = flume::bounded::<u64>(64);
-    let started = Instant::now();
-    let consumer = std::thread::spawn(move || rx.iter().fold(0u64, u64::wrapping_add));
-    for i in 0..n {
-        tx.send(i).unwrap();
-    }
-    drop(tx);
-    assert_eq!(consumer.join().unwrap(), n * (n - 1) / 2);
-    started.elapsed()
-}
+thread_channel!(hop_crossbeam, latency_crossbeam, crossbeam_channel::bounded);
+thread_channel!(hop_flume, latency_flume, flume::bounded);
 
 /// Sends a value, waits for it to come back, `n` times (the bouncing half on the other core).
 #[derive(Boxes)]
@@ -325,48 +344,6 @@ fn latency_tokio(rt: &tokio::runtime::Runtime, n: u64) -> Duration {
     })
 }
 
-fn latency_crossbeam(n: u64) -> Duration {
-    let (to_pong, pong_in) = crossbeam_channel::bounded::<u64>(64);
-    let (to_ping, ping_in) = crossbeam_channel::bounded::<u64>(64);
-    let pong = std::thread::spawn(move || {
-        for v in pong_in.iter() {
-            if to_ping.send(v).is_err() {
-                return;
-            }
-        }
-    });
-    let started = Instant::now();
-    for i in 0..n {
-        to_pong.send(i).unwrap();
-        assert_eq!(ping_in.recv().unwrap(), i);
-    }
-    let took = started.elapsed();
-    drop(to_pong);
-    pong.join().unwrap();
-    took
-}
-
-fn latency_flume(n: u64) -> Duration {
-    let (to_pong, pong_in) = flume::bounded::<u64>(64);
-    let (to_ping, ping_in) = flume::bounded::<u64>(64);
-    let pong = std::thread::spawn(move || {
-        for v in pong_in.iter() {
-            if to_ping.send(v).is_err() {
-                return;
-            }
-        }
-    });
-    let started = Instant::now();
-    for i in 0..n {
-        to_pong.send(i).unwrap();
-        assert_eq!(ping_in.recv().unwrap(), i);
-    }
-    let took = started.elapsed();
-    drop(to_pong);
-    pong.join().unwrap();
-    took
-}
-
 fn bench_hop(rows: &mut Vec<Row>, repeats: usize, n: u64) {
     let cores = Cores::with_count(2).unwrap();
     let rt = tokio_mt();
@@ -456,28 +433,7 @@ fn serve(kind: &str, cores: usize) {
                 .enable_all()
                 .build()
                 .unwrap();
-            rt.block_on(async {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                println!("{}", listener.local_addr().unwrap());
-                std::io::stdout().flush().unwrap();
-                loop {
-                    let (mut stream, _) = listener.accept().await.unwrap();
-                    let _ = stream.set_nodelay(true);
-                    tokio::spawn(async move {
-                        let mut buffer = vec![0u8; 16 * 1024];
-                        loop {
-                            match stream.read(&mut buffer).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => {
-                                    if stream.write_all(&buffer[..n]).await.is_err() {
-                                        return;
-                                    }
-                                }
-                            }
-                        }
-                    });
-                }
-            });
+            rt.block_on(raw_echo::serve_raw_echo());
         }
         spread => {
             let spread: Spread = spread.parse().unwrap();

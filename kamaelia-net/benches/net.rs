@@ -7,6 +7,8 @@
 //! Modes (this binary runs itself): `--serve kamaelia|raw`, `--load ADDR N SECONDS`,
 //! `--idle ADDR N`.
 
+#[path = "support/raw_echo.rs"]
+mod raw_echo;
 #[path = "support/process.rs"]
 mod support;
 use axon_core::Scheduler;
@@ -42,28 +44,7 @@ fn serve(kind: &str) {
                 scheduler.activate(server);
                 scheduler.run().await;
             }
-            _ => {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                println!("{}", listener.local_addr().unwrap());
-                std::io::stdout().flush().unwrap();
-                loop {
-                    let (mut stream, _) = listener.accept().await.unwrap();
-                    let _ = stream.set_nodelay(true);
-                    tokio::spawn(async move {
-                        let mut buffer = vec![0u8; 16 * 1024];
-                        loop {
-                            match stream.read(&mut buffer).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => {
-                                    if stream.write_all(&buffer[..n]).await.is_err() {
-                                        return;
-                                    }
-                                }
-                            }
-                        }
-                    });
-                }
-            }
+            _ => raw_echo::serve_raw_echo().await,
         }
     });
 }
