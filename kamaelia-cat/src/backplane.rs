@@ -30,6 +30,10 @@ impl<T> std::fmt::Debug for RemoteSubscribe<T> {
     }
 }
 
+/// How long a publisher or subscriber spanning cores waits for its bus to appear on another
+/// core (they may start at the same moment) before it gives up with `NoSuchService`.
+const REMOTE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Registers a spanning bus's data and remote-subscription services for every core.
 type Share<T> =
     fn(&Cat, &str, InboxRef<T>, &str, InboxRef<RemoteSubscribe<T>>) -> Result<(), CatError>;
@@ -125,7 +129,7 @@ impl<T> std::fmt::Debug for BackplaneRequest<T> {
 /// after the values published before it.
 ///
 /// Activate the backplane before its publishers and subscribers: they find it by name when they
-/// start.
+/// start (the `spanning_cores` ones, on another core, wait up to 2 s for it to appear).
 #[derive(Boxes)]
 pub struct Backplane<T: Clone + 'static> {
     /// Values to publish (registered as the service `backplane.<name>`).
@@ -335,6 +339,7 @@ impl<T: 'static> Component for PublishTo<T> {
                 }
             }
             (Err(CatError::NoSuchService { .. }), Some(find)) => {
+                cat.wait_for_shared_service(&service, REMOTE_PATIENCE).await;
                 let bus = find(&cat, &service)?;
                 while let Some(value) = self.inbox_or_finished().await {
                     bus.send(value).await?;
@@ -441,6 +446,8 @@ impl<T: Clone + 'static> Component for SubscribeTo<T> {
             }
             // On another core: the bus relays here (leaving is closing this inbox).
             (Err(CatError::NoSuchService { .. }), Some(join)) => {
+                let remote = format!("backplane.{}.remote", self.name);
+                cat.wait_for_shared_service(&remote, REMOTE_PATIENCE).await;
                 join(
                     &cat,
                     &self.name,

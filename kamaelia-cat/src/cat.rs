@@ -232,18 +232,38 @@ impl Cat {
         let shared = shared_services(&cores);
         let map = shared.map.lock().unwrap_or_else(|p| p.into_inner());
         let service = map.get(name).ok_or_else(missing)?;
-        if service.type_id != TypeId::of::<T>() {
-            return Err(CatError::TypeMismatch {
-                name: name.to_string(),
-                expected: std::any::type_name::<T>(),
-                stored: service.type_name,
-            });
-        }
+        takes::<T>(name, service.type_id, service.type_name)?;
         service
             .address
             .downcast_ref::<axon_core::CrossInbox<T>>()
             .cloned()
             .ok_or_else(missing)
+    }
+
+    /// Waits until a service `name` is shared by some core of this scheduler's
+    /// [`Cores`](axon_core::Cores), for at most `patience`; true if it is. Components started
+    /// on several cores at once race each other, so a component looking for a service another
+    /// core is about to share waits a moment rather than failing at once.
+    pub async fn wait_for_shared_service(&self, name: &str, patience: std::time::Duration) -> bool {
+        let Some(cores) = axon_core::current_cores() else {
+            return false;
+        };
+        let shared = shared_services(&cores);
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            if shared
+                .map
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(name)
+            {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     /// The inbox registered under `name`, if it takes `T`.
@@ -252,13 +272,7 @@ impl Cat {
         let service = services.get(name).ok_or_else(|| CatError::NoSuchService {
             name: name.to_string(),
         })?;
-        if service.type_id != TypeId::of::<T>() {
-            return Err(CatError::TypeMismatch {
-                name: name.to_string(),
-                expected: std::any::type_name::<T>(),
-                stored: service.type_name,
-            });
-        }
+        takes::<T>(name, service.type_id, service.type_name)?;
         service
             .inbox
             .downcast_ref::<InboxRef<T>>()
@@ -381,6 +395,18 @@ impl Cat {
     pub fn values_json(&self) -> serde_json::Value {
         serde_json::Value::Object(self.values.borrow().clone().into_iter().collect())
     }
+}
+
+/// `Ok` when the service `name`, registered for messages of `stored`, takes `T`.
+fn takes<T: 'static>(name: &str, type_id: TypeId, stored: &'static str) -> Result<(), CatError> {
+    if type_id == TypeId::of::<T>() {
+        return Ok(());
+    }
+    Err(CatError::TypeMismatch {
+        name: name.to_string(),
+        expected: std::any::type_name::<T>(),
+        stored,
+    })
 }
 
 fn to_json(name: &str, value: impl Serialize) -> Result<serde_json::Value, CatError> {
