@@ -14,7 +14,10 @@
 //! never in tests.
 //!
 //! Options: `--quick` (a tenth of the listeners, 5 s), `--rate R` (listeners arrive at R a second
-//! instead of all at once), `--json`.
+//! instead of all at once), `--sources N` (the load generator connects from 127.0.0.1 to
+//! 127.0.0.N, for more than the ~28,000 connections one source address allows), `--json`.
+//! Under `cargo xtask bench multicore` (`--group multicore`) it runs only the multi-core live row,
+//! which also takes `--listeners L` and `--cores N`.
 //!
 //! Modes (this binary runs itself): `--serve KIND BITRATE FILE`, `--listen ADDR N SECONDS
 //! http|tcp RATE`.
@@ -39,6 +42,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::{cpu_ticks, first_line, rss, spawn_self};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+/// Loopback source addresses the load generator spreads its connections over (`--sources N`,
+/// default 1): each has its own local port range, the bound past ~28,000 connections.
+static SOURCES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
 
 /// No data for this long is a stall.
 const STALL: Duration = Duration::from_secs(2);
@@ -310,10 +317,16 @@ struct Seen {
 
 /// One listener: connect, ask (HTTP/1.0, so the body is raw) or just read (on-demand TCP),
 /// read until `end`, noting the first audio, bytes, and any 2 s without data.
-async fn listen_once(addr: String, http: bool, end: Instant, buffer: Rc<RefCell<Vec<u8>>>) -> Seen {
+async fn listen_once(
+    addr: String,
+    source: Option<std::net::Ipv4Addr>,
+    http: bool,
+    end: Instant,
+    buffer: Rc<RefCell<Vec<u8>>>,
+) -> Seen {
     let start = Instant::now();
     let mut seen = Seen::default();
-    let Ok(mut stream) = tokio::net::TcpStream::connect(&addr).await else {
+    let Ok(mut stream) = connect_from(&addr, source).await else {
         seen.failed = true;
         return seen;
     };
@@ -402,7 +415,22 @@ fn ramp(listeners: usize, rate: f64) -> f64 {
     }
 }
 
-fn listen(addr: &str, listeners: usize, seconds: f64, http: bool, rate: f64) {
+/// Connects to `addr`, from the loopback address `source` when given: each source address has
+/// its own ~28,000 local ports (32768–60999 here), so more sources admit more listeners.
+async fn connect_from(
+    addr: &str,
+    source: Option<std::net::Ipv4Addr>,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let Some(source) = source else {
+        return tokio::net::TcpStream::connect(addr).await;
+    };
+    let target: std::net::SocketAddr = addr.parse().map_err(std::io::Error::other)?;
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind((source, 0).into())?;
+    socket.connect(target).await
+}
+
+fn listen(addr: &str, listeners: usize, seconds: f64, http: bool, rate: f64, sources: usize) {
     let seen: Vec<Seen> = runtime().block_on(async {
         tokio::task::LocalSet::new()
             .run_until(async {
@@ -413,7 +441,10 @@ fn listen(addr: &str, listeners: usize, seconds: f64, http: bool, rate: f64) {
                 let tasks: Vec<_> = (0..listeners)
                     .map(|i| {
                         let arrival = start + Duration::from_secs_f64(ramp(i, rate));
-                        let once = listen_once(addr.to_string(), http, end, buffer.clone());
+                        // Listener i connects from 127.0.0.(1 + i mod sources).
+                        let source = (sources > 1)
+                            .then(|| std::net::Ipv4Addr::new(127, 0, 0, 1 + (i % sources) as u8));
+                        let once = listen_once(addr.to_string(), source, http, end, buffer.clone());
                         tokio::task::spawn_local(async move {
                             tokio::time::sleep_until(arrival.into()).await;
                             once.await
@@ -502,6 +533,7 @@ fn run_on(
         seconds.to_string(),
         if http { "http" } else { "tcp" }.into(),
         rate.to_string(),
+        SOURCES.get().copied().unwrap_or(1).to_string(),
     ]);
     // Peak server memory while the listeners are held.
     let mut peak = rss_before;
@@ -611,10 +643,22 @@ fn main() {
             args[i + 3].parse().unwrap(),
             args[i + 4] == "http",
             args[i + 5].parse().unwrap_or(0.0),
+            args.get(i + 6)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1usize)
+                .clamp(1, 250),
         );
     }
     let json = args.iter().any(|a| a == "--json");
     let quick = args.iter().any(|a| a == "--quick");
+    if let Some(n) = args
+        .iter()
+        .position(|a| a == "--sources")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        let _ = SOURCES.set(n.clamp(1, 250));
+    }
     // Listeners arrive all at once, or at `--rate R` a second.
     let rate: f64 = args
         .iter()
