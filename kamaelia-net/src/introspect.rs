@@ -204,15 +204,7 @@ async fn snapshot() -> (String, Vec<Vec<String>>) {
     let (topology, deadlocks) = match other_cores() {
         Some(cores) => {
             let all = cores.topology().await;
-            let mut cycles = Vec::new();
-            for (index, core) in all.cores.iter().enumerate() {
-                let k = core.core.unwrap_or(index);
-                cycles.extend(
-                    deadlocks(core)
-                        .into_iter()
-                        .map(|cycle| cycle.iter().map(|id| format!("{k}:{id}")).collect()),
-                );
-            }
+            let cycles = deadlocks_across(&all);
             (merged(&all), cycles)
         }
         None => {
@@ -322,6 +314,48 @@ fn merged(all: &axon_core::CoresTopology) -> serde_json::Value {
 /// Cycles of components each blocked sending into the next one's full inbox (component ids,
 /// each cycle starting at its smallest).
 pub fn deadlocks(topology: &Topology) -> Vec<Vec<u64>> {
+    let mut waits = HashMap::new();
+    add_local_waits(topology, |id| id.as_u64(), &mut waits);
+    find_cycles(&waits)
+}
+
+/// [`deadlocks`] across every core: a component blocked on a full cross-core link waits for
+/// the `CrossCoreIn` that delivers it on the other core, so a cycle may run through several
+/// cores. Ids as the page names them, `core:id`.
+fn deadlocks_across(all: &axon_core::CoresTopology) -> Vec<Vec<String>> {
+    let mut waits: HashMap<(usize, u64), Vec<(usize, u64)>> = HashMap::new();
+    for (index, topology) in all.cores.iter().enumerate() {
+        let k = topology.core.unwrap_or(index);
+        add_local_waits(topology, |id| (k, id.as_u64()), &mut waits);
+        for cross in &topology.cross_links {
+            let (Some(from), Some(to_core), Some(ingress)) =
+                (cross.from.component, cross.to_core, cross.ingress)
+            else {
+                continue;
+            };
+            let blocked = topology
+                .component(from)
+                .is_some_and(|c| c.state == ComponentState::BlockedOnSend);
+            if blocked && cross.counters.depth >= cross.counters.capacity {
+                waits
+                    .entry((k, from.as_u64()))
+                    .or_default()
+                    .push((to_core, ingress.as_u64()));
+            }
+        }
+    }
+    find_cycles(&waits)
+        .into_iter()
+        .map(|cycle| cycle.iter().map(|(k, id)| format!("{k}:{id}")).collect())
+        .collect()
+}
+
+/// Adds to `waits` each blocked component's wait for the owner of the full inbox it sends to.
+fn add_local_waits<K: Copy + Eq + std::hash::Hash>(
+    topology: &Topology,
+    key: impl Fn(ComponentId) -> K,
+    waits: &mut HashMap<K, Vec<K>>,
+) {
     let blocked: HashSet<ComponentId> = topology
         .components
         .iter()
@@ -329,7 +363,6 @@ pub fn deadlocks(topology: &Topology) -> Vec<Vec<u64>> {
         .map(|c| c.id)
         .collect();
     // A waits for B when A is blocked and one of its outboxes feeds a full inbox of B.
-    let mut waits: HashMap<ComponentId, Vec<ComponentId>> = HashMap::new();
     for link in &topology.links {
         let (Some(from), Some(to)) = (link.from.component, link.to.component) else {
             continue;
@@ -341,10 +374,14 @@ pub fn deadlocks(topology: &Topology) -> Vec<Vec<u64>> {
             .find_box(to, &link.to.box_name)
             .is_some_and(|b| b.counters.depth >= b.counters.capacity);
         if full {
-            waits.entry(from).or_default().push(to);
+            waits.entry(key(from)).or_default().push(key(to));
         }
     }
-    let mut cycles: Vec<Vec<u64>> = Vec::new();
+}
+
+/// The cycles in a wait-for graph, each starting at its smallest member, in order.
+fn find_cycles<K: Copy + Ord + std::hash::Hash>(waits: &HashMap<K, Vec<K>>) -> Vec<Vec<K>> {
+    let mut cycles: Vec<Vec<K>> = Vec::new();
     for &start in waits.keys() {
         // Follow the waits from `start`; a return to `start` is a cycle.
         let mut path = vec![start];
@@ -352,7 +389,7 @@ pub fn deadlocks(topology: &Topology) -> Vec<Vec<u64>> {
         let mut current = start;
         while let Some(&next) = waits.get(&current).and_then(|n| n.first()) {
             if next == start {
-                let mut ids: Vec<u64> = path.iter().map(|c| c.as_u64()).collect();
+                let mut ids = path.clone();
                 let smallest = (0..ids.len()).min_by_key(|&i| ids[i]).unwrap_or(0);
                 ids.rotate_left(smallest);
                 if !cycles.contains(&ids) {

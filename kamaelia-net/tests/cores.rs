@@ -247,3 +247,102 @@ fn the_introspector_on_one_core_shows_every_core_and_the_links_between_them() {
     cores.shutdown();
     cores.wait_blocking();
 }
+
+/// Sends forever and never reads its own inbox.
+#[derive(axon_core::Boxes)]
+struct Stubborn {
+    inbox: axon_core::Inbox<u32>,
+    outbox: axon_core::Outbox<u32>,
+}
+
+impl axon_core::Component for Stubborn {
+    async fn main(self) -> Result<(), axon_core::ComponentError> {
+        let mut n = 0;
+        loop {
+            self.outbox.send(n).await?;
+            n += 1;
+        }
+    }
+}
+
+thread_local! {
+    /// A's outbox, kept on its core until B's address exists.
+    static A_OUT: std::cell::RefCell<Option<axon_core::OutboxRef<u32>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Two components on two cores, each blocked sending into the other's full cross-core link:
+/// the live view names the cycle, through the `CrossCoreIn` on each side.
+#[test]
+fn a_deadlock_across_two_cores_is_named() {
+    use axon_core::{CrossInbox, Inbox, Outbox, link_cross};
+    use kamaelia_net::Introspector;
+    let cores = Cores::with_count(2).unwrap();
+    let view = cores
+        .on_blocking(0, |scheduler| {
+            let view = Introspector::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let addr = view.local_addr();
+            scheduler.activate(view);
+            addr
+        })
+        .unwrap();
+    let stubborn = || Stubborn {
+        inbox: Inbox::with_capacity(1),
+        outbox: Outbox::new(),
+    };
+    let to_a = cores
+        .on_blocking(0, move |scheduler| {
+            let a = stubborn();
+            let address = CrossInbox::with_capacity(&a.inbox, None, 1).unwrap();
+            A_OUT.with(|o| *o.borrow_mut() = Some(a.outbox.to_ref()));
+            scheduler.activate(a);
+            address
+        })
+        .unwrap();
+    let to_b = cores
+        .on_blocking(1, move |scheduler| {
+            let b = stubborn();
+            let address = CrossInbox::with_capacity(&b.inbox, None, 1).unwrap();
+            link_cross(&b.outbox, &to_a).unwrap();
+            scheduler.activate(b);
+            address
+        })
+        .unwrap();
+    cores
+        .on_blocking(0, move |_| {
+            let out = A_OUT.with(|o| o.borrow_mut().take()).unwrap();
+            link_cross(&out, &to_b).unwrap();
+        })
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let cycle = loop {
+        let mut stream = std::net::TcpStream::connect(view).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .write_all(b"GET /topology.json HTTP/1.0\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        let body = text.split_once("\r\n\r\n").unwrap().1;
+        let snapshot: serde_json::Value = serde_json::from_str(body).unwrap();
+        if let Some(cycle) = snapshot["deadlocks"].as_array().and_then(|d| d.first()) {
+            break cycle.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "{snapshot}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let members: Vec<&str> = cycle
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap())
+        .collect();
+    // A, the ingress on B's core, B, the ingress on A's core.
+    assert_eq!(members.len(), 4, "{members:?}");
+    assert_eq!(members.iter().filter(|m| m.starts_with("0:")).count(), 2);
+    assert_eq!(members.iter().filter(|m| m.starts_with("1:")).count(), 2);
+    cores.shutdown();
+    cores.wait_blocking();
+}
