@@ -228,15 +228,8 @@ impl CoresHandle {
         F: FnOnce(&Scheduler) -> R + Send + 'static,
         R: Send + 'static,
     {
-        let (answer, result) = async_channel::bounded(1);
-        let sent = self.send(
-            core,
-            Message::Run(Box::new(move |scheduler| {
-                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| f(scheduler)))
-                    .map_err(|panic| CoreError::Panicked(crate::scheduler::panic_text(&*panic)));
-                let _ = answer.try_send(outcome);
-            })),
-        );
+        let (job, result) = answered(f);
+        let sent = self.send(core, job);
         async move {
             sent?;
             result.recv().await.map_err(|_| CoreError::Stopped)?
@@ -255,15 +248,8 @@ impl CoresHandle {
         if own_thread {
             return Err(CoreError::OwnThread);
         }
-        let (answer, result) = async_channel::bounded(1);
-        self.send(
-            core,
-            Message::Run(Box::new(move |scheduler| {
-                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| f(scheduler)))
-                    .map_err(|panic| CoreError::Panicked(crate::scheduler::panic_text(&*panic)));
-                let _ = answer.try_send(outcome);
-            })),
-        )?;
+        let (job, result) = answered(f);
+        self.send(core, job)?;
         result.recv_blocking().map_err(|_| CoreError::Stopped)?
     }
 
@@ -337,6 +323,21 @@ impl CoresHandle {
             guard = busy.changed.wait(guard).unwrap_or_else(|p| p.into_inner());
         }
     }
+}
+
+/// A request running `f` on a core, and where its result (or its panic) comes back.
+fn answered<R, F>(f: F) -> (Message, async_channel::Receiver<Result<R, CoreError>>)
+where
+    F: FnOnce(&Scheduler) -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let (answer, result) = async_channel::bounded(1);
+    let job = Message::Run(Box::new(move |scheduler| {
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| f(scheduler)))
+            .map_err(|panic| CoreError::Panicked(crate::scheduler::panic_text(&*panic)));
+        let _ = answer.try_send(outcome);
+    }));
+    (job, result)
 }
 
 /// N schedulers on N threads. Dropping it stops every core (as [`shutdown`]) and joins the

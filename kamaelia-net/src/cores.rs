@@ -39,6 +39,22 @@ impl std::str::FromStr for Spread {
     }
 }
 
+/// `count` `SO_REUSEPORT` listeners on one address (the first fixes the port when `bind` asks
+/// for any), and that address.
+fn reuseport_listeners(
+    bind: SocketAddr,
+    backlog: u32,
+    count: usize,
+) -> std::io::Result<(SocketAddr, Vec<std::net::TcpListener>)> {
+    let first = listen_with(bind, backlog, true)?;
+    let bound = first.local_addr()?;
+    let mut listeners = vec![first];
+    for _ in 1..count {
+        listeners.push(listen_with(bound, backlog, true)?);
+    }
+    Ok((bound, listeners))
+}
+
 fn core_failed(e: CoreError) -> std::io::Error {
     std::io::Error::other(format!("cannot start the server on a core: {e}"))
 }
@@ -78,12 +94,7 @@ where
     per_core.max_connections = config.max_connections.map(|m| m.div_ceil(cores.len()));
     match spread {
         Spread::ReusePort => {
-            let first = listen_with(config.bind, config.backlog, true)?;
-            let bound = first.local_addr()?;
-            let mut listeners = vec![first];
-            for _ in 1..cores.len() {
-                listeners.push(listen_with(bound, config.backlog, true)?);
-            }
+            let (bound, listeners) = reuseport_listeners(config.bind, config.backlog, cores.len())?;
             for (core, listener) in listeners.into_iter().enumerate() {
                 let (factory, config) = (factory.clone(), per_core.clone());
                 cores
@@ -224,12 +235,7 @@ pub async fn serve_live_on_cores(
     cores: &CoresHandle,
     config: LiveConfig,
 ) -> std::io::Result<(SocketAddr, Vec<CrossInbox<LiveChunk>>)> {
-    let first = listen_with(config.bind, config.backlog, true)?;
-    let bound = first.local_addr()?;
-    let mut sockets = vec![first];
-    for _ in 1..cores.len() {
-        sockets.push(listen_with(bound, config.backlog, true)?);
-    }
+    let (bound, sockets) = reuseport_listeners(config.bind, config.backlog, cores.len())?;
     let counters = std::sync::Arc::new(Counters::default());
     let mut shards = Vec::with_capacity(cores.len());
     for (core, socket) in sockets.into_iter().enumerate() {

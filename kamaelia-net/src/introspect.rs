@@ -235,6 +235,11 @@ async fn snapshot() -> (String, Vec<Vec<String>>) {
     (json.to_string(), deadlocks)
 }
 
+/// The elements of a JSON array, taken out of it (none if it is not one).
+fn take_array(value: &mut serde_json::Value) -> Vec<serde_json::Value> {
+    value.as_array_mut().map(std::mem::take).unwrap_or_default()
+}
+
 /// Every core's topology as one, for the page: ids become `core:id` (ids are per scheduler),
 /// each component says its `core`, and each link between cores is a link of kind
 /// `cross-core` to the `CrossCoreIn` that delivers it.
@@ -252,37 +257,21 @@ fn merged(all: &axon_core::CoresTopology) -> serde_json::Value {
         let Ok(mut v) = serde_json::to_value(topology) else {
             continue;
         };
-        for mut c in v["components"]
-            .as_array_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
-        {
+        for mut c in take_array(&mut v["components"]) {
             qualify(&mut c["id"]);
             qualify(&mut c["parent"]);
             c["core"] = Value::from(k);
             components.push(c);
         }
-        for mut b in v["boxes"]
-            .as_array_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
-        {
+        for mut b in take_array(&mut v["boxes"]) {
             qualify(&mut b["component"]);
             boxes.push(b);
         }
-        for mut f in v["failures"]
-            .as_array_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
-        {
+        for mut f in take_array(&mut v["failures"]) {
             f["core"] = Value::from(k);
             failures.push(f);
         }
-        for mut l in v["links"]
-            .as_array_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
-        {
+        for mut l in take_array(&mut v["links"]) {
             qualify(&mut l["from"]["component"]);
             qualify(&mut l["to"]["component"]);
             links.push(l);

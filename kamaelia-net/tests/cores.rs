@@ -168,22 +168,41 @@ fn a_live_server_sharded_over_two_cores_serves_every_listener_everything() {
     });
 }
 
+/// An Introspector on core 0 of `cores`; its address.
+fn introspector_on_core_0(cores: &Cores) -> std::net::SocketAddr {
+    cores
+        .on_blocking(0, |scheduler| {
+            let view = kamaelia_net::Introspector::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let addr = view.local_addr();
+            scheduler.activate(view);
+            addr
+        })
+        .unwrap()
+}
+
+/// The live view's `/topology.json`.
+fn topology_json(view: std::net::SocketAddr) -> serde_json::Value {
+    let mut stream = std::net::TcpStream::connect(view).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET /topology.json HTTP/1.0\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let body = text.split_once("\r\n\r\n").unwrap().1;
+    serde_json::from_str(body).unwrap()
+}
+
 /// The live view on one core shows every core: components carry their core, ids are
 /// `core:id`, and a link between cores is drawn as `cross-core`.
 #[test]
 fn the_introspector_on_one_core_shows_every_core_and_the_links_between_them() {
     use axon_core::components::{Collect, DataSource};
     use axon_core::{CrossInbox, link_cross};
-    use kamaelia_net::Introspector;
     let cores = Cores::with_count(2).unwrap();
-    let view = cores
-        .on_blocking(0, |scheduler| {
-            let view = Introspector::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-            let addr = view.local_addr();
-            scheduler.activate(view);
-            addr
-        })
-        .unwrap();
+    let view = introspector_on_core_0(&cores);
     // A collector on core 1 fed from core 0 by an endless source (blocked once the link is
     // full, so the link is there whenever the snapshot is taken).
     let address = cores
@@ -203,17 +222,7 @@ fn the_introspector_on_one_core_shows_every_core_and_the_links_between_them() {
         })
         .unwrap();
     std::thread::sleep(Duration::from_millis(100));
-    let mut stream = std::net::TcpStream::connect(view).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream
-        .write_all(b"GET /topology.json HTTP/1.0\r\n\r\n")
-        .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    let body = text.split_once("\r\n\r\n").unwrap().1;
-    let snapshot: serde_json::Value = serde_json::from_str(body).unwrap();
+    let snapshot = topology_json(view);
     let topology = &snapshot["topology"];
     assert_eq!(topology["cores"], 2, "{topology}");
     let on_core = |core: u64, name: &str| {
@@ -276,16 +285,8 @@ thread_local! {
 #[test]
 fn a_deadlock_across_two_cores_is_named() {
     use axon_core::{CrossInbox, Inbox, Outbox, link_cross};
-    use kamaelia_net::Introspector;
     let cores = Cores::with_count(2).unwrap();
-    let view = cores
-        .on_blocking(0, |scheduler| {
-            let view = Introspector::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-            let addr = view.local_addr();
-            scheduler.activate(view);
-            addr
-        })
-        .unwrap();
+    let view = introspector_on_core_0(&cores);
     let stubborn = || Stubborn {
         inbox: Inbox::with_capacity(1),
         outbox: Outbox::new(),
@@ -316,17 +317,7 @@ fn a_deadlock_across_two_cores_is_named() {
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let cycle = loop {
-        let mut stream = std::net::TcpStream::connect(view).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        stream
-            .write_all(b"GET /topology.json HTTP/1.0\r\n\r\n")
-            .unwrap();
-        let mut text = String::new();
-        stream.read_to_string(&mut text).unwrap();
-        let body = text.split_once("\r\n\r\n").unwrap().1;
-        let snapshot: serde_json::Value = serde_json::from_str(body).unwrap();
+        let snapshot = topology_json(view);
         if let Some(cycle) = snapshot["deadlocks"].as_array().and_then(|d| d.first()) {
             break cycle.clone();
         }

@@ -103,6 +103,17 @@ impl<T> Lane<T> for ControlLane {
     }
 }
 
+/// Pushes a value into `queue` on lane `L`, handing back the lane's own value if refused.
+fn push_lane<T, L: Lane<T>>(
+    queue: &CrossQueue<T>,
+    value: L::Value,
+) -> Result<(), TrySendError<L::Value>> {
+    queue.try_push(L::wrap(value)).map_err(|e| match e {
+        TrySendError::Full(n) => TrySendError::Full(L::unwrap(n)),
+        TrySendError::Closed(n) => TrySendError::Closed(L::unwrap(n)),
+    })
+}
+
 static NEXT_LINK_ID: AtomicU64 = AtomicU64::new(1);
 
 /// The shared part of one cross-core destination.
@@ -143,14 +154,7 @@ struct Sink<T, L> {
 
 impl<T, L: Lane<T>> CrossSink<L::Value> for Sink<T, L> {
     fn try_push(&self, value: L::Value) -> Result<(), TrySendError<L::Value>> {
-        self.sender
-            .link
-            .queue
-            .try_push(L::wrap(value))
-            .map_err(|e| match e {
-                TrySendError::Full(n) => TrySendError::Full(L::unwrap(n)),
-                TrySendError::Closed(n) => TrySendError::Closed(L::unwrap(n)),
-            })
+        push_lane::<T, L>(&self.sender.link.queue, value)
     }
     fn force_push(&self, value: L::Value) -> Result<(), L::Value> {
         self.sender
@@ -303,14 +307,7 @@ impl<T: Send + 'static> CrossInbox<T> {
 
     /// Sends a value if there is room now.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
-        self.sender
-            .link
-            .queue
-            .try_push(Next::Data(value))
-            .map_err(|e| match e {
-                TrySendError::Full(n) => TrySendError::Full(DataLane::unwrap(n)),
-                TrySendError::Closed(n) => TrySendError::Closed(DataLane::unwrap(n)),
-            })
+        push_lane::<T, DataLane>(&self.sender.link.queue, value)
     }
 
     /// Sends a control message (for example `ProducerFinished`) after the data sent so far.
