@@ -30,6 +30,9 @@
 //! - [`OggDemux`]: bytes in any split → Ogg packets, CRC-checked, resynchronising after damage.
 //! - [`OggPager`]: bytes → whole Ogg pages marked for live serving (header pages, join points),
 //!   with fresh serials per chain link for looping sources and header repeats for multicast.
+//! - [`ChainWriter`]: one chained Ogg stream from origins that come and go (a live source, its
+//!   fallback, a relay), each a link players keep decoding across, and a new title as a new
+//!   link whose [`Comments`] name it.
 //! - [`framing`] and [`lines`]: length-prefixed frames and lines, as push decoders that never
 //!   hold more than what arrived (kamaelia-net runs them on sockets).
 //! - [`probe`]: codec, rate, channels, bit rate and duration of an Ogg audio file, as a
@@ -38,6 +41,8 @@
 //!   stream's format, skipping and reporting damage.
 #![forbid(unsafe_code)]
 
+mod chain;
+mod comments;
 pub mod framing;
 pub mod lines;
 mod marshaller;
@@ -50,6 +55,8 @@ mod push;
 pub mod rtp;
 mod vorbis;
 
+pub use chain::ChainWriter;
+pub use comments::Comments;
 pub use marshaller::{Marshal, Marshaller};
 pub use mimedict::{MimeDict, MimeError, MimeErrorKind};
 pub use ogg::{DEFAULT_MAX_PACKET, OggDemux, OggDemuxer, OggEvent, OggPacket};

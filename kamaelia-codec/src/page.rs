@@ -324,8 +324,14 @@ impl OggPage {
 
     /// The same page under another serial number (its checksum recomputed).
     pub(crate) fn with_serial(&self, serial: u32) -> OggPage {
+        self.renumbered(serial, self.sequence())
+    }
+
+    /// The same page under another serial and sequence number (its checksum recomputed).
+    pub(crate) fn renumbered(&self, serial: u32, sequence: u32) -> OggPage {
         let mut bytes = BytesMut::from(&self.bytes[..]);
         bytes[14..18].copy_from_slice(&serial.to_le_bytes());
+        bytes[18..22].copy_from_slice(&sequence.to_le_bytes());
         let crc = page_crc(&bytes);
         bytes[22..26].copy_from_slice(&crc.to_le_bytes());
         OggPage {
@@ -333,5 +339,91 @@ impl OggPage {
             header: self.header,
             known: self.known,
         }
+    }
+
+    /// A page built here: `flags` (1 continued, 2 first, 4 last), the lacing values and the
+    /// body they describe, its checksum computed.
+    pub(crate) fn build(
+        serial: u32,
+        sequence: u32,
+        granule: i64,
+        flags: u8,
+        lacing: &[u8],
+        body: &[u8],
+        header: bool,
+    ) -> OggPage {
+        debug_assert!(lacing.len() <= 255);
+        debug_assert_eq!(
+            lacing.iter().map(|&l| l as usize).sum::<usize>(),
+            body.len()
+        );
+        let mut bytes = BytesMut::with_capacity(HEADER + lacing.len() + body.len());
+        bytes.extend_from_slice(CAPTURE);
+        bytes.extend_from_slice(&[0, flags]);
+        bytes.extend_from_slice(&granule.to_le_bytes());
+        bytes.extend_from_slice(&serial.to_le_bytes());
+        bytes.extend_from_slice(&sequence.to_le_bytes());
+        bytes.extend_from_slice(&[0; 4]);
+        bytes.extend_from_slice(&[lacing.len() as u8]);
+        bytes.extend_from_slice(lacing);
+        bytes.extend_from_slice(body);
+        let crc = page_crc(&bytes);
+        bytes[22..26].copy_from_slice(&crc.to_le_bytes());
+        OggPage {
+            bytes: bytes.freeze(),
+            header,
+            known: true,
+        }
+    }
+
+    /// Splits `packets` into pages of one logical stream, the way encoders lay out headers: the
+    /// first packet alone on the first page (marked first of its stream when `bos`), the rest
+    /// together on as few pages as fit, each packet's lacing ending it; granule 0 throughout.
+    pub(crate) fn paginate(
+        serial: u32,
+        packets: &[&[u8]],
+        bos: bool,
+        header: bool,
+    ) -> Vec<OggPage> {
+        let mut pages = Vec::new();
+        let mut lacing: Vec<u8> = Vec::new();
+        let mut body: Vec<u8> = Vec::new();
+        let flush = |lacing: &mut Vec<u8>, body: &mut Vec<u8>, pages: &mut Vec<OggPage>| {
+            // A page begins inside a packet when the page before ended on a 255 lacing value.
+            let continued = pages
+                .last()
+                .is_some_and(|p: &OggPage| p.lacing().last() == Some(&255));
+            let mut flags = u8::from(continued);
+            if bos && pages.is_empty() {
+                flags |= 2;
+            }
+            let ends_packet = lacing.iter().any(|&l| l < 255);
+            let granule = if ends_packet { 0 } else { -1 };
+            let sequence = pages.len() as u32;
+            pages.push(OggPage::build(
+                serial, sequence, granule, flags, lacing, body, header,
+            ));
+            lacing.clear();
+            body.clear();
+        };
+        for (i, packet) in packets.iter().enumerate() {
+            let mut rest: &[u8] = packet;
+            loop {
+                if lacing.len() == 255 {
+                    flush(&mut lacing, &mut body, &mut pages);
+                }
+                let take = rest.len().min(255);
+                lacing.push(take as u8);
+                body.extend_from_slice(&rest[..take]);
+                rest = &rest[take..];
+                if take < 255 {
+                    break;
+                }
+            }
+            if i == 0 || i + 1 == packets.len() {
+                flush(&mut lacing, &mut body, &mut pages);
+            }
+        }
+        pages
     }
 }
