@@ -372,7 +372,8 @@ impl OggPage {
         OggPage {
             bytes: bytes.freeze(),
             header,
-            known: true,
+            // An empty page (a last page with no packet) is nowhere to start.
+            known: !lacing.is_empty(),
         }
     }
 

@@ -80,6 +80,15 @@ pub enum Reason {
     Served,
     /// The server's protocol factory failed (or panicked) for this connection.
     ProtocolError,
+    /// Credentials missing or wrong (401).
+    Unauthorized,
+    /// Not allowed whatever the credentials (403): a mount that already has its source, or one
+    /// fed by a relay.
+    Forbidden,
+    /// A source stream in a format the server does not carry (415).
+    Unsupported,
+    /// A source started or stopped sending a stream.
+    Source,
 }
 
 impl Reason {
@@ -97,11 +106,15 @@ impl Reason {
             Reason::NotFound => "not_found",
             Reason::Served => "served",
             Reason::ProtocolError => "protocol_error",
+            Reason::Unauthorized => "unauthorized",
+            Reason::Forbidden => "forbidden",
+            Reason::Unsupported => "unsupported",
+            Reason::Source => "source",
         }
     }
 
     /// Every reason, in the order statistics list them.
-    pub const ALL: [Reason; 11] = [
+    pub const ALL: [Reason; 15] = [
         Reason::Listening,
         Reason::ClientLeft,
         Reason::Finished,
@@ -113,6 +126,10 @@ impl Reason {
         Reason::NotFound,
         Reason::Served,
         Reason::ProtocolError,
+        Reason::Unauthorized,
+        Reason::Forbidden,
+        Reason::Unsupported,
+        Reason::Source,
     ];
 }
 

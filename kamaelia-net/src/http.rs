@@ -34,6 +34,27 @@ pub struct Request {
     pub path: String,
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor_version: u8,
+    /// The query string (after `?`, before any `#`), as sent; empty when there is none.
+    pub query: String,
+    /// The headers, in order, as sent (values that are not UTF-8 are read lossily).
+    pub headers: Vec<(String, String)>,
+}
+
+impl Request {
+    /// The first value of header `name` (case-insensitive), trimmed.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+    }
+
+    /// The first value of query parameter `key`, percent- and `+`-decoded.
+    pub fn query_param(&self, key: &str) -> Option<String> {
+        form_urlencoded::parse(self.query.as_bytes())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    }
 }
 
 /// Why a request could not be read; each maps to the status a client is sent.
@@ -102,12 +123,23 @@ pub fn parse_request(bytes: &[u8]) -> Result<Option<(Request, usize)>, RequestEr
                     Some(at) if rest[at..].starts_with('/') => &rest[at..],
                     _ => "/", // no path: the root (whatever query follows)
                 });
-            let path = target.split(['?', '#']).next().unwrap_or_default();
+            let target = target.split('#').next().unwrap_or_default();
+            let (path, query) = target.split_once('?').unwrap_or((target, ""));
+            let headers = request
+                .headers
+                .iter()
+                .map(|h| {
+                    let value = String::from_utf8_lossy(h.value).into_owned();
+                    (h.name.to_string(), value)
+                })
+                .collect();
             Ok(Some((
                 Request {
                     method: method.to_string(),
                     path: path.to_string(),
                     minor_version,
+                    query: query.to_string(),
+                    headers,
                 },
                 length,
             )))
@@ -120,11 +152,21 @@ pub fn parse_request(bytes: &[u8]) -> Result<Option<(Request, usize)>, RequestEr
 /// Reads one request head from `stream` within `limits` (a head of exactly
 /// `max_head_bytes` is accepted; one byte more is [`RequestError::TooLarge`]). Meant for
 /// requests without a body: bytes read past the head (a body, or pipelined requests) are
-/// dropped.
+/// dropped; [`read_request_head`] keeps them.
 pub async fn read_request<S: AsyncRead + Unpin>(
     stream: &mut S,
     limits: RequestLimits,
 ) -> Result<Request, RequestError> {
+    read_request_head(stream, limits)
+        .await
+        .map(|(request, _)| request)
+}
+
+/// As [`read_request`], and also returns the bytes read past the head: the start of a body.
+pub async fn read_request_head<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    limits: RequestLimits,
+) -> Result<(Request, bytes::Bytes), RequestError> {
     let read = async {
         let mut head: Vec<u8> = Vec::with_capacity(512);
         let mut piece = [0u8; 512];
@@ -144,7 +186,8 @@ pub async fn read_request<S: AsyncRead + Unpin>(
                 if length > limits.max_head_bytes {
                     return Err(RequestError::TooLarge);
                 }
-                return Ok(request);
+                head.drain(..length);
+                return Ok((request, head.into()));
             }
             if head.len() > limits.max_head_bytes {
                 return Err(RequestError::TooLarge);
@@ -159,7 +202,11 @@ pub async fn read_request<S: AsyncRead + Unpin>(
 /// The reason phrase for the statuses this crate sends.
 fn reason(status: u16) -> &'static str {
     match status {
+        100 => "Continue",
         200 => "OK",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        415 => "Unsupported Media Type",
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",

@@ -9,6 +9,9 @@
 //! - [`UdpTransceiver`] and [`MulticastTransceiver`]: datagrams as `(SocketAddr, Bytes)`.
 //! - [`LiveHttpServer`]: one live stream to many HTTP listeners, fanned out by reference, with
 //!   late joiners started at a join point after the stream's header (Icecast-style radio).
+//! - [`RadioServer`]: live radio as Icecast serves it — encoders push streams into mount points
+//!   (`PUT`/`SOURCE`), listeners tune in, titles update (ICY and Ogg comments), fallbacks and
+//!   relays keep mounts playing.
 //! - [`http`]: the request reader behind it, with size and time limits.
 //! - [`framing`]: length-prefixed frames and fixed-size chunks, with a maximum frame size.
 //!
@@ -39,8 +42,10 @@ mod connection;
 mod cores;
 pub mod framing;
 pub mod http;
+mod icy;
 mod introspect;
 mod live;
+mod radio;
 pub mod rtsp;
 mod server;
 mod udp;
@@ -60,5 +65,6 @@ pub use connection::{ConnectionInfo, TcpConnection};
 pub use cores::{Spread, serve_live_on_cores, serve_on_cores};
 pub use introspect::{Introspector, deadlocks};
 pub use live::{ChunkKind, LiveChunk, LiveConfig, LiveHttpServer, MAX_BURST};
+pub use radio::{Fallback, MountConfig, PagesFactory, RadioConfig, RadioServer};
 pub use server::{DEFAULT_CONNECTION_BUDGET, ServerConfig, TcpServer};
 pub use udp::{MulticastConfig, MulticastTransceiver, UdpTransceiver};

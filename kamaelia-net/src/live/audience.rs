@@ -15,11 +15,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// Where the server delivers to one listener: its chunk queue and its control inbox.
-pub(super) fn subscriber(data: InboxRef<Bytes>, control: InboxRef<Control>) -> Subscription<Bytes> {
+pub(crate) fn subscriber(data: InboxRef<Bytes>, control: InboxRef<Control>) -> Subscription<Bytes> {
     Subscription::new(data, Policy::Disconnect).with_control(control)
 }
 
-pub(super) struct Audience {
+pub(crate) struct Audience {
     /// Listeners receiving the stream.
     streaming: Fanout<Bytes>,
     /// Listeners that have been sent the response head and wait for the next join point.
@@ -41,7 +41,7 @@ pub(super) struct Audience {
 }
 
 impl Audience {
-    pub(super) fn new(burst: Duration, max_lag: usize) -> Self {
+    pub(crate) fn new(burst: Duration, max_lag: usize) -> Self {
         Audience {
             streaming: Fanout::new(),
             waiting: Vec::new(),
@@ -58,7 +58,7 @@ impl Audience {
 
     /// A chunk from the source: to every listener, and into the header or the burst.
     /// `counts_chunks`: this server counts the source's chunks (one shard of several does).
-    pub(super) fn publish(&mut self, chunk: LiveChunk, counters: &Counters, counts_chunks: bool) {
+    pub(crate) fn publish(&mut self, chunk: LiveChunk, counters: &Counters, counts_chunks: bool) {
         if counts_chunks {
             bump(&counters.chunks, 1);
         }
@@ -107,7 +107,7 @@ impl Audience {
 
     /// A new listener: it starts at once with the header and the recent burst when the burst
     /// holds a join point, else with the header at the next join point.
-    pub(super) fn join(&mut self, listener: Subscription<Bytes>) {
+    pub(crate) fn join(&mut self, listener: Subscription<Bytes>) {
         self.trim(Instant::now());
         let from = self
             .recent
@@ -140,7 +140,7 @@ impl Audience {
     }
 
     /// Everyone listening or waiting (to tell them the stream has ended).
-    pub(super) fn everyone(&self) -> impl Iterator<Item = &Subscription<Bytes>> {
+    pub(crate) fn everyone(&self) -> impl Iterator<Item = &Subscription<Bytes>> {
         self.streaming.iter().chain(&self.waiting)
     }
 

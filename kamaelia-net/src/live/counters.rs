@@ -11,32 +11,32 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Default)]
 pub(crate) struct Counters {
     /// Connections open now.
-    pub(super) connections: AtomicU64,
+    pub(crate) connections: AtomicU64,
     /// Listeners receiving the stream now.
-    pub(super) listeners: AtomicU64,
+    pub(crate) listeners: AtomicU64,
     /// Stream responses started, in all.
-    pub(super) served: AtomicU64,
+    pub(crate) served: AtomicU64,
     /// Listeners disconnected for falling behind.
-    pub(super) dropped: AtomicU64,
+    pub(crate) dropped: AtomicU64,
     /// Connections refused (503) at the connection limit.
-    pub(super) refused: AtomicU64,
+    pub(crate) refused: AtomicU64,
     /// Requests for unknown paths (404).
-    pub(super) not_found: AtomicU64,
+    pub(crate) not_found: AtomicU64,
     /// Requests answered 400, 405, 408 or 431.
-    pub(super) bad_requests: AtomicU64,
+    pub(crate) bad_requests: AtomicU64,
     /// Stream bytes written to listeners' sockets.
-    pub(super) bytes_out: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
     /// Chunks received from the source.
-    pub(super) chunks: AtomicU64,
+    pub(crate) chunks: AtomicU64,
     /// Refusals being answered now (each holds its connection about a second, at most the
     /// write grace plus the linger); not published.
-    pub(super) refusing: AtomicU64,
+    pub(crate) refusing: AtomicU64,
     /// Connection events by reason, in the order of [`Reason::ALL`].
     by_reason: [AtomicU64; Reason::ALL.len()],
 }
 
 impl Counters {
-    pub(super) fn named(&self) -> Vec<(String, u64)> {
+    pub(crate) fn named(&self) -> Vec<(String, u64)> {
         let mut named: Vec<(String, u64)> = [
             ("connections", self.connections.load(Ordering::Relaxed)),
             ("listeners", self.listeners.load(Ordering::Relaxed)),
@@ -61,7 +61,7 @@ impl Counters {
     }
 
     /// `{"connections":…, …, "by_reason":{"client_left":…, "lagging":…, …}}`
-    pub(super) fn json(&self) -> String {
+    pub(crate) fn json(&self) -> String {
         let mut fields = serde_json::Map::new();
         let mut reasons = serde_json::Map::new();
         for (name, value) in self.named() {
@@ -77,7 +77,7 @@ impl Counters {
     }
 
     /// Counts a connection event by its reason and writes its log line.
-    pub(super) fn record(&self, record: ConnectionRecord<'_>) {
+    pub(crate) fn record(&self, record: ConnectionRecord<'_>) {
         if let Some(i) = Reason::ALL.iter().position(|r| *r == record.reason) {
             bump(&self.by_reason[i], 1);
         }
@@ -92,7 +92,7 @@ impl Counters {
     }
 }
 
-pub(super) fn bump(counter: &AtomicU64, delta: i64) {
+pub(crate) fn bump(counter: &AtomicU64, delta: i64) {
     if delta >= 0 {
         counter.fetch_add(delta as u64, Ordering::Relaxed);
     } else {
@@ -101,13 +101,13 @@ pub(super) fn bump(counter: &AtomicU64, delta: i64) {
 }
 
 /// Counts something open (a connection, a listener) for as long as it lives.
-pub(super) struct Open {
+pub(crate) struct Open {
     counters: Arc<Counters>,
     counter: fn(&Counters) -> &AtomicU64,
 }
 
 impl Open {
-    pub(super) fn new(counters: &Arc<Counters>, counter: fn(&Counters) -> &AtomicU64) -> Self {
+    pub(crate) fn new(counters: &Arc<Counters>, counter: fn(&Counters) -> &AtomicU64) -> Self {
         bump(counter(counters), 1);
         Open {
             counters: counters.clone(),

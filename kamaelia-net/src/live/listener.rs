@@ -3,7 +3,7 @@
 
 use super::Shared;
 use super::audience::subscriber;
-use super::counters::{Open, bump};
+use super::counters::{Counters, Open, bump};
 use crate::access::{ConnectionEvent, ConnectionRecord, Reason};
 use crate::http::{read_request, response, response_head};
 use axon_core::{Boxes, Component, ComponentError, Control, Inbox};
@@ -23,13 +23,13 @@ const LINGER: Duration = Duration::from_secs(1);
 
 /// Answers one connection past the limit with 503 and closes it.
 #[derive(Boxes)]
-pub(super) struct Refusal {
+pub(crate) struct Refusal {
     /// Shutdown.
-    pub(super) control: Inbox<Control>,
-    pub(super) stream: Option<TcpStream>,
-    pub(super) answer: String,
+    pub(crate) control: Inbox<Control>,
+    pub(crate) stream: Option<TcpStream>,
+    pub(crate) answer: String,
     /// Counted while it lives.
-    pub(super) _refusing: Open,
+    pub(crate) _refusing: Open,
 }
 
 impl Component for Refusal {
@@ -60,14 +60,14 @@ pub(super) struct Listener {
 }
 
 /// How a connection ended, for its log line.
-struct Ending {
-    event: ConnectionEvent,
-    reason: Reason,
-    detail: String,
+pub(crate) struct Ending {
+    pub(crate) event: ConnectionEvent,
+    pub(crate) reason: Reason,
+    pub(crate) detail: String,
 }
 
 impl Ending {
-    fn new(event: ConnectionEvent, reason: Reason, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(event: ConnectionEvent, reason: Reason, detail: impl Into<String>) -> Self {
         Ending {
             event,
             reason,
@@ -214,24 +214,68 @@ impl Listener {
         });
     }
 
-    /// Sends the head, joins the stream and writes it until the end, a lag, or the client
-    /// leaving. Returns how it ended and the bytes written.
+    /// Joins the stream, sends the head and writes the stream until the end, a lag, or the
+    /// client leaving. Returns how it ended and the bytes written.
     async fn stream_to(
         &mut self,
-        mut stream: TcpStream,
+        stream: TcpStream,
         head: String,
         chunked: bool,
         path: &str,
     ) -> (Ending, u64) {
         let shared = self.shared.clone();
-        let counters = &shared.counters;
         // Joined before the head goes out, so a client that has read the head is in the
         // stream (with the burst, or from the next join point).
         shared
             .audience
             .borrow_mut()
             .join(subscriber(self.inbox.to_ref(), self.control.to_ref()));
-        let _listening = Open::new(counters, |c| &c.listeners);
+        let _listening = Open::new(&shared.counters, |c| &c.listeners);
+        let pump = Pump {
+            counters: &shared.counters,
+            end_grace: shared.config.end_grace,
+            chunked,
+            icy: None,
+        };
+        let peer = self.peer;
+        let joined = |sent| {
+            shared.counters.record(ConnectionRecord {
+                peer,
+                path: Some(path),
+                event: ConnectionEvent::Joined,
+                reason: Reason::Listening,
+                detail: "",
+                bytes: sent,
+            })
+        };
+        pump.run(stream, head, &mut self.inbox, &mut self.control, joined)
+            .await
+    }
+}
+
+/// Writes a live stream to one listener: the response head, then each chunk queued for it,
+/// until the stream ends, the server drops it for lag, or the client leaves.
+pub(crate) struct Pump<'a> {
+    pub(crate) counters: &'a Counters,
+    /// Once the stream has ended, how long the listener has to take the rest.
+    pub(crate) end_grace: Duration,
+    /// HTTP/1.1 chunked encoding (else the body runs until the connection closes).
+    pub(crate) chunked: bool,
+    /// ICY metadata blocks woven into the body, for a client that asked for them.
+    pub(crate) icy: Option<crate::icy::IcyWeaver>,
+}
+
+impl Pump<'_> {
+    /// `joined` is told the bytes of the head once it has gone out.
+    pub(crate) async fn run(
+        mut self,
+        mut stream: TcpStream,
+        head: String,
+        inbox: &mut Inbox<Bytes>,
+        control: &mut Inbox<Control>,
+        joined: impl FnOnce(u64),
+    ) -> (Ending, u64) {
+        let counters = self.counters;
         let mut sent = 0u64;
         match tokio::time::timeout(WRITE_GRACE, stream.write_all(head.as_bytes())).await {
             Ok(Ok(())) => sent += head.len() as u64,
@@ -249,11 +293,7 @@ impl Listener {
             }
         }
         bump(&counters.served, 1);
-        self.log(
-            Some(path),
-            Ending::new(ConnectionEvent::Joined, Reason::Listening, ""),
-            sent,
-        );
+        joined(sent);
         let (mut from_client, mut to_client) = stream.split();
         // A listener sends nothing after its request; reading only notices it leaving.
         let mut ignored = [0u8; 64];
@@ -265,17 +305,15 @@ impl Listener {
         loop {
             tokio::select! {
                 biased;
-                message = self.control.recv() => {
+                message = control.recv() => {
                     return match message {
                         message if message.is_producer_finished() => {
                             // The stream has ended: what was queued still goes out.
-                            let finished = tokio::time::timeout(shared.config.end_grace, async {
-                                while let Some(bytes) = self.inbox.try_recv() {
-                                    write_piece(&mut to_client, &bytes, chunked).await?;
-                                    bump(&counters.bytes_out, bytes.len() as i64);
-                                    sent += bytes.len() as u64;
+                            let finished = tokio::time::timeout(self.end_grace, async {
+                                while let Some(bytes) = inbox.try_recv() {
+                                    sent += self.write(&mut to_client, &bytes).await?;
                                 }
-                                if chunked {
+                                if self.chunked {
                                     to_client.write_all(b"0\r\n\r\n").await?;
                                 }
                                 to_client.shutdown().await
@@ -299,10 +337,19 @@ impl Listener {
                     Ok(_) => {}
                     Err(e) => return (left(e.to_string()), sent), // the listener has gone
                 },
-                bytes = self.inbox.recv() => {
+                bytes = inbox.recv() => {
                     // A write waits while the client is slow; meanwhile the server may give
                     // up on it (a lag) or the stream may end.
-                    let write = write_piece(&mut to_client, &bytes, chunked);
+                    let chunked = self.chunked;
+                    let woven;
+                    let parts = match &mut self.icy {
+                        Some(icy) => {
+                            woven = icy.weave(&bytes);
+                            &woven[..]
+                        }
+                        None => std::slice::from_ref(&bytes),
+                    };
+                    let write = write_parts(&mut to_client, parts, chunked);
                     tokio::pin!(write);
                     let mut ending = false;
                     // Once the stream has ended, a stuck write gets the end grace, like the rest.
@@ -310,17 +357,19 @@ impl Listener {
                     loop {
                         tokio::select! {
                             written = &mut write => {
-                                if let Err(e) = written {
-                                    return (left(e.to_string()), sent);
+                                match written {
+                                    Err(e) => return (left(e.to_string()), sent),
+                                    Ok(n) => {
+                                        bump(&counters.bytes_out, n as i64);
+                                        sent += n;
+                                    }
                                 }
-                                bump(&counters.bytes_out, bytes.len() as i64);
-                                sent += bytes.len() as u64;
                                 break;
                             }
-                            message = self.control.recv(), if !ending => match message {
+                            message = control.recv(), if !ending => match message {
                                 message if message.is_producer_finished() => {
                                     ending = true;
-                                    give_up = tokio::time::Instant::now() + shared.config.end_grace;
+                                    give_up = tokio::time::Instant::now() + self.end_grace;
                                 }
                                 Control::Failed(info) => {
                                     return (Ending::new(ConnectionEvent::Dropped, Reason::Lagging, info.message.clone()), sent);
@@ -335,11 +384,31 @@ impl Listener {
                     }
                     if ending {
                         // Finish the way the end of the stream does.
-                        let _ = self.control.to_ref().try_send(Control::ProducerFinished);
+                        let _ = control.to_ref().try_send(Control::ProducerFinished);
                     }
                 }
             }
         }
+    }
+
+    /// Writes one chunk of the stream (with ICY metadata woven in when asked); returns the
+    /// bytes written.
+    async fn write<W: AsyncWrite + Unpin>(
+        &mut self,
+        to: &mut W,
+        bytes: &Bytes,
+    ) -> std::io::Result<u64> {
+        let woven;
+        let parts = match &mut self.icy {
+            Some(icy) => {
+                woven = icy.weave(bytes);
+                &woven[..]
+            }
+            None => std::slice::from_ref(bytes),
+        };
+        let n = write_parts(to, parts, self.chunked).await?;
+        bump(&self.counters.bytes_out, n as i64);
+        Ok(n)
     }
 }
 
@@ -347,7 +416,7 @@ impl Listener {
 /// written. The close lingers: what the client still sends (the rest of an oversize head) is
 /// read and dropped for a moment, because closing with unread bytes would reset the connection
 /// and the client might never see the response.
-pub(super) async fn reply(stream: &mut TcpStream, answer: String) -> u64 {
+pub(crate) async fn reply(stream: &mut TcpStream, answer: String) -> u64 {
     let written = tokio::time::timeout(WRITE_GRACE, async {
         stream.write_all(answer.as_bytes()).await?;
         stream.shutdown().await
@@ -370,23 +439,40 @@ pub(super) async fn reply(stream: &mut TcpStream, answer: String) -> u64 {
     answer.len() as u64
 }
 
-/// Writes one piece of the stream: as it is, or as one HTTP chunk (size line, bytes, CRLF) in
-/// a single vectored write where the socket takes it all — the shared bytes are never copied.
-async fn write_piece<W: AsyncWrite + Unpin>(
+/// Writes pieces of the stream: as they are, or as one HTTP chunk (size line, the pieces,
+/// CRLF) in vectored writes — the shared bytes are never copied. Returns the bytes of stream
+/// written (not counting the chunk framing).
+async fn write_parts<W: AsyncWrite + Unpin>(
     to: &mut W,
-    bytes: &[u8],
+    parts: &[Bytes],
     chunked: bool,
-) -> std::io::Result<()> {
-    if !chunked {
-        return to.write_all(bytes).await;
-    }
-    let size = format!("{:x}\r\n", bytes.len());
-    let mut slices = [
-        IoSlice::new(size.as_bytes()),
-        IoSlice::new(bytes),
-        IoSlice::new(b"\r\n"),
-    ];
-    let mut remaining: &mut [IoSlice<'_>] = &mut slices;
+) -> std::io::Result<u64> {
+    let length: usize = parts.iter().map(Bytes::len).sum();
+    let size = format!("{length:x}\r\n");
+    let framing: [&[u8]; 2] = if chunked {
+        [size.as_bytes(), b"\r\n"]
+    } else {
+        [b"", b""]
+    };
+    let all = std::iter::once(framing[0])
+        .chain(parts.iter().map(|p| &p[..]))
+        .chain(std::iter::once(framing[1]))
+        .filter(|p| !p.is_empty());
+    // On the stack for the usual few pieces: this runs once per chunk per listener.
+    let mut stack = [IoSlice::new(&[]); 8];
+    let mut heap = Vec::new();
+    let slices: &mut [IoSlice<'_>] = if parts.len() + 2 <= stack.len() {
+        let mut n = 0;
+        for (slot, piece) in stack.iter_mut().zip(all) {
+            *slot = IoSlice::new(piece);
+            n += 1;
+        }
+        &mut stack[..n]
+    } else {
+        heap.extend(all.map(IoSlice::new));
+        &mut heap
+    };
+    let mut remaining: &mut [IoSlice<'_>] = slices;
     while !remaining.is_empty() {
         let n = to.write_vectored(remaining).await?;
         if n == 0 {
@@ -394,5 +480,5 @@ async fn write_piece<W: AsyncWrite + Unpin>(
         }
         IoSlice::advance_slices(&mut remaining, n);
     }
-    Ok(())
+    Ok(length as u64)
 }

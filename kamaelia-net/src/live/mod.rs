@@ -7,9 +7,9 @@
 //! - `listener.rs`: one HTTP connection (request, response, streaming).
 //! - `counters.rs`: statistics and connection events by reason.
 
-mod audience;
-mod counters;
-mod listener;
+pub(crate) mod audience;
+pub(crate) mod counters;
+pub(crate) mod listener;
 
 use crate::access::ConnectionRecord;
 use crate::access::{ConnectionEvent, Reason};
@@ -303,38 +303,14 @@ impl Component for LiveHttpServer {
 
 /// A new connection: a listener component, or 503 at the connection limit.
 fn admit(stream: TcpStream, peer: SocketAddr, shared: &Rc<Shared>) {
-    let open = shared.counters.connections.load(Ordering::Relaxed);
-    if shared
-        .config
-        .max_connections
-        .is_some_and(|max| open >= max as u64)
-    {
-        let detail = format!("503: {open} connections open");
-        shared.counters.record(ConnectionRecord {
-            peer,
-            path: None,
-            event: ConnectionEvent::Refused,
-            reason: Reason::ServerFull,
-            detail: &detail,
-            bytes: 0,
-        });
-        let answer = response(503, "text/plain", "server full\n", false);
-        if shared.counters.refusing.load(Ordering::Relaxed) < MAX_REFUSING {
-            // Answered with a lingering close (so the client sees the 503 rather than a reset)
-            // by a short-lived component of its own.
-            axon_core::activate(Refusal {
-                control: Inbox::new(),
-                stream: Some(stream),
-                answer,
-                _refusing: Open::new(&shared.counters, |c| &c.refusing),
-            });
-        } else {
-            // A flood: answer without waiting and close at once.
-            let _ = stream.try_write(answer.as_bytes());
-        }
+    let Some(stream) = within_limit(
+        stream,
+        peer,
+        &shared.counters,
+        shared.config.max_connections,
+    ) else {
         return;
-    }
-    let _ = stream.set_nodelay(true);
+    };
     // Counted from acceptance, so a burst of arrivals cannot pass the limit.
     let connection = Open::new(&shared.counters, |c| &c.connections);
     axon_core::activate(Listener {
@@ -345,6 +321,45 @@ fn admit(stream: TcpStream, peer: SocketAddr, shared: &Rc<Shared>) {
         _connection: connection,
         shared: shared.clone(),
     });
+}
+
+/// The connection back when fewer than `max` are open (with `TCP_NODELAY` set); else it is
+/// answered 503, counted and logged, and `None` comes back.
+pub(crate) fn within_limit(
+    stream: TcpStream,
+    peer: SocketAddr,
+    counters: &Arc<Counters>,
+    max: Option<usize>,
+) -> Option<TcpStream> {
+    let open = counters.connections.load(Ordering::Relaxed);
+    if max.is_none_or(|max| open < max as u64) {
+        let _ = stream.set_nodelay(true);
+        return Some(stream);
+    }
+    let detail = format!("503: {open} connections open");
+    counters.record(ConnectionRecord {
+        peer,
+        path: None,
+        event: ConnectionEvent::Refused,
+        reason: Reason::ServerFull,
+        detail: &detail,
+        bytes: 0,
+    });
+    let answer = response(503, "text/plain", "server full\n", false);
+    if counters.refusing.load(Ordering::Relaxed) < MAX_REFUSING {
+        // Answered with a lingering close (so the client sees the 503 rather than a reset)
+        // by a short-lived component of its own.
+        axon_core::activate(Refusal {
+            control: Inbox::new(),
+            stream: Some(stream),
+            answer,
+            _refusing: Open::new(counters, |c| &c.refusing),
+        });
+    } else {
+        // A flood: answer without waiting and close at once.
+        let _ = stream.try_write(answer.as_bytes());
+    }
+    None
 }
 
 /// Refusals answered with a lingering close at once; past this, refusals close at once.
