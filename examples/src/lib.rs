@@ -2,6 +2,8 @@
 //! its own documented command line; this library holds only what several of them share.
 #![forbid(unsafe_code)]
 
+pub mod radio;
+
 use axon_core::components::map;
 use axon_core::{
     Boxes, Component, ComponentError, ComponentHandle, Control, Inbox, InboxRef, Outbox, Pipeline,

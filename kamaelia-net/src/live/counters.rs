@@ -85,7 +85,7 @@ impl Counters {
             (ConnectionEvent::Dropped, _) => bump(&self.dropped, 1),
             (ConnectionEvent::Refused, _) => bump(&self.refused, 1),
             (ConnectionEvent::Rejected, Reason::NotFound) => bump(&self.not_found, 1),
-            (ConnectionEvent::Rejected, _) => bump(&self.bad_requests, 1),
+            (ConnectionEvent::Rejected, Reason::BadRequest) => bump(&self.bad_requests, 1),
             _ => {}
         }
         record.log();

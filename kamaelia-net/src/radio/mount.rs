@@ -61,6 +61,8 @@ pub(crate) struct Mount {
     pub(crate) started: Cell<Option<SystemTime>>,
     /// Stream bytes in over the last few seconds: the measured bit rate.
     rate: RefCell<RateMeter>,
+    /// Reads the codec, bit rate and title from the feeder's header pages.
+    headers: RefCell<HeaderReader>,
     /// The fallback stream running now, and how many times it has been started.
     fallback_run: RefCell<Option<ComponentHandle>>,
     fallback_runs: Cell<u64>,
@@ -88,6 +90,7 @@ impl Mount {
             peak: Cell::new(0),
             started: Cell::new(None),
             rate: RefCell::default(),
+            headers: RefCell::default(),
             fallback_run: RefCell::default(),
             fallback_runs: Cell::new(0),
             dependents: RefCell::default(),
@@ -117,6 +120,9 @@ impl Mount {
         if from != Feed::FallbackMount {
             self.rate.borrow_mut().add(page.bytes().len());
         }
+        if page.is_header() {
+            self.headers.borrow_mut().page(page, self);
+        }
         let mut out = Vec::new();
         self.chain.borrow_mut().push(page, &mut out);
         self.send(out);
@@ -145,6 +151,7 @@ impl Mount {
         self.stop_fallback();
         self.switch(feeder);
         *self.info.borrow_mut() = StreamInfo::default();
+        *self.title.borrow_mut() = None; // until the new stream names itself
         self.rate.borrow_mut().reset();
         true
     }
@@ -321,13 +328,13 @@ impl Component for MountInput {
 /// Reads what a stream says about itself from its header pages: its codec and nominal bit rate
 /// (first page), its comments (the title).
 #[derive(Default)]
-pub(crate) struct HeaderReader {
+struct HeaderReader {
     demuxer: Option<OggDemuxer>,
 }
 
 impl HeaderReader {
     /// A header page of the stream feeding `mount`.
-    pub(crate) fn page(&mut self, page: &OggPage, mount: &Mount) {
+    fn page(&mut self, page: &OggPage, mount: &Mount) {
         if page.is_bos() {
             self.demuxer = Some(OggDemuxer::new());
             let body = page.body();

@@ -3,7 +3,7 @@
 
 use super::Station;
 use super::config::RelayUrl;
-use super::mount::{Feed, HeaderReader, Mount};
+use super::mount::{Feed, Mount};
 use axon_core::{Boxes, Component, ComponentError, Control, Inbox};
 use kamaelia_codec::{OggPageReader, PageEvent};
 use std::rc::Rc;
@@ -66,7 +66,6 @@ impl Relay {
         }
         tracing::info!(mount = %mount.path, upstream = %url.authority, path = %url.path, "relay connected");
         let mut pages = OggPageReader::new();
-        let mut headers = HeaderReader::default();
         let mut got_audio = false;
         let mut buffer = vec![0u8; 16 * 1024];
         let mut input = rest;
@@ -75,11 +74,7 @@ impl Relay {
             while let Some(event) = pages.next_event() {
                 match event {
                     PageEvent::Page(page) => {
-                        if page.is_header() {
-                            headers.page(&page, mount);
-                        } else {
-                            got_audio = true;
-                        }
+                        got_audio |= !page.is_header();
                         mount.take_page(Feed::Relay, &page);
                     }
                     PageEvent::Damage(damage) => {

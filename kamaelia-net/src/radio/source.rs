@@ -2,7 +2,7 @@
 //! `SOURCE` method, its body read until close, by length, or chunked.
 
 use super::body::BodyReader;
-use super::mount::{Feed, HeaderReader, Mount, StreamInfo, codec};
+use super::mount::{Feed, Mount, StreamInfo, codec};
 use super::{Station, authorized};
 use crate::access::{ConnectionEvent, Reason};
 use crate::http::{Request, response};
@@ -133,7 +133,6 @@ pub(super) async fn serve(
         mount: &mount,
         feed,
         pages: OggPageReader::new(),
-        headers: HeaderReader::default(),
         decoded: Vec::new(),
         checked: false,
     };
@@ -215,7 +214,6 @@ struct Feeding<'a> {
     mount: &'a Rc<Mount>,
     feed: Feed,
     pages: OggPageReader,
-    headers: HeaderReader,
     decoded: Vec<u8>,
     /// The stream's first page has been checked.
     checked: bool,
@@ -240,9 +238,6 @@ impl Feeding<'_> {
                             ));
                         }
                         self.checked = true;
-                    }
-                    if page.is_header() {
-                        self.headers.page(&page, self.mount);
                     }
                     self.mount.take_page(self.feed, &page);
                 }
