@@ -25,6 +25,9 @@ fn music() -> Vec<u8> {
     .unwrap()
 }
 
+/// Makes a server's configuration, given the addresses of those started before it.
+type MakeConfig = Box<dyn FnOnce(&[SocketAddr]) -> RadioConfig + Send>;
+
 /// Servers running on their own thread, stopped by `stop`.
 struct Radio {
     addrs: Vec<SocketAddr>,
@@ -35,7 +38,7 @@ struct Radio {
 impl Radio {
     /// One server per configuration, each given the previous one's address to make its own
     /// (for relays).
-    fn start(configs: Vec<Box<dyn FnOnce(&[SocketAddr]) -> RadioConfig + Send>>) -> Radio {
+    fn start(configs: Vec<MakeConfig>) -> Radio {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -408,7 +411,7 @@ fn a_mount_falls_back_while_its_source_is_away_and_returns_to_it() {
 
 #[test]
 fn a_relay_of_a_relay_carries_the_stream_and_status_json_has_icecasts_shape() {
-    let first: Box<dyn FnOnce(&[SocketAddr]) -> RadioConfig + Send> = Box::new(|_| config());
+    let first: MakeConfig = Box::new(|_| config());
     let relay = |addrs: &[SocketAddr]| {
         let upstream = format!("http://{}/live.ogg", addrs.last().unwrap());
         config().mount(MountConfig::new("/live.ogg").relay(upstream))
