@@ -10,6 +10,7 @@
 //! max_lag = 256                # pages a listener may fall behind
 //! source_timeout = 10          # seconds a source may send nothing
 //! icy_metaint = 16000          # audio bytes between ICY titles
+//! coalesce = 0.5               # seconds a page may wait to share a write with the next
 //!
 //! [[mount]]
 //! path = "/live.ogg"
@@ -45,6 +46,7 @@ struct File {
     max_lag: Option<usize>,
     source_timeout: Option<f64>,
     icy_metaint: Option<usize>,
+    coalesce: Option<f64>,
     #[serde(default)]
     mount: Vec<MountFile>,
 }
@@ -63,7 +65,7 @@ struct MountFile {
 /// The flags (beyond `--config`) the radio server takes.
 pub const RADIO_FLAGS: &str = "[--config FILE] [--bind ADDR] [--source-password P] \
      [--admin-password P] [--max-connections N] [--burst SECS] [--max-lag PAGES] \
-     [--source-timeout SECS] [--icy-metaint BYTES] [--mount-password MOUNT=P] \
+     [--source-timeout SECS] [--icy-metaint BYTES] [--coalesce SECS] [--mount-password MOUNT=P] \
      [--max-listeners MOUNT=N] [--fallback MOUNT=OTHER] [--fallback-file MOUNT=FILE] \
      [--relay MOUNT=URL] [--introspect ADDR]";
 
@@ -109,6 +111,12 @@ pub fn radio_config(args: &[String]) -> Result<RadioConfig, String> {
             return Err("source timeout must be above 0 seconds (and under a day)".into());
         }
         config.source_timeout = Duration::from_secs_f64(secs);
+    }
+    if let Some(secs) = flag::<f64>(args, "--coalesce")?.or(file.coalesce) {
+        if !(0.0..=2.0).contains(&secs) {
+            return Err("coalesce must be 0 to 2 seconds".into());
+        }
+        config.coalesce = Duration::from_secs_f64(secs);
     }
     if let Some(bytes) = flag::<usize>(args, "--icy-metaint")?.or(file.icy_metaint) {
         if bytes == 0 {
@@ -245,6 +253,35 @@ fn generated_password() -> String {
             .map_or(0, |d| d.as_nanos()),
     );
     format!("{:016x}", hasher.finish())
+}
+
+/// Icecast 2's configuration for a side-by-side run on loopback: `port`, the source and admin
+/// `password`, logs and pid file in `dir` (which the `icecast2` user must be able to write:
+/// Icecast refuses to run as root, so the configuration has it change owner after binding),
+/// room for `clients` listeners, and its default 64 KiB burst on connect.
+pub fn icecast_config(port: u16, password: &str, dir: &Path, clients: usize) -> String {
+    let dir = dir.display();
+    format!(
+        "<icecast>
+  <limits><clients>{clients}</clients><sources>4</sources><queue-size>524288</queue-size>
+    <client-timeout>30</client-timeout><header-timeout>15</header-timeout>
+    <source-timeout>10</source-timeout><burst-on-connect>1</burst-on-connect>
+    <burst-size>65535</burst-size></limits>
+  <authentication><source-password>{password}</source-password><admin-user>admin</admin-user>
+    <admin-password>{password}</admin-password></authentication>
+  <hostname>127.0.0.1</hostname><location>loopback</location><admin>admin@localhost</admin>
+  <listen-socket><port>{port}</port><bind-address>127.0.0.1</bind-address></listen-socket>
+  <fileserve>0</fileserve>
+  <paths><basedir>/usr/share/icecast2</basedir><logdir>{dir}</logdir>
+    <webroot>/usr/share/icecast2/web</webroot><adminroot>/usr/share/icecast2/admin</adminroot>
+    <pidfile>{dir}/icecast.pid</pidfile></paths>
+  <logging><accesslog>access.log</accesslog><errorlog>error.log</errorlog>
+    <loglevel>2</loglevel></logging>
+  <security><chroot>0</chroot><changeowner><user>icecast2</user><group>icecast</group>
+    </changeowner></security>
+</icecast>
+"
+    )
 }
 
 #[cfg(test)]

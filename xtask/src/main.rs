@@ -3,7 +3,7 @@
 //! - `cargo xtask test` — everything CI tests (nextest when installed, then doc tests).
 //! - `cargo xtask lint` — `cargo fmt --check`, clippy with warnings denied, rustdoc with warnings
 //!   denied; the same feature set as `test`, so nothing is built for a second feature set.
-//! - `cargo xtask bench [GROUP] [OPTIONS]` — benchmarks (`core`, `net`, `media`, `stream`, `rtsp`, `multicore`), each a
+//! - `cargo xtask bench [GROUP] [OPTIONS]` — benchmarks (`core`, `net`, `media`, `stream`, `rtsp`, `multicore`, `radio`), each a
 //!   ratio to a baseline run side by side; options (`--json`, `--quick`, …) go to the benches.
 //! - `cargo xtask demo streaming [--file F] [--bitrate BPS] [--out F.wav] [--seconds N]` — the
 //!   streaming demo (server and client in one process, through the speakers or into a WAV).
@@ -27,6 +27,7 @@ const BENCH_GROUPS: &[(&str, &str, &str)] = &[
     ("rtsp", "kamaelia-examples", "rtsp"),
     ("multicore", "kamaelia-examples", "multicore"),
     ("multicore", "kamaelia-examples", "stream"),
+    ("radio", "kamaelia-examples", "radio"),
 ];
 
 fn main() -> ExitCode {

@@ -236,6 +236,7 @@ impl Listener {
             end_grace: shared.config.end_grace,
             chunked,
             icy: None,
+            coalesce: Duration::ZERO,
         };
         let peer = self.peer;
         let joined = |sent| {
@@ -263,7 +264,14 @@ pub(crate) struct Pump<'a> {
     pub(crate) chunked: bool,
     /// ICY metadata blocks woven into the body, for a client that asked for them.
     pub(crate) icy: Option<crate::icy::IcyWeaver>,
+    /// How long a chunk may wait for the next ones, so they go out in one write: fewer writes
+    /// (each a system call and a wake of the reader) for a little more latency. Zero: each
+    /// chunk is written as it comes.
+    pub(crate) coalesce: Duration,
 }
+
+/// A batch of at least this many bytes is written without waiting for more.
+const COALESCE_BYTES: usize = 64 * 1024;
 
 impl Pump<'_> {
     /// `joined` is told the bytes of the head once it has gone out.
@@ -294,6 +302,7 @@ impl Pump<'_> {
         }
         bump(&counters.served, 1);
         joined(sent);
+        let head_length = sent;
         let (mut from_client, mut to_client) = stream.split();
         // A listener sends nothing after its request; reading only notices it leaving.
         let mut ignored = [0u8; 64];
@@ -338,16 +347,21 @@ impl Pump<'_> {
                     Err(e) => return (left(e.to_string()), sent), // the listener has gone
                 },
                 bytes = inbox.recv() => {
+                    let mut batch = vec![bytes];
+                    // The first chunk (a newcomer's header and burst) goes at once.
+                    if !self.coalesce.is_zero() && sent > head_length {
+                        self.gather(inbox, &mut batch).await;
+                    }
                     // A write waits while the client is slow; meanwhile the server may give
                     // up on it (a lag) or the stream may end.
                     let chunked = self.chunked;
                     let woven;
                     let parts = match &mut self.icy {
                         Some(icy) => {
-                            woven = icy.weave(&bytes);
+                            woven = batch.iter().flat_map(|b| icy.weave(b)).collect::<Vec<_>>();
                             &woven[..]
                         }
-                        None => std::slice::from_ref(&bytes),
+                        None => &batch[..],
                     };
                     let write = write_parts(&mut to_client, parts, chunked);
                     tokio::pin!(write);
@@ -388,6 +402,24 @@ impl Pump<'_> {
                     }
                 }
             }
+        }
+    }
+
+    /// Adds to `batch` what arrives within [`coalesce`](Self::coalesce) of its first chunk,
+    /// up to [`COALESCE_BYTES`]. (Control messages wait for the write: at most that long.)
+    async fn gather(&self, inbox: &mut Inbox<Bytes>, batch: &mut Vec<Bytes>) {
+        let due = tokio::time::Instant::now() + self.coalesce;
+        let mut queued: usize = batch.iter().map(Bytes::len).sum();
+        while queued < COALESCE_BYTES {
+            let more = match inbox.try_recv() {
+                Some(more) => more,
+                None => tokio::select! {
+                    more = inbox.recv() => more,
+                    () = tokio::time::sleep_until(due) => return,
+                },
+            };
+            queued += more.len();
+            batch.push(more);
         }
     }
 

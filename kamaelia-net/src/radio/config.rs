@@ -114,6 +114,12 @@ pub struct RadioConfig {
     pub icy_metaint: usize,
     /// Listen backlog (default 4096).
     pub backlog: u32,
+    /// How long a page may wait for the next ones before a listener's socket is written
+    /// (default 500 ms): pages of a radio stream come a few a second, and writing them in
+    /// twos or fours halves the server's work per listener (a write is a system call and a
+    /// wake of the reader; see `cargo xtask bench radio`). A listener starts with its burst at
+    /// once; it then runs this much behind the live point, at most. Zero: each page as it comes.
+    pub coalesce: Duration,
 }
 
 impl RadioConfig {
@@ -131,6 +137,7 @@ impl RadioConfig {
             source_timeout: Duration::from_secs(10),
             icy_metaint: crate::icy::DEFAULT_METAINT,
             backlog: 4096,
+            coalesce: Duration::from_millis(500),
         }
     }
 

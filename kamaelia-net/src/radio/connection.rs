@@ -256,6 +256,7 @@ impl Connection {
             end_grace: std::time::Duration::from_secs(10),
             chunked,
             icy: icy.then(|| IcyWeaver::new(station.config.icy_metaint, mount.title.clone())),
+            coalesce: station.config.coalesce,
         };
         let (peer, path) = (self.peer, mount.path.as_str());
         let joined = |sent| {
