@@ -465,3 +465,116 @@ fn chromium_plays_a_mount_in_an_audio_element() {
     let _ = source.wait();
     server.interrupt();
 }
+
+#[test]
+fn an_ogg_opus_source_is_carried_and_ffmpeg_decodes_it() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let server = radio(&[]);
+    let addr = server.addr.clone();
+    // An Opus encoder on the air: a tone, at real time.
+    let mut encoder = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=20",
+        ])
+        .args([
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "64k",
+            "-content_type",
+            "audio/ogg",
+            "-f",
+            "ogg",
+        ])
+        .arg(format!("icecast://source:{PASSWORD}@{addr}/opus.ogg"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_stats(&addr, "\"feed\":\"source\"");
+    let url = format!("http://{addr}/opus.ogg");
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "opus");
+    let heard = ffmpeg_pcm(&["-t", "2"], &url);
+    assert!(
+        heard.len() / 2 >= 2 * 44_100 - 4410,
+        "{} frames",
+        heard.len() / 2
+    );
+    let status = http_get(&addr, "/status-json.xsl");
+    assert!(status.contains("\"subtype\":\"Opus\""), "{status}");
+    let _ = encoder.kill();
+    let _ = encoder.wait();
+    server.interrupt();
+}
+
+#[test]
+fn a_mount_relays_icecast_and_its_listeners_hear_the_source() {
+    if !(have("icecast2") && have("ffmpeg")) {
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(format!("kamaelia-icecast-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Icecast refuses to run as root: the configuration has it change to its own user, who
+    // must be able to write its logs.
+    let _ = Command::new("chown").arg("icecast2").arg(&dir).status();
+    let config = dir.join("icecast.xml");
+    std::fs::write(
+        &config,
+        kamaelia_examples::radio::icecast_config(port, PASSWORD, &dir, 100),
+    )
+    .unwrap();
+    let mut icecast = Command::new("icecast2")
+        .arg("-c")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let upstream = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(&upstream).is_err() {
+        assert!(Instant::now() < deadline, "icecast2 did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut source = ffmpeg_source(&upstream, "/live.ogg", music(), false);
+    let server = radio(&[
+        "--relay",
+        &format!("/relayed.ogg=http://{upstream}/live.ogg"),
+    ]);
+    let addr = server.addr.clone();
+    wait_for_stats(&addr, "\"feed\":\"relay\"");
+    let heard = ffmpeg_pcm(&["-t", "3"], &format!("http://{addr}/relayed.ogg"));
+    same_audio(&heard, &ffmpeg_pcm(&[], music()), 0);
+    let _ = source.kill();
+    let _ = source.wait();
+    server.interrupt();
+    let _ = icecast.kill();
+    let _ = icecast.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}

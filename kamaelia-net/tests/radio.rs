@@ -444,6 +444,14 @@ fn a_relay_of_a_relay_carries_the_stream_and_status_json_has_icecasts_shape() {
     assert_eq!(source_stats["listeners"], 1, "{status}");
     assert_eq!(source_stats["server_name"], "Test FM");
     assert_eq!(source_stats["subtype"], "Vorbis");
+    assert_eq!(source_stats["audio_channels"], 2);
+    assert_eq!(source_stats["audio_samplerate"], 44_100);
+    assert!(
+        json["icestats"]["server_start_iso8601"]
+            .as_str()
+            .unwrap()
+            .ends_with("+0000")
+    );
     assert!(
         source_stats["listenurl"]
             .as_str()

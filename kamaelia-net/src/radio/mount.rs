@@ -44,6 +44,9 @@ pub(crate) struct StreamInfo {
     pub(crate) codec: Option<&'static str>,
     /// The encoder's nominal bit rate (Vorbis headers), bits a second.
     pub(crate) nominal_bitrate: Option<u64>,
+    /// Channels and sample rate, from the stream's first packet.
+    pub(crate) channels: Option<u8>,
+    pub(crate) sample_rate: Option<u32>,
 }
 
 pub(crate) struct Mount {
@@ -340,6 +343,15 @@ impl HeaderReader {
             let body = page.body();
             let mut info = mount.info.borrow_mut();
             info.codec = codec(body);
+            let le32 = |at: usize| {
+                body.get(at..at + 4)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            };
+            (info.channels, info.sample_rate) = match info.codec {
+                Some("Vorbis") => (body.get(11).copied(), le32(12)),
+                Some("Opus") => (body.get(9).copied(), le32(12)),
+                _ => (None, None),
+            };
             info.nominal_bitrate = (body.len() >= 24 && body.starts_with(b"\x01vorbis"))
                 .then(|| i32::from_le_bytes([body[20], body[21], body[22], body[23]]))
                 .filter(|&b| b > 0)

@@ -268,8 +268,7 @@ fn stream_info(request: &Request) -> StreamInfo {
         genre: header("ice-genre"),
         url: header("ice-url"),
         public: header("ice-public").is_some_and(|v| v == "1"),
-        codec: None,
-        nominal_bitrate: None,
+        ..StreamInfo::default()
     }
 }
 

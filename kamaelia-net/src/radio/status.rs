@@ -17,9 +17,9 @@ pub(super) fn icecast_json(station: &Station) -> String {
         .map(|m| source_json(station, m))
         .collect();
     let mut stats = json!({
-        "admin": "admin@localhost",
+        "admin": "icemaster@localhost",
         "host": station.local.ip().to_string(),
-        "location": "",
+        "location": "Earth",
         "server_id": concat!("Kamaelia radio ", env!("CARGO_PKG_VERSION")),
         "server_start": http_date(station.started),
         "server_start_iso8601": iso_date(station.started),
@@ -39,8 +39,12 @@ fn source_json(station: &Station, mount: &Mount) -> Value {
     let started = mount.started.get().unwrap_or(station.started);
     let kbps = mount.bitrate() / 1000;
     json!({
+        "audio_bitrate": info.nominal_bitrate,
+        "audio_channels": info.channels,
+        "audio_samplerate": info.sample_rate,
         "audio_info": format!("bitrate={kbps}"),
         "bitrate": kbps,
+        "ice-bitrate": kbps,
         "genre": info.genre.as_deref().unwrap_or("various"),
         "listener_peak": mount.peak.get(),
         "listeners": mount.listeners.get(),
@@ -88,10 +92,14 @@ pub(super) fn stats_json(station: &Station) -> String {
     text
 }
 
+/// `Tue, 01 Dec 2026 05:56:28 +0000`, as Icecast writes it.
 fn http_date(at: SystemTime) -> String {
-    httpdate::fmt_http_date(at)
+    httpdate::fmt_http_date(at).replace(" GMT", " +0000")
 }
 
+/// `2026-12-01T05:56:28+0000`, as Icecast writes it.
 fn iso_date(at: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(at).to_string()
+    humantime::format_rfc3339_seconds(at)
+        .to_string()
+        .replace('Z', "+0000")
 }
