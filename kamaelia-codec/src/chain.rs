@@ -12,7 +12,11 @@ use crate::comments::Comments;
 use crate::ogg::{OggDemuxer, OggEvent};
 use crate::page::OggPage;
 
-/// See the [module documentation](self).
+/// Makes one chained Ogg stream of the pages of origins that come and go (a live source, its
+/// fallback, a relay): each origin's stream a link with a serial number of its own and page
+/// sequence numbers without gaps; a link cut off ended with an empty last page; an origin
+/// joined mid-stream started with its header pages, then its pages from the next join point;
+/// a new title a new link whose comment header names it.
 ///
 /// ```
 /// use kamaelia_codec::{ChainWriter, OggPageReader, PageEvent};

@@ -12,6 +12,7 @@ use std::time::Duration;
 const TARGETS: &[(&str, &[&str])] = &[
     ("ogg_demux", &["kamaelia-codec/testdata", "examples/data"]),
     ("ogg_pager", &["kamaelia-codec/testdata", "examples/data"]),
+    ("ogg_chain", &["kamaelia-codec/testdata", "examples/data"]),
     (
         "vorbis_decode",
         &["kamaelia-codec/testdata", "examples/data"],
