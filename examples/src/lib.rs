@@ -12,7 +12,7 @@ use axon_core::{
 use bytes::Bytes;
 use kamaelia_codec::{DecodeNotice, OggPage, OggPageReader, OggPager, PageEvent};
 use kamaelia_media::{AudioClock, DEFAULT_BURST, OggPacer, ReadFile};
-use kamaelia_net::{ChunkKind, LiveChunk};
+use kamaelia_net::LiveChunk;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -356,17 +356,7 @@ impl Component for StreamFile {
 /// An Ogg page as a chunk of a live stream: header pages are the header every listener gets
 /// first, pages that begin a packet are where a listener may join.
 pub fn live_chunk(page: OggPage) -> LiveChunk {
-    let kind = if page.is_header() {
-        ChunkKind::Header
-    } else if page.is_join_point() {
-        ChunkKind::JoinPoint
-    } else {
-        ChunkKind::Continuation
-    };
-    LiveChunk {
-        bytes: page.into_bytes(),
-        kind,
-    }
+    LiveChunk::from(page)
 }
 
 /// The line a client prints at the end — `RATE Hz, CHANNELS channel(s), FRAMES frames` — from

@@ -477,12 +477,7 @@ fn ffplay_plays_the_live_stream_to_its_end_headless() {
     let stats = String::from_utf8_lossy(&played.stderr);
     assert!(played.status.success(), "{stats}");
     // ffplay's status line shows the playing clock; it must have reached most of the second.
-    let clock: f64 = stats
-        .rsplit("M-A:")
-        .nth(1)
-        .and_then(|before| before.split_whitespace().last())
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no clock in {stats:?}"));
+    let clock = common::ffplay_clock(&stats);
     assert!(clock > 0.7, "ffplay stopped at {clock} s");
     server.wait_for_exit();
 }

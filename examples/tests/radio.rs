@@ -222,12 +222,7 @@ fn ffmpeg_pushes_by_put_and_ffmpeg_gstreamer_mpv_and_ffplay_hear_the_same_audio(
     let _ = ffplay.kill();
     let ffplay = ffplay.wait_with_output().unwrap();
     let stats = String::from_utf8_lossy(&ffplay.stderr);
-    let clock: f64 = stats
-        .rsplit("M-A:")
-        .nth(1)
-        .and_then(|before| before.split_whitespace().last())
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no clock in {stats:?}"));
+    let clock = common::ffplay_clock(&stats);
     assert!(clock > 2.0, "ffplay stopped at {clock} s");
     // GStreamer listens until stopped (a live stream has no end); it decodes with libvorbis,
     // whose float output rounds a sample differently now and then.

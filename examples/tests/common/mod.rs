@@ -104,3 +104,14 @@ pub(crate) fn have(tool: &str) -> bool {
     }
     found
 }
+
+/// The last playing clock in ffplay's `-stats` output (seconds), as its status line shows it.
+#[allow(dead_code)] // not every test binary uses it
+pub(crate) fn ffplay_clock(stats: &str) -> f64 {
+    stats
+        .rsplit("M-A:")
+        .nth(1)
+        .and_then(|before| before.split_whitespace().last())
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no clock in {stats:?}"))
+}

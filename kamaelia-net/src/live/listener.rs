@@ -92,26 +92,7 @@ impl Component for Listener {
         let request = match read {
             Ok(request) => request,
             Err(error) => {
-                let (ending, sent) = match error.status() {
-                    Some(status) => {
-                        let body = format!("{error}\n");
-                        let sent =
-                            reply(&mut stream, response(status, "text/plain", &body, false)).await;
-                        let detail = format!("{status}: {error}");
-                        (
-                            Ending::new(ConnectionEvent::Rejected, Reason::BadRequest, detail),
-                            sent,
-                        )
-                    }
-                    None => (
-                        Ending::new(
-                            ConnectionEvent::Closed,
-                            Reason::ClientLeft,
-                            "before its request",
-                        ),
-                        0,
-                    ),
-                };
+                let (ending, sent) = answer_unreadable(&mut stream, &error).await;
                 self.log(None, ending, sent);
                 return Ok(());
             }
@@ -129,20 +110,8 @@ impl Component for Listener {
             "GET" => false,
             "HEAD" => true,
             _ => {
-                let body = "GET or HEAD only\n";
-                let length = body.len().to_string();
-                let mut answer = response_head(
-                    405,
-                    &[
-                        ("Allow", "GET, HEAD"),
-                        ("Content-Type", "text/plain"),
-                        ("Content-Length", &length),
-                    ],
-                );
-                answer.push_str(body);
-                let sent = reply(&mut stream, answer).await;
-                let detail = format!("405: method {}", request.method.escape_debug());
-                let ending = Ending::new(ConnectionEvent::Rejected, Reason::BadRequest, detail);
+                let (ending, sent) =
+                    answer_method_not_allowed(&mut stream, &request.method, "GET, HEAD").await;
                 self.log(Some(path), ending, sent);
                 return Ok(());
             }
@@ -442,6 +411,56 @@ impl Pump<'_> {
         bump(&self.counters.bytes_out, n as i64);
         Ok(n)
     }
+}
+
+/// Answers a request head that could not be read: its error status when the client can still
+/// be told (400, 408, 431), nothing when it has gone.
+pub(crate) async fn answer_unreadable(
+    stream: &mut TcpStream,
+    error: &crate::http::RequestError,
+) -> (Ending, u64) {
+    match error.status() {
+        Some(status) => {
+            let body = format!("{error}\n");
+            let sent = reply(stream, response(status, "text/plain", &body, false)).await;
+            let detail = format!("{status}: {error}");
+            let ending = Ending::new(ConnectionEvent::Rejected, Reason::BadRequest, detail);
+            (ending, sent)
+        }
+        None => (
+            Ending::new(
+                ConnectionEvent::Closed,
+                Reason::ClientLeft,
+                "before its request",
+            ),
+            0,
+        ),
+    }
+}
+
+/// Answers a method the server does not take: 405, with the ones it does (`allow`).
+pub(crate) async fn answer_method_not_allowed(
+    stream: &mut TcpStream,
+    method: &str,
+    allow: &str,
+) -> (Ending, u64) {
+    let body = format!("{allow} only\n");
+    let length = body.len().to_string();
+    let mut answer = response_head(
+        405,
+        &[
+            ("Allow", allow),
+            ("Content-Type", "text/plain"),
+            ("Content-Length", &length),
+        ],
+    );
+    answer.push_str(&body);
+    let sent = reply(stream, answer).await;
+    let detail = format!("405: method {}", method.escape_debug());
+    (
+        Ending::new(ConnectionEvent::Rejected, Reason::BadRequest, detail),
+        sent,
+    )
 }
 
 /// Writes a small response and closes, giving up after [`WRITE_GRACE`]; returns the bytes

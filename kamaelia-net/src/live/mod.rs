@@ -51,6 +51,24 @@ pub struct LiveChunk {
     pub kind: ChunkKind,
 }
 
+impl From<kamaelia_codec::OggPage> for LiveChunk {
+    /// Header pages are the header every listener gets first; pages that begin a packet are
+    /// where a listener may join.
+    fn from(page: kamaelia_codec::OggPage) -> Self {
+        let kind = if page.is_header() {
+            ChunkKind::Header
+        } else if page.is_join_point() {
+            ChunkKind::JoinPoint
+        } else {
+            ChunkKind::Continuation
+        };
+        LiveChunk {
+            bytes: page.into_bytes(),
+            kind,
+        }
+    }
+}
+
 /// How a [`LiveHttpServer`] listens, what it serves, and what it allows.
 #[derive(Clone, Debug)]
 pub struct LiveConfig {

@@ -8,7 +8,7 @@ use crate::http::{Request, read_request_head, response, response_head};
 use crate::icy::IcyWeaver;
 use crate::live::audience::subscriber;
 use crate::live::counters::Open;
-use crate::live::listener::{Ending, Pump, reply};
+use crate::live::listener::{Ending, Pump, answer_method_not_allowed, answer_unreadable, reply};
 use axon_core::{Boxes, Component, ComponentError, Control, Inbox};
 use bytes::Bytes;
 use std::net::SocketAddr;
@@ -45,25 +45,7 @@ impl Component for Connection {
         let (request, start) = match read {
             Ok(read) => read,
             Err(error) => {
-                let (ending, sent) = match error.status() {
-                    Some(status) => {
-                        let body = format!("{error}\n");
-                        let sent =
-                            reply(&mut stream, response(status, "text/plain", &body, false)).await;
-                        let detail = format!("{status}: {error}");
-                        let ending =
-                            Ending::new(ConnectionEvent::Rejected, Reason::BadRequest, detail);
-                        (ending, sent)
-                    }
-                    None => (
-                        Ending::new(
-                            ConnectionEvent::Closed,
-                            Reason::ClientLeft,
-                            "before its request",
-                        ),
-                        0,
-                    ),
-                };
+                let (ending, sent) = answer_unreadable(&mut stream, &error).await;
                 self.log(None, ending, sent);
                 return Ok(());
             }
@@ -108,23 +90,12 @@ impl Connection {
             "GET" => false,
             "HEAD" => true,
             _ => {
-                let body = "GET, HEAD, PUT or SOURCE only\n";
-                let length = body.len().to_string();
-                let mut answer = response_head(
-                    405,
-                    &[
-                        ("Allow", "GET, HEAD, PUT, SOURCE"),
-                        ("Content-Type", "text/plain"),
-                        ("Content-Length", &length),
-                    ],
-                );
-                answer.push_str(body);
-                let sent = reply(&mut stream, answer).await;
-                let detail = format!("405: method {}", request.method.escape_debug());
-                return (
-                    Ending::new(ConnectionEvent::Rejected, Reason::BadRequest, detail),
-                    sent,
-                );
+                return answer_method_not_allowed(
+                    &mut stream,
+                    &request.method,
+                    "GET, HEAD, PUT, SOURCE",
+                )
+                .await;
             }
         };
         let answered = |sent, what: &str| {

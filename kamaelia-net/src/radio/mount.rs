@@ -6,10 +6,10 @@
 //! link of the chain the listeners receive, so their players keep decoding.
 
 use super::config::{Fallback, MountConfig};
+use crate::LiveChunk;
 use crate::icy::Title;
 use crate::live::audience::Audience;
 use crate::live::counters::Counters;
-use crate::{ChunkKind, LiveChunk};
 use axon_core::{Boxes, Component, ComponentError, ComponentHandle, Control, Inbox, Next};
 use kamaelia_codec::{ChainWriter, Comments, OggDemuxer, OggEvent, OggPage};
 use std::cell::{Cell, RefCell};
@@ -55,6 +55,8 @@ pub(crate) struct Mount {
     pub(crate) audience: RefCell<Audience>,
     chain: RefCell<ChainWriter>,
     feed: Cell<Feed>,
+    /// A feeder that has claimed the mount while the fallback plays, and its pages so far.
+    incoming: RefCell<Option<(Feed, Vec<OggPage>)>>,
     /// The now-playing title (from the stream's comments, or set by an admin).
     pub(crate) title: Title,
     pub(crate) info: RefCell<StreamInfo>,
@@ -87,6 +89,7 @@ impl Mount {
             audience: RefCell::new(Audience::new(burst, max_lag)),
             chain: RefCell::new(ChainWriter::new()),
             feed: Cell::new(Feed::Nobody),
+            incoming: RefCell::default(),
             title: Title::default(),
             info: RefCell::default(),
             listeners: Cell::new(0),
@@ -118,6 +121,7 @@ impl Mount {
     /// A page from `from`; dropped unless `from` feeds the mount now.
     pub(crate) fn take_page(&self, from: Feed, page: &OggPage) {
         if self.feed.get() != from {
+            self.take_incoming(from, page);
             return;
         }
         if from != Feed::FallbackMount {
@@ -147,21 +151,68 @@ impl Mount {
 
     /// `feeder` (a source connection, or the relay) feeds the mount from now on, unless another source
     /// or the relay already does. A fallback running now is stopped.
+    ///
+    /// While a fallback plays, it goes on playing until the new feeder's first audio page
+    /// (its header pages are held until then), so listeners hear no gap while an encoder
+    /// starts up.
     pub(crate) fn claim(&self, feeder: Feed) -> bool {
-        if matches!(self.feed.get(), Feed::Source(_) | Feed::Relay) {
+        if matches!(self.feed.get(), Feed::Source(_) | Feed::Relay)
+            || self.incoming.borrow().is_some()
+        {
             return false;
         }
-        self.stop_fallback();
-        self.switch(feeder);
         *self.info.borrow_mut() = StreamInfo::default();
         *self.title.borrow_mut() = None; // until the new stream names itself
         self.rate.borrow_mut().reset();
+        if self.feed.get() == Feed::Nobody {
+            self.switch(feeder);
+        } else {
+            *self.incoming.borrow_mut() = Some((feeder, Vec::new()));
+        }
         true
+    }
+
+    /// A page from a feeder that has claimed the mount while its fallback still plays: held
+    /// until the first audio page, then the mount switches to it.
+    fn take_incoming(&self, from: Feed, page: &OggPage) {
+        let mut incoming = self.incoming.borrow_mut();
+        let Some((feeder, held)) = incoming.as_mut().filter(|(f, _)| *f == from) else {
+            return;
+        };
+        if page.is_bos() {
+            held.clear(); // a new stream: what came before it cannot start anyone
+        }
+        held.push(page.clone());
+        if !page.is_join_point() || !held[0].is_bos() {
+            // Bounded: a stream whose headers never end is not let in until it has audio.
+            if held.len() > 64 {
+                held.remove(0);
+            }
+            return;
+        }
+        let (feeder, held) = (*feeder, std::mem::take(held));
+        *incoming = None;
+        drop(incoming);
+        self.stop_fallback();
+        self.switch(feeder);
+        for page in &held {
+            self.take_page(feeder, page);
+        }
     }
 
     /// `feeder` has stopped: the mount falls back (to `fallback`, the mount it names when it
     /// names one) or goes quiet; its listeners stay.
     pub(crate) fn release(self: &Rc<Self>, feeder: Feed, fallback: Option<&Rc<Mount>>) {
+        if self
+            .incoming
+            .borrow()
+            .as_ref()
+            .is_some_and(|(f, _)| *f == feeder)
+        {
+            // It left before it sent audio: the fallback never stopped.
+            *self.incoming.borrow_mut() = None;
+            return;
+        }
         if self.feed.get() != feeder {
             return;
         }
@@ -247,7 +298,7 @@ impl Mount {
             for dependent in &dependents {
                 dependent.take_page(Feed::FallbackMount, &page);
             }
-            audience.publish(page_chunk(page), &self.counters, true);
+            audience.publish(LiveChunk::from(page), &self.counters, true);
         }
     }
 
@@ -276,29 +327,6 @@ impl Drop for Listening {
         self.0
             .listeners
             .set(self.0.listeners.get().saturating_sub(1));
-    }
-}
-
-/// An Ogg page as a chunk of the live stream.
-fn page_chunk(page: OggPage) -> LiveChunk {
-    LiveChunk::from(page)
-}
-
-impl From<OggPage> for LiveChunk {
-    /// Header pages are the header every listener gets first; pages that begin a packet are
-    /// where a listener may join.
-    fn from(page: OggPage) -> Self {
-        let kind = if page.is_header() {
-            ChunkKind::Header
-        } else if page.is_join_point() {
-            ChunkKind::JoinPoint
-        } else {
-            ChunkKind::Continuation
-        };
-        LiveChunk {
-            bytes: page.into_bytes(),
-            kind,
-        }
     }
 }
 

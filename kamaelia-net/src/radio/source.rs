@@ -26,15 +26,7 @@ pub(super) async fn serve(
 ) -> (Ending, u64) {
     let path = request.path.as_str();
     if let Err(why) = super::config::check_mount_path(path) {
-        let sent = reply(
-            &mut stream,
-            response(400, "text/plain", &format!("{why}\n"), false),
-        )
-        .await;
-        return (
-            Ending::new(ConnectionEvent::Rejected, Reason::BadRequest, why),
-            sent,
-        );
+        return refuse(&mut stream, 400, Reason::BadRequest, &why).await;
     }
     let password = station.source_password_for(path);
     if !password.is_some_and(|p| authorized(request, None, p)) {
@@ -51,51 +43,28 @@ pub(super) async fn serve(
     }
     let mount = station.mount_for_source(path);
     if mount.config.relay.is_some() {
-        let sent = reply(
+        return refuse(
             &mut stream,
-            response(403, "text/plain", "this mount is fed by a relay\n", false),
+            403,
+            Reason::Forbidden,
+            "this mount is fed by a relay",
         )
         .await;
-        return (
-            Ending::new(
-                ConnectionEvent::Rejected,
-                Reason::Forbidden,
-                "mount fed by a relay",
-            ),
-            sent,
-        );
     }
     let mut body = match BodyReader::for_request(request) {
         Ok(body) => body,
-        Err(why) => {
-            let sent = reply(
-                &mut stream,
-                response(400, "text/plain", &format!("{why}\n"), false),
-            )
-            .await;
-            return (
-                Ending::new(ConnectionEvent::Rejected, Reason::BadRequest, why),
-                sent,
-            );
-        }
+        Err(why) => return refuse(&mut stream, 400, Reason::BadRequest, &why).await,
     };
     let id = station.next_id();
     let feed = Feed::Source(id);
     if !mount.claim(feed) {
-        let sent = reply(
+        return refuse(
             &mut stream,
-            response(
-                403,
-                "text/plain",
-                "this mount already has a source\n",
-                false,
-            ),
+            403,
+            Reason::Forbidden,
+            "this mount already has a source",
         )
         .await;
-        return (
-            Ending::new(ConnectionEvent::Rejected, Reason::Forbidden, "mount in use"),
-            sent,
-        );
     }
     // Given back (the mount falls back) however this ends.
     let _claim = Claim {
@@ -270,6 +239,16 @@ fn stream_info(request: &Request) -> StreamInfo {
         public: header("ice-public").is_some_and(|v| v == "1"),
         ..StreamInfo::default()
     }
+}
+
+/// Answers `status` with `why` as the body, and says so in the connection's ending.
+async fn refuse(stream: &mut TcpStream, status: u16, reason: Reason, why: &str) -> (Ending, u64) {
+    let sent = reply(
+        stream,
+        response(status, "text/plain", &format!("{why}\n"), false),
+    )
+    .await;
+    (Ending::new(ConnectionEvent::Rejected, reason, why), sent)
 }
 
 /// A 401 asking for Basic credentials.
