@@ -236,6 +236,9 @@ pub struct BoxCounters {
     pub wakes: u64,
     /// Values left unreceived when the owner exited (inboxes).
     pub undelivered: u64,
+    /// The most values ever queued at once (inboxes; told up to 65,535): how near to full it
+    /// has come, which a depth read now can miss.
+    pub high_water: usize,
 }
 
 /// How one box is linked onward, for the topology snapshot.
@@ -260,6 +263,8 @@ pub(crate) trait ErasedBox {
     fn blocked(&self) -> bool {
         false
     }
+    /// Notes the depth now in the high-water mark (inboxes; called while measuring).
+    fn note_depth(&self) {}
     fn link_view(&self) -> Option<LinkView>;
     /// Where this outbox's cross-core link leads, if it has one.
     fn cross_view(&self) -> Option<crate::cross::CrossView> {
@@ -339,6 +344,9 @@ impl<T: 'static> ErasedBox for InboxCore<T> {
             }),
         }
     }
+    fn note_depth(&self) {
+        self.note_depth();
+    }
     fn counters(&self) -> BoxCounters {
         BoxCounters {
             depth: self.len(),
@@ -346,6 +354,7 @@ impl<T: 'static> ErasedBox for InboxCore<T> {
             messages: self.pushes.get(),
             wakes: u64::from(self.wakes.get()),
             undelivered: self.undelivered(),
+            high_water: self.high_water(),
         }
     }
     fn link_view(&self) -> Option<LinkView> {
@@ -412,6 +421,7 @@ impl<T: 'static> ErasedBox for OutboxCore<T> {
             messages: self.sent.get(),
             wakes: 0,
             undelivered: 0,
+            high_water: 0,
         }
     }
     fn link_view(&self) -> Option<LinkView> {

@@ -26,11 +26,15 @@ pub(crate) struct InboxCore<T> {
     capacity: Cell<u32>,
     /// Times a push woke the sleeping owner.
     pub(crate) wakes: Cell<u32>,
-    closed: Cell<bool>,
-    /// Set while the owner sleeps on this inbox, so a push checks one flag, not the waker.
-    rx_waiting: Cell<bool>,
-    /// Set while some sender waits for room, so a pop checks one flag, not the waiter list.
-    tx_waiting: Cell<bool>,
+    /// [`CLOSED`], [`RX_WAITING`] and [`TX_WAITING`], in one byte (so the high-water mark fits
+    /// where three flags stood).
+    flags: Cell<u8>,
+    /// The most values seen queued at once (saturating at `u16::MAX`): how close the inbox
+    /// came to full, for the live view. Noted when the owner is polled while the scheduler
+    /// measures, never on a send: between two polls of its owner an inbox only grows (only
+    /// the owner takes from it, on one thread), so its depth as a poll begins is the peak since
+    /// the last one.
+    high_water: Cell<u16>,
     rx_waker: Cell<Option<Waker>>,
     /// Values ever pushed into this inbox's own queue.
     pub(crate) pushes: Cell<u64>,
@@ -63,6 +67,13 @@ impl<T> Default for InLinks<T> {
     }
 }
 
+/// Sends are refused.
+const CLOSED: u8 = 1;
+/// The owner sleeps on this inbox: a push checks one bit, not the waker.
+const RX_WAITING: u8 = 2;
+/// Some sender waits for room: a pop checks one bit, not the waiter list.
+const TX_WAITING: u8 = 4;
+
 fn clamp(capacity: usize) -> u32 {
     u32::try_from(capacity.max(1)).unwrap_or(u32::MAX)
 }
@@ -74,9 +85,8 @@ impl<T> InboxCore<T> {
             limit: Cell::new(clamp(capacity)),
             capacity: Cell::new(clamp(capacity)),
             wakes: Cell::new(0),
-            closed: Cell::new(false),
-            rx_waiting: Cell::new(false),
-            tx_waiting: Cell::new(false),
+            flags: Cell::new(0),
+            high_water: Cell::new(0),
             rx_waker: Cell::new(None),
             pushes: Cell::new(0),
             meta: BoxMeta::default(),
@@ -86,6 +96,31 @@ impl<T> InboxCore<T> {
 
     pub(crate) fn len(&self) -> usize {
         self.items.borrow().len()
+    }
+
+    #[inline(always)]
+    fn flag(&self, bit: u8) -> bool {
+        self.flags.get() & bit != 0
+    }
+
+    #[inline(always)]
+    fn set_flag(&self, bit: u8, on: bool) {
+        let flags = self.flags.get();
+        self.flags.set(if on { flags | bit } else { flags & !bit });
+    }
+
+    /// The most values seen queued at once while the scheduler measured, or now (at most
+    /// 65,535 is told).
+    pub(crate) fn high_water(&self) -> usize {
+        usize::from(self.high_water.get()).max(self.len().min(usize::from(u16::MAX)))
+    }
+
+    /// Notes the depth now in the high-water mark.
+    pub(crate) fn note_depth(&self) {
+        let len = self.len();
+        if len > usize::from(self.high_water.get()) {
+            self.high_water.set(u16::try_from(len).unwrap_or(u16::MAX));
+        }
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -103,7 +138,7 @@ impl<T> InboxCore<T> {
     }
 
     fn update_limit(&self) {
-        let limit = if self.closed.get() {
+        let limit = if self.flag(CLOSED) {
             0
         } else {
             self.capacity.get().saturating_sub(self.reserved())
@@ -130,7 +165,7 @@ impl<T> InboxCore<T> {
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.get()
+        self.flag(CLOSED)
     }
 
     fn has_room(&self) -> bool {
@@ -168,7 +203,7 @@ impl<T> InboxCore<T> {
 
     #[inline]
     pub(crate) fn try_push(&self, value: T) -> Result<(), TrySendError<T>> {
-        if self.closed.get() {
+        if self.flag(CLOSED) {
             return Err(TrySendError::Closed(value));
         }
         {
@@ -185,10 +220,13 @@ impl<T> InboxCore<T> {
     /// Pushes regardless of capacity (used for values already counted as sent: a released hold
     /// queue, a reserved permit, a scheduler-generated control message).
     pub(crate) fn force_push(&self, value: T) -> Result<(), T> {
-        if self.closed.get() {
+        if self.flag(CLOSED) {
             return Err(value);
         }
-        self.items.borrow_mut().push_back(value);
+        {
+            let mut items = self.items.borrow_mut();
+            items.push_back(value);
+        }
         self.pushed();
         Ok(())
     }
@@ -196,7 +234,7 @@ impl<T> InboxCore<T> {
     /// Pushes, making room by dropping the oldest queued value when full; returns what was
     /// dropped. The fan-out's `DropOldest` policy: the newest value always gets in.
     pub(crate) fn push_displacing(&self, value: T) -> Result<Option<T>, T> {
-        if self.closed.get() {
+        if self.flag(CLOSED) {
             return Err(value);
         }
         let displaced = {
@@ -216,14 +254,14 @@ impl<T> InboxCore<T> {
     #[inline(always)]
     fn pushed(&self) {
         self.pushes.set(self.pushes.get() + 1);
-        if self.rx_waiting.get() {
+        if self.flag(RX_WAITING) {
             self.wake_receiver();
         }
     }
 
     #[cold]
     fn wake_receiver(&self) {
-        self.rx_waiting.set(false);
+        self.set_flag(RX_WAITING, false);
         if let Some(waker) = self.rx_waker.take() {
             self.wakes.set(self.wakes.get().saturating_add(1));
             waker.wake();
@@ -233,7 +271,7 @@ impl<T> InboxCore<T> {
     #[inline(always)]
     pub(crate) fn try_pop(&self) -> Option<T> {
         let value = self.items.borrow_mut().pop_front()?;
-        if self.tx_waiting.get() {
+        if self.flag(TX_WAITING) {
             self.wake_senders();
         }
         Some(value)
@@ -242,7 +280,7 @@ impl<T> InboxCore<T> {
     /// Wakes every sender waiting for room (they retry; spurious wakes are harmless).
     #[cold]
     pub(crate) fn wake_senders(&self) {
-        self.tx_waiting.set(false);
+        self.set_flag(TX_WAITING, false);
         let allocated = self.links.get().is_some();
         let waiters = if allocated {
             std::mem::take(&mut self.links.get_mut().tx_waiters)
@@ -255,7 +293,7 @@ impl<T> InboxCore<T> {
     }
 
     pub(crate) fn register_receiver(&self, cx: &Context<'_>) {
-        self.rx_waiting.set(true);
+        self.set_flag(RX_WAITING, true);
         let current = self.rx_waker.take();
         match current {
             Some(w) if w.will_wake(cx.waker()) => self.rx_waker.set(Some(w)),
@@ -264,7 +302,7 @@ impl<T> InboxCore<T> {
     }
 
     pub(crate) fn register_sender(&self, cx: &Context<'_>) {
-        self.tx_waiting.set(true);
+        self.set_flag(TX_WAITING, true);
         let mut links = self.links.get_mut();
         let waiters = &mut links.tx_waiters;
         if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
@@ -302,7 +340,7 @@ impl<T> InboxCore<T> {
     }
 
     pub(crate) fn poll_reserve(&self, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
-        if self.closed.get() {
+        if self.flag(CLOSED) {
             return Poll::Ready(Err(()));
         }
         if self.has_room() {
@@ -325,14 +363,14 @@ impl<T> InboxCore<T> {
 
     /// Refuses further sends (they get `Closed`) but keeps what is queued for the owner.
     pub(crate) fn refuse_sends(&self) {
-        self.closed.set(true);
+        self.set_flag(CLOSED, true);
         self.update_limit();
         self.wake_senders();
     }
 
     /// The owner exited: refuse further sends, count (and drop) what was never received.
     pub(crate) fn close(&self) {
-        self.closed.set(true);
+        self.set_flag(CLOSED, true);
         self.update_limit();
         let rest = std::mem::take(&mut *self.items.borrow_mut());
         if !rest.is_empty() {
@@ -343,7 +381,7 @@ impl<T> InboxCore<T> {
                 "inbox closed with undelivered messages"
             );
         }
-        self.rx_waiting.set(false);
+        self.set_flag(RX_WAITING, false);
         self.rx_waker.take();
         self.wake_senders();
         drop(rest);
@@ -636,6 +674,14 @@ impl<T: 'static> InboxRef<T> {
     /// Times a push woke the inbox's sleeping owner.
     pub fn wakes(&self) -> u64 {
         u64::from(self.core.wakes.get())
+    }
+
+    /// The most values seen queued here at once (told up to 65,535): how near to full the
+    /// inbox has come, which its depth now can miss. Kept while the scheduler measures (the
+    /// live view is watching, or [`Scheduler::measure`](crate::Scheduler::measure)), so sends
+    /// cost nothing more when it does not; then it is the depth now.
+    pub fn high_water(&self) -> usize {
+        self.core.high_water()
     }
 
     /// Values that were queued when the owner exited and so were never received.

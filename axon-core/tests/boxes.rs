@@ -485,3 +485,28 @@ fn a_control_inbox_marked_boxes_control_is_the_stage_control() {
     assert_eq!(finished, None);
     let _ = (&worker.outbox, &worker.signal);
 }
+
+/// An inbox that filled and drained between two looks still shows how full it came, while the
+/// scheduler measures (the live view watches); when it does not, sends pay nothing for it.
+#[test]
+fn a_measured_inbox_remembers_how_full_it_came() {
+    for measuring in [true, false] {
+        block_on(async {
+            let scheduler = Scheduler::new();
+            scheduler.measure(measuring);
+            let (sink, collected) = Collect::<u32>::new();
+            let (inbox, control) = (sink.inbox.to_ref(), sink.control.to_ref());
+            scheduler.activate(sink);
+            // Five values queue while the sink has not yet run; it takes them all at once.
+            for n in 0..5 {
+                inbox.try_send(n).unwrap();
+            }
+            control.try_send(Control::ProducerFinished).unwrap();
+            scheduler.run().await;
+            assert_eq!(collected.take(), vec![0, 1, 2, 3, 4]);
+            assert_eq!(inbox.len(), 0);
+            let expected = if measuring { 5 } else { 0 };
+            assert_eq!(inbox.high_water(), expected, "measuring: {measuring}");
+        });
+    }
+}

@@ -319,6 +319,11 @@ fn a_person_sees_the_running_system_in_headless_chromium() {
         "the blocked link is marked:\n{second}"
     );
     assert!(second.contains("Deadlock: Stubborn"), "{second}");
+    // The stalled component's inbox (capacity 2) has been full: its high-water mark says so.
+    assert!(
+        second.contains("— 2/2, 2 messages, high water 2"),
+        "the full inbox's high water:\n{second}"
+    );
     // …and the failures panel names what failed, and why.
     assert!(
         second.contains("a bomb goes off on purpose") && second.contains("Bomb#"),
