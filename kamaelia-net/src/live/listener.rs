@@ -67,6 +67,24 @@ pub(crate) struct Ending {
 }
 
 impl Ending {
+    /// Counts the event in `counters` and writes its log line.
+    pub(crate) fn record(
+        &self,
+        counters: &Counters,
+        peer: SocketAddr,
+        path: Option<&str>,
+        bytes: u64,
+    ) {
+        counters.record(ConnectionRecord {
+            peer,
+            path,
+            event: self.event,
+            reason: self.reason,
+            detail: &self.detail,
+            bytes,
+        });
+    }
+
     pub(crate) fn new(event: ConnectionEvent, reason: Reason, detail: impl Into<String>) -> Self {
         Ending {
             event,
@@ -173,14 +191,7 @@ impl Component for Listener {
 
 impl Listener {
     fn log(&self, path: Option<&str>, ending: Ending, bytes: u64) {
-        self.shared.counters.record(ConnectionRecord {
-            peer: self.peer,
-            path,
-            event: ending.event,
-            reason: ending.reason,
-            detail: &ending.detail,
-            bytes,
-        });
+        ending.record(&self.shared.counters, self.peer, path, bytes);
     }
 
     /// Joins the stream, sends the head and writes the stream until the end, a lag, or the
@@ -209,14 +220,12 @@ impl Listener {
         };
         let peer = self.peer;
         let joined = |sent| {
-            shared.counters.record(ConnectionRecord {
+            Ending::new(ConnectionEvent::Joined, Reason::Listening, "").record(
+                &shared.counters,
                 peer,
-                path: Some(path),
-                event: ConnectionEvent::Joined,
-                reason: Reason::Listening,
-                detail: "",
-                bytes: sent,
-            })
+                Some(path),
+                sent,
+            )
         };
         pump.run(stream, head, &mut self.inbox, &mut self.control, joined)
             .await

@@ -3,7 +3,7 @@
 
 use super::mount::Mount;
 use super::{Station, authorized, source, status};
-use crate::access::{ConnectionEvent, ConnectionRecord, Reason};
+use crate::access::{ConnectionEvent, Reason};
 use crate::http::{Request, read_request_head, response, response_head};
 use crate::icy::IcyWeaver;
 use crate::live::audience::subscriber;
@@ -58,14 +58,7 @@ impl Component for Connection {
 
 impl Connection {
     fn log(&self, path: Option<&str>, ending: Ending, bytes: u64) {
-        self.station.counters.record(ConnectionRecord {
-            peer: self.peer,
-            path,
-            event: ending.event,
-            reason: ending.reason,
-            detail: &ending.detail,
-            bytes,
-        });
+        ending.record(&self.station.counters, self.peer, path, bytes);
     }
 
     async fn serve(
@@ -230,15 +223,14 @@ impl Connection {
             coalesce: station.config.coalesce,
         };
         let (peer, path) = (self.peer, mount.path.as_str());
+        let detail = if icy { "icy metadata" } else { "" };
         let joined = |sent| {
-            station.counters.record(ConnectionRecord {
+            Ending::new(ConnectionEvent::Joined, Reason::Listening, detail).record(
+                &station.counters,
                 peer,
-                path: Some(path),
-                event: ConnectionEvent::Joined,
-                reason: Reason::Listening,
-                detail: if icy { "icy metadata" } else { "" },
-                bytes: sent,
-            })
+                Some(path),
+                sent,
+            )
         };
         pump.run(stream, head, &mut self.inbox, &mut self.control, joined)
             .await

@@ -90,14 +90,12 @@ pub(super) async fn serve(
             0,
         );
     }
-    station.counters.record(crate::ConnectionRecord {
+    Ending::new(ConnectionEvent::Joined, Reason::Source, "source connected").record(
+        &station.counters,
         peer,
-        path: Some(path),
-        event: ConnectionEvent::Joined,
-        reason: Reason::Source,
-        detail: "source connected",
-        bytes: sent,
-    });
+        Some(path),
+        sent,
+    );
     let mut feeding = Feeding {
         mount: &mount,
         feed,
