@@ -263,7 +263,12 @@ impl Pump<'_> {
     ) -> (Ending, u64) {
         let counters = self.counters;
         let mut sent = 0u64;
-        match tokio::time::timeout(WRITE_GRACE, stream.write_all(head.as_bytes())).await {
+        match Box::pin(tokio::time::timeout(
+            WRITE_GRACE,
+            stream.write_all(head.as_bytes()),
+        ))
+        .await
+        {
             Ok(Ok(())) => sent += head.len() as u64,
             Ok(Err(e)) => {
                 let detail = format!("writing the head: {e}");
@@ -296,7 +301,9 @@ impl Pump<'_> {
                     return match message {
                         message if message.is_producer_finished() => {
                             // The stream has ended: what was queued still goes out.
-                            let finished = tokio::time::timeout(self.end_grace, async {
+                            // Boxed, as the head's write: rare paths stay out of the
+                            // future a listener holds for as long as it listens.
+                            let finished = Box::pin(tokio::time::timeout(self.end_grace, async {
                                 while let Some(bytes) = inbox.try_recv() {
                                     sent += self.write(&mut to_client, &bytes).await?;
                                 }
@@ -304,7 +311,7 @@ impl Pump<'_> {
                                     to_client.write_all(b"0\r\n\r\n").await?;
                                 }
                                 to_client.shutdown().await
-                            })
+                            }))
                             .await;
                             let ending = match finished {
                                 Ok(Ok(())) => Ending::new(ConnectionEvent::Closed, Reason::Finished, "the stream ended"),
