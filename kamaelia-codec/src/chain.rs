@@ -223,17 +223,25 @@ impl ChainWriter {
                 packets.push(packet.data);
             }
         }
-        let Some(at) = packets.iter().position(|p| Comments::parse(p).is_some()) else {
+        let Some((at, mut comments)) = packets
+            .iter()
+            .enumerate()
+            .find_map(|(at, p)| Some((at, Comments::parse(p)?)))
+        else {
             return;
         };
-        let mut comments = Comments::parse(&packets[at]).expect("parsed above");
         comments.set("TITLE", title);
         let rewritten = comments.to_packet();
         let mut new_packets: Vec<&[u8]> = packets.iter().map(|p| &p[..]).collect();
         new_packets[at] = &rewritten;
         let serial_in = link.serial_in;
-        let headers_in = link.headers_in.clone();
         let headers = OggPage::paginate(serial_in, &new_packets, true, true);
+        // The link being ended gives its incoming headers to the next.
+        let headers_in = self
+            .link
+            .as_mut()
+            .map(|l| std::mem::take(&mut l.headers_in))
+            .unwrap_or_default();
         self.start_link(serial_in, out);
         for page in &headers {
             self.emit(page, out);

@@ -62,6 +62,13 @@ impl Counters {
 
     /// `{"connections":…, …, "by_reason":{"client_left":…, "lagging":…, …}}`
     pub(crate) fn json(&self) -> String {
+        let mut json = serde_json::Value::from(self.fields()).to_string();
+        json.push('\n');
+        json
+    }
+
+    /// The counters as JSON fields, for a server that adds its own (the radio's mounts).
+    pub(crate) fn fields(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut fields = serde_json::Map::new();
         let mut reasons = serde_json::Map::new();
         for (name, value) in self.named() {
@@ -71,9 +78,7 @@ impl Counters {
             };
         }
         fields.insert("by_reason".into(), reasons.into());
-        let mut json = serde_json::Value::from(fields).to_string();
-        json.push('\n');
-        json
+        fields
     }
 
     /// Counts a connection event by its reason and writes its log line.

@@ -332,11 +332,21 @@ impl Pump<'_> {
                     Err(e) => return (left(e.to_string()), sent), // the listener has gone
                 },
                 bytes = inbox.recv() => {
-                    let mut batch = vec![bytes];
                     // The first chunk (a newcomer's header and burst) goes at once.
-                    if !self.coalesce.is_zero() && sent > head_length {
-                        self.gather(inbox, &mut batch).await;
-                    }
+                    let gathered = if !self.coalesce.is_zero() && sent > head_length {
+                        self.gather(inbox, bytes.len()).await
+                    } else {
+                        Vec::new()
+                    };
+                    // This chunk and what came with it; nothing is allocated for a lone chunk
+                    // (this runs once per chunk per listener).
+                    let joined;
+                    let batch: &[Bytes] = if gathered.is_empty() {
+                        std::slice::from_ref(&bytes)
+                    } else {
+                        joined = [std::slice::from_ref(&bytes), &gathered].concat();
+                        &joined
+                    };
                     // A write waits while the client is slow; meanwhile the server may give
                     // up on it (a lag) or the stream may end.
                     let chunked = self.chunked;
@@ -346,7 +356,7 @@ impl Pump<'_> {
                             woven = batch.iter().flat_map(|b| icy.weave(b)).collect::<Vec<_>>();
                             &woven[..]
                         }
-                        None => &batch[..],
+                        None => batch,
                     };
                     let write = write_parts(&mut to_client, parts, chunked);
                     tokio::pin!(write);
@@ -390,22 +400,24 @@ impl Pump<'_> {
         }
     }
 
-    /// Adds to `batch` what arrives within [`coalesce`](Self::coalesce) of its first chunk,
-    /// up to [`COALESCE_BYTES`]. (Control messages wait for the write: at most that long.)
-    async fn gather(&self, inbox: &mut Inbox<Bytes>, batch: &mut Vec<Bytes>) {
+    /// What arrives within [`coalesce`](Self::coalesce) after a chunk of `first` bytes, up to
+    /// [`COALESCE_BYTES`] in all. (Control messages wait for the write: at most that long.)
+    async fn gather(&self, inbox: &mut Inbox<Bytes>, first: usize) -> Vec<Bytes> {
         let due = tokio::time::Instant::now() + self.coalesce;
-        let mut queued: usize = batch.iter().map(Bytes::len).sum();
+        let mut batch = Vec::new();
+        let mut queued = first;
         while queued < COALESCE_BYTES {
             let more = match inbox.try_recv() {
                 Some(more) => more,
                 None => tokio::select! {
                     more = inbox.recv() => more,
-                    () = tokio::time::sleep_until(due) => return,
+                    () = tokio::time::sleep_until(due) => break,
                 },
             };
             queued += more.len();
             batch.push(more);
         }
+        batch
     }
 
     /// Writes one chunk of the stream (with ICY metadata woven in when asked); returns the

@@ -210,7 +210,7 @@ impl Connection {
 /// the client asked for titles, chunked encoding for HTTP/1.1.
 fn stream_head(mount: &Mount, icy: bool, chunked: bool, icy_metaint: usize) -> String {
     let metaint = icy_metaint.to_string();
-    let info = mount.info.borrow().clone();
+    let info = mount.info.borrow();
     let mut headers: Vec<(&str, &str)> = vec![
         ("Content-Type", "application/ogg"),
         ("Cache-Control", "no-cache, no-store"),
@@ -237,12 +237,6 @@ fn stream_head(mount: &Mount, icy: bool, chunked: bool, icy_metaint: usize) -> S
     if chunked {
         headers.push(("Transfer-Encoding", "chunked"));
     }
-    // Values from a source must not break the head.
-    let headers: Vec<(&str, String)> = headers
-        .into_iter()
-        .map(|(n, v)| (n, v.replace(['\r', '\n'], " ")))
-        .collect();
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
     response_head(200, &headers)
 }
 

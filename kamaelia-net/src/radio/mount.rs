@@ -284,18 +284,12 @@ impl Mount {
         if out.is_empty() {
             return;
         }
-        self.dependents
-            .borrow_mut()
-            .retain(|d| d.strong_count() > 0);
-        let dependents: Vec<Rc<Mount>> = self
-            .dependents
-            .borrow()
-            .iter()
-            .filter_map(Weak::upgrade)
-            .collect();
+        // A dependent only ever takes pages in: with fallback loops refused, nothing here is
+        // borrowed again while it does.
+        let dependents = self.dependents.borrow();
         let mut audience = self.audience.borrow_mut();
         for page in out {
-            for dependent in &dependents {
+            for dependent in dependents.iter().filter_map(Weak::upgrade) {
                 dependent.take_page(Feed::FallbackMount, &page);
             }
             audience.publish(LiveChunk::from(page), &self.counters, true);

@@ -68,9 +68,8 @@ impl Relay {
         let mut pages = OggPageReader::new();
         let mut got_audio = false;
         let mut buffer = vec![0u8; 16 * 1024];
-        let mut input = rest;
+        pages.push(&rest);
         let why = loop {
-            pages.push(&input);
             while let Some(event) = pages.next_event() {
                 match event {
                     PageEvent::Page(page) => {
@@ -87,7 +86,7 @@ impl Relay {
                 Err(_) => break format!("upstream sent nothing for {timeout:?}"),
                 Ok(Err(e)) => break format!("upstream: {e}"),
                 Ok(Ok(0)) => break "upstream closed the stream".to_string(),
-                Ok(Ok(n)) => input = buffer[..n].to_vec(),
+                Ok(Ok(n)) => pages.push(&buffer[..n]),
             }
         };
         station.release(mount, Feed::Relay);

@@ -221,13 +221,14 @@ fn unsupported(why: &str) -> Ending {
     Ending::new(ConnectionEvent::Rejected, Reason::Unsupported, why)
 }
 
-/// What a source's `ice-*` headers say about its stream.
+/// What a source's `ice-*` headers say about its stream, made safe once for every listener's
+/// response head (no line breaks).
 fn stream_info(request: &Request) -> StreamInfo {
     let header = |name: &str| {
         request
             .header(name)
             .filter(|v| !v.is_empty())
-            .map(String::from)
+            .map(|v| v.replace(['\r', '\n'], " "))
     };
     StreamInfo {
         name: header("ice-name"),

@@ -63,8 +63,7 @@ fn source_json(station: &Station, mount: &Mount) -> Value {
 
 /// Our counters, and per mount: who feeds it, listeners, peak, bit rate, title.
 pub(super) fn stats_json(station: &Station) -> String {
-    let mut stats: serde_json::Map<String, Value> =
-        serde_json::from_str(&station.counters.json()).unwrap_or_default();
+    let mut stats = station.counters.fields();
     let mounts: serde_json::Map<String, Value> = station
         .mounts
         .borrow()
