@@ -45,6 +45,9 @@ pub mod http;
 mod icy;
 mod introspect;
 mod live;
+#[cfg(feature = "nats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
+pub mod nats;
 mod radio;
 pub mod rtsp;
 mod server;

@@ -61,15 +61,12 @@ fn usage() -> String {
 /// The cargo feature arguments every build uses. Features that need system libraries are turned
 /// on only when those libraries are present, so a fresh machine still builds and tests.
 fn features() -> Vec<String> {
-    let mut wanted: Vec<&str> = Vec::new();
+    // NATS is pure Rust: always built and tested (its tests need the nats-server binary).
+    let mut wanted: Vec<&str> = vec!["kamaelia-net/nats"];
     if alsa_present() {
         wanted.push("kamaelia-examples/playback");
     }
-    if wanted.is_empty() {
-        Vec::new()
-    } else {
-        vec!["--features".to_string(), wanted.join(",")]
-    }
+    vec!["--features".to_string(), wanted.join(",")]
 }
 
 /// Audio output needs ALSA's development files, found through pkg-config.

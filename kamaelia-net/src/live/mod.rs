@@ -31,6 +31,7 @@ use tokio::net::TcpStream;
 
 /// What a chunk of the live stream is to a listener.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "nats", derive(serde::Serialize, serde::Deserialize))]
 pub enum ChunkKind {
     /// Part of the stream's header: every listener receives the latest run of header chunks
     /// before anything else. A header chunk after other chunks starts a new header (a new link
@@ -44,6 +45,7 @@ pub enum ChunkKind {
 
 /// A chunk of the live stream. Its bytes are shared by every listener: no copy per listener.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "nats", derive(serde::Serialize, serde::Deserialize))]
 pub struct LiveChunk {
     /// The bytes, sent as they are.
     pub bytes: Bytes,

@@ -1,0 +1,878 @@
+//! A linkage between processes: [`RemoteOutbox`] (where a local outbox is linked to send away)
+//! and [`RemoteInbox`] (whose outbox gives what arrived), joined by a link name, with credit
+//! flowing back so the receiver paces the sender.
+//!
+//! The protocol, on the subject `<prefix>.link.<name>`:
+//! 1. A sender starts a session (a random id) and sends a probe as a request; the receiver
+//!    answers with a grant: "send values numbered below `upto`". No answer at all ("no
+//!    responders") means nobody receives the link yet: the sender waits and asks again.
+//! 2. The sender sends data frames, numbered from 0, while it has credit. As the receiver hands
+//!    values on to its consumer it tops the credit up (a grant on
+//!    `<prefix>.link.<name>.credit.<session>`), half a window at a time.
+//! 3. Out of credit, or idle, the sender probes again: that recovers a grant lost in a broker
+//!    restart, tells the receiver the sender is alive, and tells it the number of the next
+//!    value, so values lost in between are counted.
+//! 4. `ProducerFinished`, a shutdown or a failure upstream goes across as the session's end,
+//!    with the number of values sent, after the last value.
+
+use super::wire::{self, EndReason, Frame, Grant};
+use super::{Cluster, ClusterError, check_name};
+use async_nats::{Client, RequestErrorKind, Subscriber};
+use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
+use futures::StreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The default credit window: values in flight (sent, not yet handed on) per sender.
+const DEFAULT_WINDOW: u64 = 256;
+/// How long a sender with nothing to do, or with no credit, waits before it probes.
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+/// How long a peer may be unheard of before it is taken to be gone.
+const DEFAULT_PEER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Counters of one end of a link, readable from outside while it runs (cloned before
+/// activation). All counts are since the component started.
+#[derive(Clone, Debug, Default)]
+pub struct LinkStats(Arc<Counters>);
+
+#[derive(Debug, Default)]
+struct Counters {
+    sent: AtomicU64,
+    delivered: AtomicU64,
+    lost: AtomicU64,
+    duplicates: AtomicU64,
+    malformed: AtomicU64,
+    stalls: AtomicU64,
+}
+
+impl LinkStats {
+    /// Values a [`RemoteOutbox`] published.
+    pub fn sent(&self) -> u64 {
+        self.0.sent.load(Ordering::Relaxed)
+    }
+    /// Values a [`RemoteInbox`] handed on to its consumer.
+    pub fn delivered(&self) -> u64 {
+        self.0.delivered.load(Ordering::Relaxed)
+    }
+    /// Values a [`RemoteInbox`] knows were sent and never arrived (a gap in the numbering).
+    pub fn lost(&self) -> u64 {
+        self.0.lost.load(Ordering::Relaxed)
+    }
+    /// Values that arrived twice and were dropped the second time.
+    pub fn duplicates(&self) -> u64 {
+        self.0.duplicates.load(Ordering::Relaxed)
+    }
+    /// Messages on the link's subject that were not frames of this link's type.
+    pub fn malformed(&self) -> u64 {
+        self.0.malformed.load(Ordering::Relaxed)
+    }
+    /// Times a [`RemoteOutbox`] ran out of credit and waited for its receiver.
+    pub fn stalls(&self) -> u64 {
+        self.0.stalls.load(Ordering::Relaxed)
+    }
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Why a link end gave up, carried in the `Control::Failed` it sends on `signal`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// Nobody received the link for the whole peer timeout.
+    NoReceiver {
+        /// The link.
+        link: String,
+        /// How long the sender waited.
+        waited: Duration,
+    },
+    /// A sender fell silent (no data, probe or end) for the whole peer timeout.
+    SenderGone {
+        /// The link.
+        link: String,
+    },
+    /// The sender's upstream failed, and this is what it said.
+    SenderFailed {
+        /// The link.
+        link: String,
+        /// The failure, as the sending side described it.
+        reason: String,
+    },
+    /// A value could not be encoded, or is larger than the server takes.
+    Unsendable {
+        /// The link.
+        link: String,
+        /// Why.
+        reason: String,
+    },
+    /// Nobody answered the request to join a bus or live stream for the whole peer timeout,
+    /// or the exporter refused it.
+    NotJoined {
+        /// What was to be joined.
+        what: String,
+        /// Why not.
+        reason: String,
+    },
+    /// The connection to NATS is closed for good (the client was dropped or gave up).
+    Closed {
+        /// The link.
+        link: String,
+    },
+}
+
+impl fmt::Display for LinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LinkError::NoReceiver { link, waited } => write!(
+                f,
+                "nobody receives the link {link:?} (waited {:.1} s)",
+                waited.as_secs_f64()
+            ),
+            LinkError::SenderGone { link } => {
+                write!(
+                    f,
+                    "the sender of the link {link:?} is gone (silent too long)"
+                )
+            }
+            LinkError::SenderFailed { link, reason } => {
+                write!(f, "the sender of the link {link:?} failed: {reason}")
+            }
+            LinkError::Unsendable { link, reason } => {
+                write!(f, "a value cannot go on the link {link:?}: {reason}")
+            }
+            LinkError::NotJoined { what, reason } => write!(f, "cannot join {what}: {reason}"),
+            LinkError::Closed { link } => {
+                write!(f, "the NATS connection of the link {link:?} is closed")
+            }
+        }
+    }
+}
+
+impl std::error::Error for LinkError {}
+
+/// Something a [`RemoteInbox`] noticed, on its `events` outbox (never blocking: with nothing
+/// linked, or a full inbox, events are dropped; the counters in [`LinkStats`] always count).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkEvent {
+    /// A sender started (or this receiver first heard of it mid-stream, at value `from`).
+    SenderJoined {
+        /// The sender's session.
+        session: u64,
+        /// The first value number this receiver will see from it.
+        from: u64,
+    },
+    /// Values sent by `session` that never arrived (a broker restart, typically).
+    Lost {
+        /// The sender's session.
+        session: u64,
+        /// How many.
+        count: u64,
+    },
+    /// A sender ended (its end frame arrived) or fell silent.
+    SenderLeft {
+        /// The sender's session.
+        session: u64,
+        /// Values handed on from it in all.
+        delivered: u64,
+    },
+    /// A message on the link's subject was not a frame of this link's type.
+    Malformed {
+        /// Why it could not be read.
+        reason: String,
+    },
+}
+
+/// Timings and window shared by both ends.
+#[derive(Clone, Copy, Debug)]
+struct Settings {
+    window: u64,
+    peer_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            window: DEFAULT_WINDOW,
+            peer_timeout: DEFAULT_PEER_TIMEOUT,
+        }
+    }
+}
+
+fn link_subject(cluster: &Cluster, name: &str) -> String {
+    cluster.subject("link", name)
+}
+
+fn credit_subject(cluster: &Cluster, name: &str, session: u64) -> String {
+    format!("{}.credit.{session}", link_subject(cluster, name))
+}
+
+/// Sends what arrives on its `inbox` to the link `name`, in order, as fast as the link's
+/// receiver grants credit: when it has none it stops taking from `inbox`, so the inbox fills
+/// and whatever feeds it waits, exactly as with a full local inbox.
+///
+/// `ProducerFinished`, `ShutdownMicroprocess` or `Failed` on `control` goes across after the
+/// values sent before it, then this component ends (saying `ProducerFinished` on `signal`).
+/// If nobody receives the link for the peer timeout (default 10 s) it sends
+/// `Control::Failed` with [`LinkError::NoReceiver`] on `signal` instead.
+#[derive(Boxes)]
+#[doc(alias = "RemoteLinkage")]
+pub struct RemoteOutbox<T: Serialize + 'static> {
+    /// Values to send across.
+    pub inbox: Inbox<T>,
+    /// The end of the stream, carried across.
+    pub control: Inbox<Control>,
+    /// `ProducerFinished` once the end went across; `Failed` with a [`LinkError`].
+    pub signal: Outbox<Control>,
+    cluster: Cluster,
+    name: String,
+    settings: Settings,
+    stats: LinkStats,
+}
+
+impl<T: Serialize + 'static> RemoteOutbox<T> {
+    /// A sender to the link `name` (a NATS subject token: letters, digits, `-`, `_`, dots).
+    pub fn new(cluster: &Cluster, name: &str) -> Result<Self, ClusterError> {
+        check_name("link", name)?;
+        Ok(RemoteOutbox {
+            inbox: Inbox::new(),
+            control: Inbox::new(),
+            signal: Outbox::new(),
+            cluster: cluster.clone(),
+            name: name.to_string(),
+            settings: Settings::default(),
+            stats: LinkStats::default(),
+        })
+    }
+
+    /// How long to wait for a receiver to appear, or to come back, before failing (default
+    /// 10 s). A broker restart is not a missing receiver: the sender waits it out.
+    pub fn peer_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.peer_timeout = timeout;
+        self
+    }
+
+    /// Its counters.
+    pub fn stats(&self) -> LinkStats {
+        self.stats.clone()
+    }
+}
+
+/// A sender's view of its session.
+struct Session {
+    client: Client,
+    subject: String,
+    id: u64,
+    next: u64,
+    granted: u64,
+    /// When the receiver last answered (or the session began).
+    heard: Instant,
+}
+
+enum Probed {
+    Granted,
+    NoReceiver,
+    Unreachable,
+}
+
+impl Session {
+    /// Asks for credit; a grant raises `granted` (never lowers it).
+    async fn probe(&mut self) -> Probed {
+        let ask = self
+            .client
+            .request(self.subject.clone(), wire::encode_probe(self.id, self.next));
+        match tokio::time::timeout(Duration::from_secs(2), ask).await {
+            Ok(Ok(reply)) => match wire::decode::<Grant>(&reply.payload) {
+                Ok(grant) => {
+                    self.granted = self.granted.max(grant.upto);
+                    self.heard = Instant::now();
+                    Probed::Granted
+                }
+                Err(e) => {
+                    tracing::warn!(link = %self.subject, error = %e, "a probe's answer is not a grant");
+                    Probed::Unreachable
+                }
+            },
+            Ok(Err(e)) if e.kind() == RequestErrorKind::NoResponders => Probed::NoReceiver,
+            Ok(Err(e)) => {
+                tracing::debug!(link = %self.subject, error = %e, "probe failed");
+                Probed::Unreachable
+            }
+            Err(_) => Probed::Unreachable,
+        }
+    }
+}
+
+impl<T: Serialize + 'static> Component for RemoteOutbox<T> {
+    async fn main(mut self) -> Result<(), ComponentError> {
+        let client = self.cluster.client().clone();
+        let id = wire::new_session();
+        let mut credit = client
+            .subscribe(credit_subject(&self.cluster, &self.name, id))
+            .await
+            .map_err(ClusterError::nats)?;
+        let mut session = Session {
+            client: client.clone(),
+            subject: link_subject(&self.cluster, &self.name),
+            id,
+            next: 0,
+            granted: 0,
+            heard: Instant::now(),
+        };
+        let max_payload = client.server_info().max_payload.max(1);
+        let mut no_receiver_since: Option<Instant> = None;
+        let mut last_sent = Instant::now();
+        // The end of the stream, once told, waiting for the values queued before it to go.
+        let mut ending: Option<Control> = None;
+        let mut stalled = false;
+        loop {
+            if session.next < session.granted {
+                stalled = false;
+                if let Some(end) = ending.take() {
+                    match self.inbox.try_recv() {
+                        Some(value) => {
+                            ending = Some(end);
+                            self.send_one(&client, &mut session, &value, max_payload)
+                                .await?;
+                            continue;
+                        }
+                        None => return self.finish(&client, &session, end).await,
+                    }
+                }
+                tokio::select! {
+                    biased;
+                    Some(grant) = credit.next() => take_grant(&mut session, &grant.payload),
+                    next = self.inbox.next_or_control(&mut self.control) => match next {
+                        Next::Data(value) => {
+                            self.send_one(&client, &mut session, &value, max_payload).await?;
+                            last_sent = Instant::now();
+                        }
+                        Next::Control(control) => return self.finish(&client, &session, control).await,
+                    },
+                    () = tokio::time::sleep_until((last_sent + PROBE_EVERY).into()) => {
+                        // Idle: tell the receiver we are alive (and learn whether it is).
+                        last_sent = Instant::now();
+                        self.keep_in_touch(&mut session, &mut no_receiver_since).await?;
+                    }
+                }
+            } else {
+                if !stalled && session.granted > 0 {
+                    LinkStats::add(&self.stats.0.stalls, 1);
+                }
+                stalled = true;
+                // Out of credit: wait for a grant, probing now and then. A shutdown stops us at
+                // once; the end of the stream waits for the values queued before it.
+                let probe_at = Instant::now()
+                    + if session.granted == 0 {
+                        Duration::ZERO
+                    } else {
+                        PROBE_EVERY
+                    };
+                tokio::select! {
+                    biased;
+                    Some(grant) = credit.next() => take_grant(&mut session, &grant.payload),
+                    control = self.control.recv(), if ending.is_none() => {
+                        if matches!(control, Control::ShutdownMicroprocess) || self.inbox.is_empty() {
+                            return self.finish(&client, &session, control).await;
+                        }
+                        ending = Some(control);
+                    }
+                    () = tokio::time::sleep_until(probe_at.into()) => {
+                        self.keep_in_touch(&mut session, &mut no_receiver_since).await?;
+                        if session.next >= session.granted {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn take_grant(session: &mut Session, payload: &[u8]) {
+    match wire::decode::<Grant>(payload) {
+        Ok(grant) => {
+            session.granted = session.granted.max(grant.upto);
+            session.heard = Instant::now();
+        }
+        Err(e) => tracing::warn!(link = %session.subject, error = %e, "malformed grant ignored"),
+    }
+}
+
+impl<T: Serialize + 'static> RemoteOutbox<T> {
+    /// Publishes one value; a value that cannot go (unencodable, too large) or a closed
+    /// connection fails the link, saying so on `signal` and to the receiver.
+    async fn send_one(
+        &self,
+        client: &Client,
+        session: &mut Session,
+        value: &T,
+        max_payload: usize,
+    ) -> Result<(), ComponentError> {
+        let frame = wire::encode_data(session.id, session.next, value)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                if bytes.len() > max_payload {
+                    Err(format!(
+                        "{} bytes, above the server's limit of {max_payload}",
+                        bytes.len()
+                    ))
+                } else {
+                    Ok(bytes)
+                }
+            });
+        let error = match frame {
+            // A publish only fails once the client is closed for good.
+            Ok(bytes) => match client.publish(session.subject.clone(), bytes).await {
+                Ok(()) => {
+                    session.next += 1;
+                    LinkStats::add(&self.stats.0.sent, 1);
+                    return Ok(());
+                }
+                Err(_) => LinkError::Closed {
+                    link: self.name.clone(),
+                },
+            },
+            Err(reason) => {
+                let error = LinkError::Unsendable {
+                    link: self.name.clone(),
+                    reason,
+                };
+                self.end(client, session, EndReason::Failed(error.to_string()))
+                    .await;
+                error
+            }
+        };
+        Err(self.fail(error))
+    }
+
+    /// Probes; fails the link if nobody has received it for the whole peer timeout.
+    async fn keep_in_touch(
+        &mut self,
+        session: &mut Session,
+        no_receiver_since: &mut Option<Instant>,
+    ) -> Result<(), ComponentError> {
+        match session.probe().await {
+            Probed::Granted => *no_receiver_since = None,
+            Probed::NoReceiver => {
+                let since = *no_receiver_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= self.settings.peer_timeout {
+                    let error = LinkError::NoReceiver {
+                        link: self.name.clone(),
+                        waited: since.elapsed(),
+                    };
+                    return Err(self.fail(error));
+                }
+            }
+            // The broker is away: the client reconnects by itself; keep waiting.
+            Probed::Unreachable => {}
+        }
+        Ok(())
+    }
+
+    /// Sends the session's end across (best effort: the receiver also notices silence).
+    async fn end(&self, client: &Client, session: &Session, end: EndReason) {
+        let frame: Frame<()> = Frame::End {
+            session: session.id,
+            sent: session.next,
+            end,
+        };
+        if let Ok(bytes) = wire::encode(&frame) {
+            let _ = client.publish(session.subject.clone(), bytes).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), client.flush()).await;
+        }
+    }
+
+    async fn finish(
+        &self,
+        client: &Client,
+        session: &Session,
+        control: Control,
+    ) -> Result<(), ComponentError> {
+        let end = match &control {
+            Control::ShutdownMicroprocess => EndReason::Shutdown,
+            Control::Failed(info) => EndReason::Failed(info.to_string()),
+            _ => EndReason::Finished,
+        };
+        self.end(client, session, end).await;
+        let _ = self.signal.send(Control::ProducerFinished).await;
+        Ok(())
+    }
+
+    /// The error this component ends with: the scheduler sends it on `signal` as
+    /// `Control::Failed`, cause kept.
+    fn fail(&self, error: LinkError) -> ComponentError {
+        tracing::warn!(link = %self.name, %error, "remote link failed");
+        ComponentError::Other(Box::new(error))
+    }
+}
+
+/// What arrives on the link `name`, in order, on its `outbox`: the other end of one or more
+/// [`RemoteOutbox`]es. Each sender gets a window of credit (default 256 values) and more as
+/// values leave on `outbox`, so what waits here is bounded whatever the senders do.
+///
+/// By default it ends with its sender: the sender's `ProducerFinished`, shutdown or failure
+/// arrives on `signal` (a failure as `Control::Failed` with [`LinkError::SenderFailed`]; a
+/// sender silent past the peer timeout as [`LinkError::SenderGone`]). With
+/// [`many_senders`](RemoteInbox::many_senders) senders come and go and only its own `control`
+/// ends it.
+///
+/// Gaps (values a broker restart lost), duplicates and malformed messages are counted in
+/// [`LinkStats`], logged, and reported on `events`; a malformed message never stops the link.
+#[derive(Boxes)]
+pub struct RemoteInbox<T: DeserializeOwned + 'static> {
+    /// `ShutdownMicroprocess` (or any end) stops receiving.
+    pub control: Inbox<Control>,
+    /// The values, in each sender's order.
+    pub outbox: Outbox<T>,
+    /// How the sender ended, carried across; `Failed` with a [`LinkError`].
+    pub signal: Outbox<Control>,
+    /// What it noticed: senders joining and leaving, losses, malformed messages.
+    pub events: Outbox<LinkEvent>,
+    cluster: Cluster,
+    name: String,
+    settings: Settings,
+    many: bool,
+    stats: LinkStats,
+    join: Option<Join>,
+}
+
+/// A request to an exporter (of a bus or a live stream) to start sending to this receiver's
+/// link, made once the receiver listens.
+pub(super) struct Join {
+    /// What is joined, for messages.
+    pub(super) what: String,
+    pub(super) subject: String,
+    pub(super) payload: bytes::Bytes,
+}
+
+impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
+    /// A receiver of the link `name`.
+    pub fn new(cluster: &Cluster, name: &str) -> Result<Self, ClusterError> {
+        check_name("link", name)?;
+        Ok(RemoteInbox {
+            control: Inbox::new(),
+            outbox: Outbox::new(),
+            signal: Outbox::new(),
+            events: Outbox::new(),
+            cluster: cluster.clone(),
+            name: name.to_string(),
+            settings: Settings::default(),
+            many: false,
+            stats: LinkStats::default(),
+            join: None,
+        })
+    }
+
+    /// A receiver on a fresh link of its own, which asks an exporter to feed it.
+    pub(super) fn joining(
+        cluster: &Cluster,
+        link_prefix: &str,
+        join: impl FnOnce(&str) -> Join,
+    ) -> Result<Self, ClusterError> {
+        let link = format!("{link_prefix}.{}", wire::new_session());
+        let mut receiver = RemoteInbox::new(cluster, &link)?;
+        receiver.join = Some(join(&link));
+        Ok(receiver)
+    }
+
+    /// Values each sender may have in flight (at least 2; default 256). Memory held for a
+    /// link is at most this many values per sender, plus what the consumer's inbox holds.
+    pub fn window(mut self, values: u64) -> Self {
+        self.settings.window = values.max(2);
+        self
+    }
+
+    /// How long a sender may be silent before it counts as gone (default 10 s; senders probe
+    /// twice a second when idle).
+    pub fn peer_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.peer_timeout = timeout;
+        self
+    }
+
+    /// Keeps receiving as senders come and go; only `control` ends it.
+    pub fn many_senders(mut self) -> Self {
+        self.many = true;
+        self
+    }
+
+    /// Its counters.
+    pub fn stats(&self) -> LinkStats {
+        self.stats.clone()
+    }
+}
+
+/// The receiver's view of one sender.
+struct Sender {
+    /// The number of the next value expected.
+    expected: u64,
+    /// Credit given: values below this may be sent.
+    granted: u64,
+    delivered: u64,
+    heard: Instant,
+}
+
+/// What handling a frame decided.
+enum Then {
+    Go,
+    End(Control),
+}
+
+impl<T: DeserializeOwned + 'static> Component for RemoteInbox<T> {
+    async fn main(mut self) -> Result<(), ComponentError> {
+        let client = self.cluster.client().clone();
+        let mut frames: Subscriber = client
+            .subscribe(link_subject(&self.cluster, &self.name))
+            .await
+            .map_err(ClusterError::nats)?;
+        // The subscription is at the server before any sender can be answered.
+        let _ = client.flush().await;
+        if let Some(join) = self.join.take()
+            && let Err(error) = self.ask_to_join(&client, join).await
+        {
+            tracing::warn!(%error, "remote join failed");
+            let _ = self
+                .signal
+                .send(Control::failed("RemoteInbox", error))
+                .await;
+            return Ok(());
+        }
+        let mut senders: HashMap<u64, Sender> = HashMap::new();
+        let mut check = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            let then = tokio::select! {
+                biased;
+                control = self.control.recv() => Then::End(control),
+                frame = frames.next() => match frame {
+                    Some(message) => self.on_frame(&client, &mut senders, message).await,
+                    None => {
+                        let error = LinkError::Closed { link: self.name.clone() };
+                        Then::End(Control::failed("RemoteInbox", error))
+                    }
+                },
+                _ = check.tick() => self.forget_silent(&mut senders),
+            };
+            if let Then::End(control) = then {
+                if !matches!(control, Control::ShutdownMicroprocess) || !self.many {
+                    let _ = self.signal.send(control).await;
+                }
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
+    /// Asks the exporter to feed this link, retrying while nobody exports (yet).
+    async fn ask_to_join(&self, client: &Client, join: Join) -> Result<(), LinkError> {
+        let started = Instant::now();
+        let not_joined = |reason: String| LinkError::NotJoined {
+            what: join.what.clone(),
+            reason,
+        };
+        loop {
+            let ask = client.request(join.subject.clone(), join.payload.clone());
+            match tokio::time::timeout(Duration::from_secs(2), ask).await {
+                Ok(Ok(reply)) => {
+                    return match wire::decode::<Result<(), String>>(&reply.payload) {
+                        Ok(Ok(())) => Ok(()),
+                        Ok(Err(reason)) => Err(not_joined(reason)),
+                        Err(e) => Err(not_joined(format!("unreadable answer: {e}"))),
+                    };
+                }
+                Ok(Err(e)) if e.kind() == RequestErrorKind::NoResponders => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "join request failed"),
+                Err(_) => {}
+            }
+            if started.elapsed() >= self.settings.peer_timeout {
+                return Err(not_joined(format!(
+                    "no process exports it (waited {:.1} s)",
+                    started.elapsed().as_secs_f64()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn on_frame(
+        &mut self,
+        client: &Client,
+        senders: &mut HashMap<u64, Sender>,
+        message: async_nats::Message,
+    ) -> Then {
+        let frame = match wire::decode::<Frame<T>>(&message.payload) {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.malformed(&e.to_string());
+                // A value of the wrong type still says whose it was: count it as lost to that
+                // sender rather than leave a gap to be misread later.
+                if let Some((session, seq)) = wire::session_and_seq(&message.payload)
+                    && let Some(sender) = senders.get_mut(&session)
+                    && seq >= sender.expected
+                {
+                    self.lose(session, sender, seq + 1);
+                }
+                return Then::Go;
+            }
+        };
+        match frame {
+            Frame::Data {
+                session,
+                seq,
+                value,
+            } => {
+                let window = self.settings.window;
+                let sender = self.sender(senders, session, seq);
+                sender.heard = Instant::now();
+                if seq < sender.expected {
+                    LinkStats::add(&self.stats.0.duplicates, 1);
+                    return Then::Go;
+                }
+                if seq > sender.expected {
+                    let sender = senders.get_mut(&session).expect("just added");
+                    self.lose(session, sender, seq);
+                }
+                if self.outbox.send(value).await.is_err() {
+                    // Nobody consumes any more: stop receiving.
+                    return Then::End(Control::ShutdownMicroprocess);
+                }
+                LinkStats::add(&self.stats.0.delivered, 1);
+                let sender = senders.get_mut(&session).expect("present");
+                sender.expected = seq + 1;
+                sender.delivered += 1;
+                if sender.granted - sender.expected.min(sender.granted) <= window / 2 {
+                    sender.granted = sender.expected + window;
+                    let grant = wire::encode(&Grant {
+                        upto: sender.granted,
+                    })
+                    .expect("a grant always encodes");
+                    let _ = client
+                        .publish(credit_subject(&self.cluster, &self.name, session), grant)
+                        .await;
+                }
+                Then::Go
+            }
+            Frame::Probe { session, next } => {
+                let window = self.settings.window;
+                let sender = self.sender(senders, session, next);
+                sender.heard = Instant::now();
+                if next > sender.expected {
+                    let sender = senders.get_mut(&session).expect("just added");
+                    self.lose(session, sender, next);
+                }
+                let sender = senders.get_mut(&session).expect("present");
+                sender.granted = sender.granted.max(sender.expected + window);
+                if let Some(reply) = message.reply {
+                    let grant = wire::encode(&Grant {
+                        upto: sender.granted,
+                    })
+                    .expect("a grant always encodes");
+                    let _ = client.publish(reply, grant).await;
+                }
+                Then::Go
+            }
+            Frame::End { session, sent, end } => {
+                let Some(mut sender) = senders.remove(&session) else {
+                    // The end of a sender never heard from (this receiver started late).
+                    return self.ended(end);
+                };
+                if sent > sender.expected {
+                    self.lose(session, &mut sender, sent);
+                }
+                self.events.offer(LinkEvent::SenderLeft {
+                    session,
+                    delivered: sender.delivered,
+                });
+                self.ended(end)
+            }
+        }
+    }
+
+    /// The state of `session`, made on first sight (at value `from`).
+    fn sender<'a>(
+        &self,
+        senders: &'a mut HashMap<u64, Sender>,
+        session: u64,
+        from: u64,
+    ) -> &'a mut Sender {
+        senders.entry(session).or_insert_with(|| {
+            if from > 0 {
+                tracing::info!(link = %self.name, session, from, "a sender joined mid-stream");
+            }
+            self.events.offer(LinkEvent::SenderJoined { session, from });
+            Sender {
+                expected: from,
+                granted: from,
+                delivered: 0,
+                heard: Instant::now(),
+            }
+        })
+    }
+
+    /// Values `sender.expected..upto` never arrived.
+    fn lose(&self, session: u64, sender: &mut Sender, upto: u64) {
+        let count = upto - sender.expected;
+        sender.expected = upto;
+        LinkStats::add(&self.stats.0.lost, count);
+        tracing::warn!(link = %self.name, session, count, "values lost on the link (sent, never arrived)");
+        self.events.offer(LinkEvent::Lost { session, count });
+    }
+
+    fn malformed(&self, reason: &str) {
+        let n = self.stats.0.malformed.fetch_add(1, Ordering::Relaxed);
+        if n == 0 || n.is_power_of_two() {
+            tracing::warn!(link = %self.name, reason, count = n + 1, "malformed message on the link ignored");
+        }
+        self.events.offer(LinkEvent::Malformed {
+            reason: reason.to_string(),
+        });
+    }
+
+    fn ended(&self, end: EndReason) -> Then {
+        if self.many {
+            return Then::Go;
+        }
+        Then::End(match end {
+            EndReason::Finished => Control::ProducerFinished,
+            EndReason::Shutdown => Control::ShutdownMicroprocess,
+            EndReason::Failed(reason) => Control::failed(
+                "RemoteInbox",
+                LinkError::SenderFailed {
+                    link: self.name.clone(),
+                    reason,
+                },
+            ),
+        })
+    }
+
+    /// Drops senders unheard of for the peer timeout; without `many_senders`, that ends it.
+    fn forget_silent(&self, senders: &mut HashMap<u64, Sender>) -> Then {
+        let timeout = self.settings.peer_timeout;
+        let gone: Vec<u64> = senders
+            .iter()
+            .filter(|(_, s)| s.heard.elapsed() >= timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        for session in &gone {
+            if let Some(sender) = senders.remove(session) {
+                tracing::warn!(link = %self.name, session, "a sender fell silent and is taken to be gone");
+                self.events.offer(LinkEvent::SenderLeft {
+                    session: *session,
+                    delivered: sender.delivered,
+                });
+            }
+        }
+        if !gone.is_empty() && !self.many {
+            let error = LinkError::SenderGone {
+                link: self.name.clone(),
+            };
+            return Then::End(Control::failed("RemoteInbox", error));
+        }
+        Then::Go
+    }
+}
