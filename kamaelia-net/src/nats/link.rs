@@ -78,6 +78,21 @@ impl LinkStats {
     fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
+    pub(super) fn count_sent(&self) {
+        Self::add(&self.0.sent, 1);
+    }
+    pub(super) fn count_delivered(&self) {
+        Self::add(&self.0.delivered, 1);
+    }
+    pub(super) fn count_duplicate(&self) {
+        Self::add(&self.0.duplicates, 1);
+    }
+    pub(super) fn count_malformed(&self) {
+        Self::add(&self.0.malformed, 1);
+    }
+    pub(super) fn count_stall(&self) {
+        Self::add(&self.0.stalls, 1);
+    }
 }
 
 /// Why a link end gave up, carried in the `Control::Failed` it sends on `signal`.
@@ -193,6 +208,7 @@ pub enum LinkEvent {
 struct Settings {
     window: u64,
     peer_timeout: Duration,
+    lossless: bool,
 }
 
 impl Default for Settings {
@@ -200,6 +216,7 @@ impl Default for Settings {
         Settings {
             window: DEFAULT_WINDOW,
             peer_timeout: DEFAULT_PEER_TIMEOUT,
+            lossless: false,
         }
     }
 }
@@ -261,6 +278,22 @@ impl<T: Serialize + 'static> RemoteOutbox<T> {
     pub fn stats(&self) -> LinkStats {
         self.stats.clone()
     }
+
+    /// Makes the link lossless, over JetStream (the server must run with `-js`; the receiver
+    /// must be made `lossless` too). Every value is stored by the server before it counts as
+    /// sent, so the link survives a broker restart, or a receiver that is away, with nothing
+    /// lost; up to `window` values (default 256) await the server's acknowledgement at once.
+    pub fn lossless(mut self) -> Self {
+        self.settings.lossless = true;
+        self
+    }
+
+    /// Values awaiting the server's acknowledgement at once on a [`lossless`](Self::lossless)
+    /// link (at least 1; default 256). A core link's window is set by its receiver.
+    pub fn window(mut self, values: u64) -> Self {
+        self.settings.window = values.max(1);
+        self
+    }
 }
 
 /// A sender's view of its session.
@@ -310,6 +343,18 @@ impl Session {
 
 impl<T: Serialize + 'static> Component for RemoteOutbox<T> {
     async fn main(mut self) -> Result<(), ComponentError> {
+        if self.settings.lossless {
+            return super::durable::send(
+                &self.cluster,
+                &self.name,
+                self.settings.window,
+                &mut self.inbox,
+                &mut self.control,
+                &self.signal,
+                &self.stats,
+            )
+            .await;
+        }
         let client = self.cluster.client().clone();
         let id = wire::new_session();
         let mut credit = client
@@ -595,6 +640,15 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
         self
     }
 
+    /// Makes the link lossless, over JetStream (see [`RemoteOutbox::lossless`]). Values are
+    /// handed on in each sender's order, each once, and acknowledged to the server only after
+    /// they left on `outbox`, so a value in hand when the receiver or broker dies is sent again
+    /// rather than lost. The window is the most values handed out by the server unacknowledged.
+    pub fn lossless(mut self) -> Self {
+        self.settings.lossless = true;
+        self
+    }
+
     /// Keeps receiving as senders come and go; only `control` ends it.
     pub fn many_senders(mut self) -> Self {
         self.many = true;
@@ -625,6 +679,21 @@ enum Then {
 
 impl<T: DeserializeOwned + 'static> Component for RemoteInbox<T> {
     async fn main(mut self) -> Result<(), ComponentError> {
+        if self.settings.lossless {
+            let end = super::durable::receive(
+                &self.cluster,
+                &self.name,
+                self.settings.window,
+                &mut self.control,
+                &self.outbox,
+                &self.stats,
+            )
+            .await?;
+            if let Some(end) = end {
+                let _ = self.signal.send(end).await;
+            }
+            return Ok(());
+        }
         let client = self.cluster.client().clone();
         let mut frames: Subscriber = client
             .subscribe(link_subject(&self.cluster, &self.name))

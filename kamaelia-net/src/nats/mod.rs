@@ -57,6 +57,7 @@
 //! private networks, or give [`Cluster::from_client`] a client you configured yourself.
 
 mod bus;
+mod durable;
 mod link;
 mod live;
 mod service;

@@ -1,0 +1,334 @@
+//! Lossless links on JetStream: the same [`RemoteOutbox`](super::RemoteOutbox) and
+//! [`RemoteInbox`](super::RemoteInbox), made with `.lossless()`.
+//!
+//! Each link is a work-queue stream `KLINK_<name>` on the subject `<prefix>.durable.<name>`,
+//! kept on disk by the server, and a durable pull consumer of it.
+//! - The sender publishes each value with a message id (`<session>-<seq>`) and waits for the
+//!   server's acknowledgement (up to a window at once), publishing again — same id — until it
+//!   comes: a value is never lost, and the server's duplicate window drops a second copy.
+//! - The stream holds at most a few windows of values (new ones are refused when it is full),
+//!   so a sender whose receiver is slow or absent is paced, as with credit.
+//! - The receiver acknowledges a value only once it has handed it on, so a value in the stream
+//!   survives a broker or receiver restart; it hands values on in sequence order (holding any
+//!   that arrive early) and drops any it has already handed on, so nothing is duplicated at
+//!   its consumer while it runs.
+
+use super::link::LinkStats;
+use super::wire::{self, EndReason, Frame};
+use super::{Cluster, ClusterError};
+use async_nats::jetstream::consumer::{AckPolicy, pull};
+use async_nats::jetstream::context::PublishAckFuture;
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::{self, stream};
+use axon_core::{ComponentError, Control, Inbox, Next, Outbox};
+use futures::StreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::time::Duration;
+
+type Ack = Pin<Box<dyn Future<Output = Result<jetstream::publish::PublishAck, ()>> + Send>>;
+
+fn subject(cluster: &Cluster, name: &str) -> String {
+    cluster.subject("durable", name)
+}
+
+fn stream_name(name: &str) -> String {
+    format!("KLINK_{}", name.replace('.', "_"))
+}
+
+/// Creates the link's stream (or finds it), waiting out a broker that is not up yet.
+async fn ensure_stream(
+    cluster: &Cluster,
+    name: &str,
+    window: u64,
+) -> Result<stream::Stream, ClusterError> {
+    let js = jetstream::new(cluster.client().clone());
+    let config = stream::Config {
+        name: stream_name(name),
+        subjects: vec![subject(cluster, name)],
+        retention: stream::RetentionPolicy::WorkQueue,
+        storage: stream::StorageType::File,
+        max_messages: (window * 4) as i64,
+        discard: stream::DiscardPolicy::New,
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    };
+    let mut last = String::new();
+    for _ in 0..50 {
+        match js.get_or_create_stream(config.clone()).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(ClusterError::Nats(format!(
+        "cannot create the lossless link {name:?}'s stream (is JetStream on? nats-server -js): {last}"
+    )))
+}
+
+/// The sending side: publish with ids, keep up to `window` unacknowledged, republish on error.
+pub(super) async fn send<T: Serialize + 'static>(
+    cluster: &Cluster,
+    name: &str,
+    window: u64,
+    inbox: &mut Inbox<T>,
+    control: &mut Inbox<Control>,
+    signal: &Outbox<Control>,
+    stats: &LinkStats,
+) -> Result<(), ComponentError> {
+    ensure_stream(cluster, name, window).await?;
+    let js = jetstream::new(cluster.client().clone());
+    let subject = subject(cluster, name);
+    let session = wire::new_session();
+    let publish = |id: String, payload: bytes::Bytes| {
+        let (js, subject) = (js.clone(), subject.clone());
+        async move {
+            let message = PublishMessage::build().payload(payload).message_id(id);
+            let ack: Result<PublishAckFuture, _> = js.send_publish(subject, message).await;
+            match ack {
+                Ok(ack) => Box::pin(async move { ack.into_future().await.map_err(|_| ()) }) as Ack,
+                Err(_) => Box::pin(async { Err(()) }) as Ack,
+            }
+        }
+    };
+    // Values sent and not yet stored: (id, payload, the server's acknowledgement).
+    let mut unacked: VecDeque<(String, bytes::Bytes, Ack)> = VecDeque::new();
+    let mut next = 0u64;
+    let mut end: Option<Control> = None;
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let room = (unacked.len() as u64) < window && end.is_none();
+        if unacked.is_empty() && end.is_some() {
+            break;
+        }
+        tokio::select! {
+            biased;
+            acked = async { (&mut unacked.front_mut().expect("not empty").2).await }, if !unacked.is_empty() => {
+                match acked {
+                    Ok(_) => {
+                        unacked.pop_front();
+                        stats.count_sent();
+                        backoff = Duration::from_millis(5);
+                    }
+                    Err(()) => {
+                        // Refused (the stream is full) or unanswered (the broker is away):
+                        // the same id again, after a pause.
+                        stats.count_stall();
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_millis(500));
+                        let (id, payload, _) = unacked.pop_front().expect("not empty");
+                        let ack = publish(id.clone(), payload.clone()).await;
+                        unacked.push_front((id, payload, ack));
+                    }
+                }
+            }
+            next_value = inbox.next_or_control(control), if room => match next_value {
+                Next::Data(value) => {
+                    let payload = wire::encode_data(session, next, &value)
+                        .map_err(|e| ComponentError::msg(format!("a value cannot go on the link {name:?}: {e}")))?;
+                    let id = format!("{session}-{next}");
+                    let ack = publish(id.clone(), payload.clone()).await;
+                    unacked.push_back((id, payload, ack));
+                    next += 1;
+                }
+                Next::Control(control) => {
+                    if matches!(control, Control::ShutdownMicroprocess) {
+                        // Stop now: what is unacknowledged may or may not be stored.
+                        let _ = signal.send(Control::ProducerFinished).await;
+                        return Ok(());
+                    }
+                    end = Some(control);
+                }
+            },
+        }
+    }
+    // Everything is stored: the end goes the same way, until it is stored too.
+    let reason = match end {
+        Some(Control::Failed(info)) => EndReason::Failed(info.to_string()),
+        _ => EndReason::Finished,
+    };
+    let frame: Frame<()> = Frame::End {
+        session,
+        sent: next,
+        end: reason,
+    };
+    let payload = wire::encode(&frame).map_err(ComponentError::msg)?;
+    loop {
+        if publish(format!("{session}-end"), payload.clone()).await.await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_millis(500));
+    }
+    let _ = signal.send(Control::ProducerFinished).await;
+    Ok(())
+}
+
+/// One sender, as the receiving side tracks it.
+struct Sender<T> {
+    expected: Option<u64>,
+    /// Values that arrived ahead of their turn (unacknowledged until handed on).
+    early: BTreeMap<u64, (jetstream::Message, T)>,
+}
+
+impl<T> Default for Sender<T> {
+    fn default() -> Self {
+        Sender {
+            expected: None,
+            early: BTreeMap::new(),
+        }
+    }
+}
+
+/// The receiving side: a durable consumer; hand on in order, then acknowledge.
+pub(super) async fn receive<T: DeserializeOwned + 'static>(
+    cluster: &Cluster,
+    name: &str,
+    window: u64,
+    control: &mut Inbox<Control>,
+    outbox: &Outbox<T>,
+    stats: &LinkStats,
+) -> Result<Option<Control>, ComponentError> {
+    let stream = ensure_stream(cluster, name, window).await?;
+    let durable = format!("kamaelia-{}", name.replace('.', "_"));
+    let consumer: pull::Stream = loop {
+        match stream
+            .get_or_create_consumer(
+                &durable,
+                pull::Config {
+                    durable_name: Some(durable.clone()),
+                    ack_policy: AckPolicy::Explicit,
+                    max_ack_pending: window as i64,
+                    ack_wait: Duration::from_secs(30),
+                    ..Default::default()
+                },
+            )
+            .await
+        {
+            Ok(consumer) => {
+                let consumer: jetstream::consumer::Consumer<pull::Config> = consumer;
+                match consumer
+                    .stream()
+                    .max_messages_per_batch(window.min(1000) as usize)
+                    .heartbeat(Duration::from_secs(2))
+                    .messages()
+                    .await
+                {
+                    Ok(messages) => break messages,
+                    Err(e) => tracing::debug!(error = %e, "pull stream failed"),
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "consumer not ready"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut messages = consumer;
+    let mut senders: HashMap<u64, Sender<T>> = HashMap::new();
+    loop {
+        tokio::select! {
+            biased;
+            c = control.recv() => return Ok(Some(c)),
+            message = messages.next() => {
+                let message = match message {
+                    Some(Ok(message)) => message,
+                    Some(Err(e)) => {
+                        // The broker went away or a heartbeat was missed: the pull stream
+                        // carries on once the client has reconnected.
+                        tracing::debug!(link = name, error = %e, "lossless link: pull interrupted");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                    None => return Err(ClusterError::Nats("the pull stream ended".into()).into()),
+                };
+                if let Some(end) = on_message::<T>(name, message, &mut senders, outbox, stats).await? {
+                    return Ok(Some(end));
+                }
+            }
+        }
+    }
+}
+
+/// Handles one stored message; the end of a sender's stream is returned.
+async fn on_message<T: DeserializeOwned + 'static>(
+    name: &str,
+    message: jetstream::Message,
+    senders: &mut HashMap<u64, Sender<T>>,
+    outbox: &Outbox<T>,
+    stats: &LinkStats,
+) -> Result<Option<Control>, ComponentError> {
+    let frame = match wire::decode::<Frame<T>>(&message.payload) {
+        Ok(frame) => frame,
+        Err(e) => {
+            stats.count_malformed();
+            tracing::warn!(link = name, error = %e, "malformed message on a lossless link dropped");
+            let _ = message.ack().await;
+            return Ok(None);
+        }
+    };
+    match frame {
+        Frame::Data {
+            session,
+            seq,
+            value,
+        } => {
+            let sender = senders.entry(session).or_default();
+            let expected = *sender.expected.get_or_insert(seq);
+            if seq < expected || sender.early.contains_key(&seq) {
+                stats.count_duplicate();
+                let _ = message.ack().await;
+                return Ok(None);
+            }
+            if seq > expected {
+                sender.early.insert(seq, (message, value));
+                return Ok(None);
+            }
+            deliver(outbox, message, value, stats).await?;
+            let mut next = seq + 1;
+            while let Some((held, value)) = sender.early.remove(&next) {
+                deliver(outbox, held, value, stats).await?;
+                next += 1;
+            }
+            sender.expected = Some(next);
+            Ok(None)
+        }
+        Frame::Probe { .. } => {
+            let _ = message.ack().await;
+            Ok(None)
+        }
+        Frame::End { session, end, .. } => {
+            senders.remove(&session);
+            let _ = message.ack().await;
+            Ok(Some(match end {
+                EndReason::Finished => Control::ProducerFinished,
+                EndReason::Shutdown => Control::ShutdownMicroprocess,
+                EndReason::Failed(reason) => Control::failed(
+                    "RemoteInbox",
+                    format!("the sender of the link {name:?} failed: {reason}"),
+                ),
+            }))
+        }
+    }
+}
+
+/// Hands a value on, then acknowledges it (so it leaves the stream only once delivered).
+async fn deliver<T: 'static>(
+    outbox: &Outbox<T>,
+    message: jetstream::Message,
+    value: T,
+    stats: &LinkStats,
+) -> Result<(), ComponentError> {
+    outbox.send(value).await?;
+    stats.count_delivered();
+    // Double-acknowledged: the server confirms it, so a restart cannot redeliver it.
+    for _ in 0..20 {
+        if message.double_ack().await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tracing::warn!("a delivered value's acknowledgement was not confirmed; it may come again");
+    Ok(())
+}
