@@ -629,8 +629,14 @@ fn a_lossless_link_loses_and_duplicates_nothing_across_a_broker_restart() {
         let a = Cluster::connect(&url).await.unwrap();
         let b = Cluster::connect(&url).await.unwrap();
         const N: u64 = 3_000;
-        let sender = RemoteOutbox::<u64>::new(&a, "ledger").unwrap().lossless().window(32);
-        let receiver = RemoteInbox::<u64>::new(&b, "ledger").unwrap().lossless().window(32);
+        let sender = RemoteOutbox::<u64>::new(&a, "ledger")
+            .unwrap()
+            .lossless()
+            .window(32);
+        let receiver = RemoteInbox::<u64>::new(&b, "ledger")
+            .unwrap()
+            .lossless()
+            .window(32);
         let (sink, got) = Collect::<u64>::new();
         let feed = sender.inbox.to_ref();
         let finish = sender.control.to_ref();
@@ -656,7 +662,11 @@ fn a_lossless_link_loses_and_duplicates_nothing_across_a_broker_restart() {
         })
         .await
         .expect("the lossless link resumed and finished");
-        assert_eq!(got.take(), (0..N).collect::<Vec<_>>(), "lost, duplicated or reordered");
+        assert_eq!(
+            got.take(),
+            (0..N).collect::<Vec<_>>(),
+            "lost, duplicated or reordered"
+        );
         assert_eq!((sent.sent(), received.delivered()), (N, N));
         eprintln!(
             "lossless restart: {N} delivered, {} duplicates dropped, {} republished",

@@ -7,6 +7,8 @@
 //!   ratio to a baseline run side by side; options (`--json`, `--quick`, …) go to the benches.
 //! - `cargo xtask demo streaming [--file F] [--bitrate BPS] [--out F.wav] [--seconds N]` — the
 //!   streaming demo (server and client in one process, through the speakers or into a WAV).
+//! - `cargo xtask demo cluster [--edges N] [--file F]` — a live stream over NATS: nats-server, a
+//!   source and N edges (default 3) as processes on loopback; prints where to listen.
 //! - `cargo xtask fuzz [TARGET] [--secs N]` — the fuzz targets in `fuzz/`, N seconds each.
 //! - `cargo xtask chaos` — floods against the release example servers (docs/hardening.md).
 #![forbid(unsafe_code)]
@@ -62,7 +64,7 @@ fn usage() -> String {
 /// on only when those libraries are present, so a fresh machine still builds and tests.
 fn features() -> Vec<String> {
     // NATS is pure Rust: always built and tested (its tests need the nats-server binary).
-    let mut wanted: Vec<&str> = vec!["kamaelia-net/nats"];
+    let mut wanted: Vec<&str> = vec!["kamaelia-net/nats", "kamaelia-examples/nats"];
     if alsa_present() {
         wanted.push("kamaelia-examples/playback");
     }
@@ -232,8 +234,31 @@ fn demo(args: &[String]) -> Result<(), String> {
             command.arg("--").args(&args[1..]);
             exec(command)
         }
-        Some(other) => Err(format!("unknown demo {other:?}; known demos: streaming")),
-        None => Err("usage: cargo xtask demo NAME [OPTIONS] (known demos: streaming)".to_string()),
+        Some("cluster") => {
+            // nats-server, a source and three edges as separate processes on loopback (the
+            // binary says clearly if nats-server is missing).
+            let mut command = cargo();
+            command.args([
+                "run",
+                "--release",
+                "--package",
+                "kamaelia-examples",
+                "--features",
+                "nats",
+                "--bin",
+                "cluster_node",
+                "--",
+                "demo",
+            ]);
+            command.args(&args[1..]);
+            exec(command)
+        }
+        Some(other) => Err(format!(
+            "unknown demo {other:?}; known demos: streaming, cluster"
+        )),
+        None => Err(
+            "usage: cargo xtask demo NAME [OPTIONS] (known demos: streaming, cluster)".to_string(),
+        ),
     }
 }
 

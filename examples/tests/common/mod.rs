@@ -1,7 +1,10 @@
 //! What the example tests share: starting a server program and stopping it as a user would.
 
-use std::io::{BufRead, BufReader, Write};
+use kamaelia_codec::{OggDemuxer, OggEvent, VorbisDecoder};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// Runs `program` with `args`, `input` on its stdin (then closed), and returns what it did.
 #[allow(dead_code)] // not every test binary uses it
@@ -114,4 +117,98 @@ pub(crate) fn ffplay_clock(stats: &str) -> f64 {
         .and_then(|before| before.split_whitespace().last())
         .and_then(|c| c.parse().ok())
         .unwrap_or_else(|| panic!("no clock in {stats:?}"))
+}
+
+// Listening as a user would: what arrived, decoded, against the wall clock.
+
+/// A live stream goes out page by page, each as its audio begins, so a listener may be ahead
+/// by up to one page more than its burst: the longest page of `file`, in seconds.
+#[allow(dead_code)] // not every test binary uses it
+pub(crate) fn one_page(file: &str) -> f64 {
+    use kamaelia_codec::{OggPageReader, PageEvent};
+    let mut reader = OggPageReader::new();
+    reader.push(&std::fs::read(data(file)).unwrap());
+    let mut clock = kamaelia_media::AudioClock::new();
+    let mut longest = Duration::ZERO;
+    while let Some(PageEvent::Page(page)) = reader.next_event() {
+        let begins = clock.due(&page);
+        longest = longest.max(clock.page_end().saturating_sub(begins));
+    }
+    longest.as_secs_f64()
+}
+
+#[allow(dead_code)] // not every test binary uses it
+pub(crate) fn data(name: &str) -> String {
+    format!("{}/data/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Seconds of audio in Ogg Vorbis bytes, by our decoder: each chain link at its own rate.
+#[allow(dead_code)] // not every test binary uses it
+pub(crate) fn audio_seconds(ogg: &[u8]) -> f64 {
+    let (mut demuxer, mut decoder) = (OggDemuxer::new(), VorbisDecoder::new());
+    demuxer.push(ogg);
+    let mut seconds = 0.0;
+    while let Some(event) = demuxer.next_event() {
+        if let OggEvent::Packet(p) = event
+            && let Some(block) = decoder.packet(&p).1
+        {
+            seconds += block.frames() as f64 / f64::from(block.sample_rate);
+        }
+    }
+    seconds
+}
+
+/// Everything that arrives on `stream` within `wall` of wall-clock time, read as it comes.
+#[allow(dead_code)] // not every test binary uses it
+pub(crate) fn read_for(mut stream: TcpStream, wall: Duration) -> Vec<u8> {
+    let deadline = Instant::now() + wall;
+    let mut got = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return got;
+        }
+        stream.set_read_timeout(Some(left)).unwrap();
+        match stream.read(&mut buffer) {
+            Ok(0) => return got,
+            Ok(n) => got.extend_from_slice(&buffer[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return got;
+            }
+            Err(e) => panic!("reading the stream: {e}"),
+        }
+    }
+}
+
+/// `GET /stream.ogg` over HTTP/1.0 (a body read until the close), read for `wall`; the body.
+#[allow(dead_code)] // not every test binary uses it
+pub(crate) fn listen_http(addr: &str, wall: Duration) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET /stream.ogg HTTP/1.0\r\n\r\n")
+        .unwrap();
+    let mut response = read_for(stream, wall);
+    let head_end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head")
+        + 4;
+    assert!(response.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    response.split_off(head_end)
+}
+
+/// `got` seconds of audio for `wall` seconds of listening: within ±3 % of `wall`, plus at most
+/// `burst` (the burst itself is at most what it is configured to be).
+#[allow(dead_code)] // not every test binary uses it
+pub(crate) fn assert_real_time(what: &str, got: f64, wall: f64, burst: f64) {
+    let (low, high) = (wall * 0.97, wall * 1.03 + burst);
+    assert!(
+        got >= low && got <= high,
+        "{what}: {got:.2} s of audio in {wall} s of wall clock (allowed {low:.2}–{high:.2} s)"
+    );
+    eprintln!("{what}: {got:.2} s of audio in {wall} s (allowed {low:.2}–{high:.2} s)");
 }

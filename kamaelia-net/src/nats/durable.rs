@@ -69,6 +69,16 @@ async fn ensure_stream(
     )))
 }
 
+/// Publishes one value under its id; the server's acknowledgement, to be awaited.
+async fn publish(js: &jetstream::Context, subject: &str, id: String, payload: bytes::Bytes) -> Ack {
+    let message = PublishMessage::build().payload(payload).message_id(id);
+    let sent: Result<PublishAckFuture, _> = js.send_publish(subject.to_string(), message).await;
+    match sent {
+        Ok(ack) => Box::pin(async move { ack.into_future().await.map_err(|_| ()) }),
+        Err(_) => Box::pin(async { Err(()) }),
+    }
+}
+
 /// The sending side: publish with ids, keep up to `window` unacknowledged, republish on error.
 pub(super) async fn send<T: Serialize + 'static>(
     cluster: &Cluster,
@@ -83,17 +93,7 @@ pub(super) async fn send<T: Serialize + 'static>(
     let js = jetstream::new(cluster.client().clone());
     let subject = subject(cluster, name);
     let session = wire::new_session();
-    let publish = |id: String, payload: bytes::Bytes| {
-        let (js, subject) = (js.clone(), subject.clone());
-        async move {
-            let message = PublishMessage::build().payload(payload).message_id(id);
-            let ack: Result<PublishAckFuture, _> = js.send_publish(subject, message).await;
-            match ack {
-                Ok(ack) => Box::pin(async move { ack.into_future().await.map_err(|_| ()) }) as Ack,
-                Err(_) => Box::pin(async { Err(()) }) as Ack,
-            }
-        }
-    };
+    let publish = |id: String, payload: bytes::Bytes| publish(&js, &subject, id, payload);
     // Values sent and not yet stored: (id, payload, the server's acknowledgement).
     let mut unacked: VecDeque<(String, bytes::Bytes, Ack)> = VecDeque::new();
     let mut next = 0u64;
@@ -157,7 +157,11 @@ pub(super) async fn send<T: Serialize + 'static>(
     };
     let payload = wire::encode(&frame).map_err(ComponentError::msg)?;
     loop {
-        if publish(format!("{session}-end"), payload.clone()).await.await.is_ok() {
+        if publish(format!("{session}-end"), payload.clone())
+            .await
+            .await
+            .is_ok()
+        {
             break;
         }
         tokio::time::sleep(backoff).await;
