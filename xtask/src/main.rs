@@ -30,7 +30,16 @@ const BENCH_GROUPS: &[(&str, &str, &str)] = &[
     ("multicore", "kamaelia-examples", "multicore"),
     ("multicore", "kamaelia-examples", "stream"),
     ("radio", "kamaelia-examples", "radio"),
+    ("nats", "kamaelia-net", "nats"),
 ];
+
+/// Bench targets that need a feature of their own package.
+fn bench_features(target: &str) -> &'static [&'static str] {
+    match target {
+        "nats" => &["--features", "nats"],
+        _ => &[],
+    }
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -192,10 +201,11 @@ fn bench(args: &[String]) -> Result<(), String> {
         .filter(|(name, _, _)| group.is_none_or(|g| g == *name));
     for (_, package, target) in selected {
         let mut command = cargo();
-        // Benchmarks need no optional feature (and a package-qualified one would be refused
-        // when building a single package).
+        // Benchmarks take only their own package's features (a package-qualified one would
+        // be refused when building a single package).
         command
             .args(["bench", "--package", package, "--bench", target])
+            .args(bench_features(target))
             .arg("--")
             .args(&options);
         // A bench shared by two groups (stream's live row is also multicore's) runs the

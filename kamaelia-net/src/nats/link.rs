@@ -17,8 +17,9 @@
 
 use super::wire::{self, EndReason, Frame, Grant};
 use super::{Cluster, ClusterError, check_name};
-use async_nats::{Client, RequestErrorKind, Subscriber};
+use async_nats::{Client, RequestErrorKind, Subject, Subscriber};
 use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
+use futures::FutureExt;
 use futures::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -28,8 +29,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// The default credit window: values in flight (sent, not yet handed on) per sender.
-const DEFAULT_WINDOW: u64 = 256;
+/// The default credit window: values in flight (sent, not yet handed on) per sender. Large
+/// enough that credit never waits on a round trip at a million small values a second.
+const DEFAULT_WINDOW: u64 = 4096;
+/// The default byte budget per sender: the window shrinks for large values to stay within it.
+const DEFAULT_WINDOW_BYTES: usize = 8 << 20;
+/// The window of a lossless link: values awaiting the server's acknowledgement at once.
+const LOSSLESS_WINDOW: u64 = 256;
+/// The first grant, before the receiver has seen how large values are.
+const FIRST_GRANT: u64 = 64;
 /// How long a sender with nothing to do, or with no credit, waits before it probes.
 const PROBE_EVERY: Duration = Duration::from_millis(500);
 /// How long a peer may be unheard of before it is taken to be gone.
@@ -207,6 +215,7 @@ pub enum LinkEvent {
 #[derive(Clone, Copy, Debug)]
 struct Settings {
     window: u64,
+    window_bytes: usize,
     peer_timeout: Duration,
     lossless: bool,
 }
@@ -215,6 +224,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             window: DEFAULT_WINDOW,
+            window_bytes: DEFAULT_WINDOW_BYTES,
             peer_timeout: DEFAULT_PEER_TIMEOUT,
             lossless: false,
         }
@@ -282,14 +292,16 @@ impl<T: Serialize + 'static> RemoteOutbox<T> {
     /// Makes the link lossless, over JetStream (the server must run with `-js`; the receiver
     /// must be made `lossless` too). Every value is stored by the server before it counts as
     /// sent, so the link survives a broker restart, or a receiver that is away, with nothing
-    /// lost; up to `window` values (default 256) await the server's acknowledgement at once.
+    /// lost; up to `window` values (256 unless [`window`](Self::window) is called after this)
+    /// await the server's acknowledgement at once.
     pub fn lossless(mut self) -> Self {
         self.settings.lossless = true;
+        self.settings.window = LOSSLESS_WINDOW;
         self
     }
 
     /// Values awaiting the server's acknowledgement at once on a [`lossless`](Self::lossless)
-    /// link (at least 1; default 256). A core link's window is set by its receiver.
+    /// link (at least 1; 256 by default). A core link's window is set by its receiver.
     pub fn window(mut self, values: u64) -> Self {
         self.settings.window = values.max(1);
         self
@@ -299,12 +311,14 @@ impl<T: Serialize + 'static> RemoteOutbox<T> {
 /// A sender's view of its session.
 struct Session {
     client: Client,
-    subject: String,
+    subject: Subject,
     id: u64,
     next: u64,
     granted: u64,
     /// When the receiver last answered (or the session began).
     heard: Instant,
+    /// The size of the last frame: the next one's buffer is made this large at once.
+    last_len: usize,
 }
 
 enum Probed {
@@ -363,15 +377,19 @@ impl<T: Serialize + 'static> Component for RemoteOutbox<T> {
             .map_err(ClusterError::nats)?;
         let mut session = Session {
             client: client.clone(),
-            subject: link_subject(&self.cluster, &self.name),
+            subject: Subject::from(link_subject(&self.cluster, &self.name)),
             id,
             next: 0,
             granted: 0,
             heard: Instant::now(),
+            last_len: 64,
         };
         let max_payload = client.server_info().max_payload.max(1);
         let mut no_receiver_since: Option<Instant> = None;
-        let mut last_sent = Instant::now();
+        // Probes go out when a whole period passed with nothing sent.
+        let mut idle_check = tokio::time::interval(PROBE_EVERY);
+        idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sent_lately = true;
         // The end of the stream, once told, waiting for the values queued before it to go.
         let mut ending: Option<Control> = None;
         let mut stalled = false;
@@ -389,20 +407,35 @@ impl<T: Serialize + 'static> Component for RemoteOutbox<T> {
                         None => return self.finish(&client, &session, end).await,
                     }
                 }
+                // What is queued goes at once, as far as the credit reaches.
+                let mut sent_now = false;
+                while session.next < session.granted {
+                    let Some(value) = self.inbox.try_recv() else {
+                        break;
+                    };
+                    self.send_one(&client, &mut session, &value, max_payload)
+                        .await?;
+                    sent_now = true;
+                }
+                if sent_now {
+                    sent_lately = true;
+                    continue;
+                }
                 tokio::select! {
                     biased;
                     Some(grant) = credit.next() => take_grant(&mut session, &grant.payload),
                     next = self.inbox.next_or_control(&mut self.control) => match next {
                         Next::Data(value) => {
                             self.send_one(&client, &mut session, &value, max_payload).await?;
-                            last_sent = Instant::now();
+                            sent_lately = true;
                         }
                         Next::Control(control) => return self.finish(&client, &session, control).await,
                     },
-                    () = tokio::time::sleep_until((last_sent + PROBE_EVERY).into()) => {
+                    _ = idle_check.tick() => {
                         // Idle: tell the receiver we are alive (and learn whether it is).
-                        last_sent = Instant::now();
-                        self.keep_in_touch(&mut session, &mut no_receiver_since).await?;
+                        if !std::mem::take(&mut sent_lately) {
+                            self.keep_in_touch(&mut session, &mut no_receiver_since).await?;
+                        }
                     }
                 }
             } else {
@@ -459,40 +492,36 @@ impl<T: Serialize + 'static> RemoteOutbox<T> {
         value: &T,
         max_payload: usize,
     ) -> Result<(), ComponentError> {
-        let frame = wire::encode_data(session.id, session.next, value)
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| {
-                if bytes.len() > max_payload {
-                    Err(format!(
-                        "{} bytes, above the server's limit of {max_payload}",
-                        bytes.len()
-                    ))
-                } else {
-                    Ok(bytes)
+        let reason = match wire::encode_data(session.id, session.next, value, session.last_len) {
+            Ok(bytes) if bytes.len() <= max_payload => {
+                let len = bytes.len();
+                // A publish only fails once the client is closed for good.
+                if client
+                    .publish(session.subject.clone(), bytes)
+                    .await
+                    .is_err()
+                {
+                    return Err(self.fail(LinkError::Closed {
+                        link: self.name.clone(),
+                    }));
                 }
-            });
-        let error = match frame {
-            // A publish only fails once the client is closed for good.
-            Ok(bytes) => match client.publish(session.subject.clone(), bytes).await {
-                Ok(()) => {
-                    session.next += 1;
-                    LinkStats::add(&self.stats.0.sent, 1);
-                    return Ok(());
-                }
-                Err(_) => LinkError::Closed {
-                    link: self.name.clone(),
-                },
-            },
-            Err(reason) => {
-                let error = LinkError::Unsendable {
-                    link: self.name.clone(),
-                    reason,
-                };
-                self.end(client, session, EndReason::Failed(error.to_string()))
-                    .await;
-                error
+                session.next += 1;
+                session.last_len = len;
+                LinkStats::add(&self.stats.0.sent, 1);
+                return Ok(());
             }
+            Ok(bytes) => format!(
+                "{} bytes, above the server's limit of {max_payload}",
+                bytes.len()
+            ),
+            Err(e) => e.to_string(),
         };
+        let error = LinkError::Unsendable {
+            link: self.name.clone(),
+            reason,
+        };
+        self.end(client, session, EndReason::Failed(error.to_string()))
+            .await;
         Err(self.fail(error))
     }
 
@@ -558,8 +587,9 @@ impl<T: Serialize + 'static> RemoteOutbox<T> {
 }
 
 /// What arrives on the link `name`, in order, on its `outbox`: the other end of one or more
-/// [`RemoteOutbox`]es. Each sender gets a window of credit (default 256 values) and more as
-/// values leave on `outbox`, so what waits here is bounded whatever the senders do.
+/// [`RemoteOutbox`]es. Each sender gets a window of credit (default 4,096 values or 8 MiB,
+/// whichever is less) and more as values leave on `outbox`, so what waits here is bounded
+/// whatever the senders do.
 ///
 /// By default it ends with its sender: the sender's `ProducerFinished`, shutdown or failure
 /// arrives on `signal` (a failure as `Control::Failed` with [`LinkError::SenderFailed`]; a
@@ -585,6 +615,7 @@ pub struct RemoteInbox<T: DeserializeOwned + 'static> {
     many: bool,
     stats: LinkStats,
     join: Option<Join>,
+    frame_size: FrameSize,
 }
 
 /// A request to an exporter (of a bus or a live stream) to start sending to this receiver's
@@ -611,6 +642,7 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
             many: false,
             stats: LinkStats::default(),
             join: None,
+            frame_size: FrameSize::default(),
         })
     }
 
@@ -626,10 +658,18 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
         Ok(receiver)
     }
 
-    /// Values each sender may have in flight (at least 2; default 256). Memory held for a
+    /// Values each sender may have in flight (at least 2; default 4,096). Memory held for a
     /// link is at most this many values per sender, plus what the consumer's inbox holds.
     pub fn window(mut self, values: u64) -> Self {
         self.settings.window = values.max(2);
+        self
+    }
+
+    /// Bytes each sender may have in flight (default 8 MiB): for large values the window
+    /// shrinks to fit (from the average size seen; at least 2 values). This also keeps a link
+    /// far below nats-server's limit on what it queues for a slow connection (64 MiB).
+    pub fn window_bytes(mut self, bytes: usize) -> Self {
+        self.settings.window_bytes = bytes.max(1);
         self
     }
 
@@ -646,6 +686,7 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
     /// rather than lost. The window is the most values handed out by the server unacknowledged.
     pub fn lossless(mut self) -> Self {
         self.settings.lossless = true;
+        self.settings.window = LOSSLESS_WINDOW;
         self
     }
 
@@ -661,6 +702,33 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
     }
 }
 
+/// The typical size of a data frame, so the window can be bounded in bytes as well as values.
+#[derive(Debug, Default)]
+struct FrameSize {
+    /// A running average, in bytes (0 until the first frame).
+    average: f64,
+}
+
+impl FrameSize {
+    fn observe(&mut self, bytes: usize) {
+        self.average = if self.average == 0.0 {
+            bytes as f64
+        } else {
+            self.average + (bytes as f64 - self.average) / 64.0
+        };
+    }
+
+    /// Values a sender may have in flight: the window, or fewer when that many values of the
+    /// typical size would exceed the byte budget; a small first grant until sizes are known.
+    fn window(&self, settings: &Settings) -> u64 {
+        if self.average == 0.0 {
+            return settings.window.min(FIRST_GRANT);
+        }
+        let by_bytes = (settings.window_bytes as f64 / self.average) as u64;
+        by_bytes.clamp(2, settings.window.max(2))
+    }
+}
+
 /// The receiver's view of one sender.
 struct Sender {
     /// The number of the next value expected.
@@ -668,7 +736,11 @@ struct Sender {
     /// Credit given: values below this may be sent.
     granted: u64,
     delivered: u64,
-    heard: Instant,
+    /// Frames seen in all, and at the last check: a sender is silent while they match (a
+    /// count per frame instead of a clock reading per frame).
+    frames: u64,
+    frames_at_check: u64,
+    quiet_since: Instant,
 }
 
 /// What handling a frame decided.
@@ -718,7 +790,22 @@ impl<T: DeserializeOwned + 'static> Component for RemoteInbox<T> {
                 biased;
                 control = self.control.recv() => Then::End(control),
                 frame = frames.next() => match frame {
-                    Some(message) => self.on_frame(&client, &mut senders, message).await,
+                    Some(message) => {
+                        let mut then = self.on_frame(&client, &mut senders, message).await;
+                        // Frames already here are handled without going round the select.
+                        for _ in 0..64 {
+                            if !matches!(then, Then::Go) {
+                                break;
+                            }
+                            match frames.next().now_or_never() {
+                                Some(Some(message)) => {
+                                    then = self.on_frame(&client, &mut senders, message).await;
+                                }
+                                _ => break,
+                            }
+                        }
+                        then
+                    }
                     None => {
                         let error = LinkError::Closed { link: self.name.clone() };
                         Then::End(Control::failed("RemoteInbox", error))
@@ -795,31 +882,32 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
                 seq,
                 value,
             } => {
-                let window = self.settings.window;
+                self.frame_size.observe(message.payload.len());
+                let window = self.frame_size.window(&self.settings);
                 let sender = self.sender(senders, session, seq);
-                sender.heard = Instant::now();
+                sender.frames += 1;
                 if seq < sender.expected {
                     LinkStats::add(&self.stats.0.duplicates, 1);
                     return Then::Go;
                 }
                 if seq > sender.expected {
-                    let sender = senders.get_mut(&session).expect("just added");
                     self.lose(session, sender, seq);
                 }
+                sender.expected = seq + 1;
+                sender.delivered += 1;
+                let top_up = sender.granted - sender.expected.min(sender.granted) <= window / 2;
+                if top_up {
+                    sender.granted = sender.expected + window;
+                }
+                let upto = sender.granted;
                 if self.outbox.send(value).await.is_err() {
                     // Nobody consumes any more: stop receiving.
                     return Then::End(Control::ShutdownMicroprocess);
                 }
                 LinkStats::add(&self.stats.0.delivered, 1);
-                let sender = senders.get_mut(&session).expect("present");
-                sender.expected = seq + 1;
-                sender.delivered += 1;
-                if sender.granted - sender.expected.min(sender.granted) <= window / 2 {
-                    sender.granted = sender.expected + window;
-                    let grant = wire::encode(&Grant {
-                        upto: sender.granted,
-                    })
-                    .expect("a grant always encodes");
+                // Credit goes out once the value has been handed on.
+                if top_up {
+                    let grant = wire::encode(&Grant { upto }).expect("a grant always encodes");
                     let _ = client
                         .publish(credit_subject(&self.cluster, &self.name, session), grant)
                         .await;
@@ -827,14 +915,12 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
                 Then::Go
             }
             Frame::Probe { session, next } => {
-                let window = self.settings.window;
+                let window = self.frame_size.window(&self.settings);
                 let sender = self.sender(senders, session, next);
-                sender.heard = Instant::now();
+                sender.frames += 1;
                 if next > sender.expected {
-                    let sender = senders.get_mut(&session).expect("just added");
                     self.lose(session, sender, next);
                 }
-                let sender = senders.get_mut(&session).expect("present");
                 sender.granted = sender.granted.max(sender.expected + window);
                 if let Some(reply) = message.reply {
                     let grant = wire::encode(&Grant {
@@ -878,7 +964,9 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
                 expected: from,
                 granted: from,
                 delivered: 0,
-                heard: Instant::now(),
+                frames: 0,
+                frames_at_check: 0,
+                quiet_since: Instant::now(),
             }
         })
     }
@@ -922,11 +1010,15 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
     /// Drops senders unheard of for the peer timeout; without `many_senders`, that ends it.
     fn forget_silent(&self, senders: &mut HashMap<u64, Sender>) -> Then {
         let timeout = self.settings.peer_timeout;
-        let gone: Vec<u64> = senders
-            .iter()
-            .filter(|(_, s)| s.heard.elapsed() >= timeout)
-            .map(|(id, _)| *id)
-            .collect();
+        let mut gone = Vec::new();
+        for (id, sender) in senders.iter_mut() {
+            if sender.frames != sender.frames_at_check {
+                sender.frames_at_check = sender.frames;
+                sender.quiet_since = Instant::now();
+            } else if sender.quiet_since.elapsed() >= timeout {
+                gone.push(*id);
+            }
+        }
         for session in &gone {
             if let Some(sender) = senders.remove(session) {
                 tracing::warn!(link = %self.name, session, "a sender fell silent and is taken to be gone");
@@ -943,5 +1035,27 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
             return Then::End(Control::failed("RemoteInbox", error));
         }
         Then::Go
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_shrinks_for_large_values_and_starts_small() {
+        let settings = Settings::default();
+        let mut size = FrameSize::default();
+        assert_eq!(size.window(&settings), FIRST_GRANT);
+        size.observe(80);
+        assert_eq!(size.window(&settings), DEFAULT_WINDOW);
+        let mut large = FrameSize::default();
+        large.observe(64 * 1024 + 20);
+        let window = large.window(&settings);
+        assert!(window * (64 * 1024) <= DEFAULT_WINDOW_BYTES as u64, "{window}");
+        assert!(window >= 100, "{window}");
+        let mut huge = FrameSize::default();
+        huge.observe(usize::MAX / 2);
+        assert_eq!(huge.window(&settings), 2);
     }
 }
