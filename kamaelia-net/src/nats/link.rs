@@ -1052,7 +1052,10 @@ mod tests {
         let mut large = FrameSize::default();
         large.observe(64 * 1024 + 20);
         let window = large.window(&settings);
-        assert!(window * (64 * 1024) <= DEFAULT_WINDOW_BYTES as u64, "{window}");
+        assert!(
+            window * (64 * 1024) <= DEFAULT_WINDOW_BYTES as u64,
+            "{window}"
+        );
         assert!(window >= 100, "{window}");
         let mut huge = FrameSize::default();
         huge.observe(usize::MAX / 2);
