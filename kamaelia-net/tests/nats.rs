@@ -676,3 +676,122 @@ fn a_lossless_link_loses_and_duplicates_nothing_across_a_broker_restart() {
     });
     drop(killer.join().unwrap());
 }
+
+/// Takes a value every `pause`, collecting them; records the control message that ended it.
+#[derive(Boxes)]
+struct Dawdler {
+    inbox: Inbox<u64>,
+    control: Inbox<Control>,
+    got: Rc<std::cell::RefCell<Vec<u64>>>,
+    ended: Rc<std::cell::RefCell<Option<Control>>>,
+    pause: Duration,
+}
+
+impl Component for Dawdler {
+    async fn main(mut self) -> Result<(), ComponentError> {
+        loop {
+            match self.inbox.next_or_control(&mut self.control).await {
+                axon_core::Next::Data(v) => {
+                    self.got.borrow_mut().push(v);
+                    tokio::time::sleep(self.pause).await;
+                }
+                axon_core::Next::Control(c) => {
+                    *self.ended.borrow_mut() = Some(c);
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn remote_subscribers_get_their_policy_applied_where_the_bus_is() {
+    let Some(server) = NatsServer::start(false) else {
+        return;
+    };
+    run(async {
+        let (home, away) = (connect(&server).await, connect(&server).await);
+        let scheduler = Scheduler::new();
+        let bus = Backplane::<u64>::new("ticks");
+        let publish = bus.inbox.to_ref();
+        let end_bus = bus.control.to_ref();
+        scheduler.activate(bus);
+        scheduler.activate(ExportBackplane::<u64>::new(&home, "ticks").unwrap());
+        let mut watch = Vec::new();
+        for policy in [Policy::Disconnect, Policy::DropOldest] {
+            let subscriber = RemoteSubscribeTo::join::<u64>(&away, "ticks", policy, 4)
+                .unwrap()
+                .window(8);
+            let got = Rc::new(std::cell::RefCell::new(Vec::new()));
+            let ended = Rc::new(std::cell::RefCell::new(None));
+            let slow = Dawdler {
+                inbox: Inbox::with_capacity(2),
+                control: Inbox::new(),
+                got: got.clone(),
+                ended: ended.clone(),
+                pause: Duration::from_millis(2),
+            };
+            link(&subscriber.outbox, &slow.inbox).unwrap();
+            link(&subscriber.signal, &slow.control).unwrap();
+            scheduler.activate(subscriber);
+            watch.push((policy, scheduler.activate(slow), got, ended));
+        }
+        let drive = async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            // Far more than a slow subscriber can hold, a few at a time.
+            for v in 0..3_000u64 {
+                publish.send(v).await.unwrap();
+                if v % 4 == 3 {
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                }
+            }
+            end_bus.send(Control::ProducerFinished).await.unwrap();
+            for (_, handle, _, _) in &watch {
+                until_ended(handle).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), async {
+            tokio::select! { () = scheduler.run() => {}, () = drive => {} }
+        })
+        .await
+        .expect("both remote subscribers ended");
+        for (policy, _, got, ended) in &watch {
+            let got = got.borrow();
+            let ended = ended.borrow();
+            assert!(
+                got.windows(2).all(|w| w[0] < w[1]),
+                "{policy:?}: out of order"
+            );
+            assert!(
+                got.len() < 3_000,
+                "{policy:?}: a slow subscriber got everything"
+            );
+            match policy {
+                Policy::Disconnect => {
+                    // A prefix of the stream, then the reason it was cut off.
+                    assert!(
+                        got.iter().enumerate().all(|(i, &v)| v == i as u64),
+                        "{policy:?}: gap before the cut"
+                    );
+                    let Some(Control::Failed(info)) = ended.as_ref() else {
+                        panic!("Disconnect: expected a failure, got {ended:?}");
+                    };
+                    assert!(
+                        !got.is_empty(),
+                        "Disconnect: nothing arrived before the cut"
+                    );
+                    eprintln!("disconnected after {} values: {info}", got.len());
+                }
+                _ => {
+                    // Old values dropped at the bus, the stream's end still delivered.
+                    assert!(
+                        ended.as_ref().is_some_and(Control::is_producer_finished),
+                        "{ended:?}"
+                    );
+                    assert_eq!(got.last(), Some(&2_999), "DropOldest keeps the newest");
+                    eprintln!("drop-oldest: {} of 3000 values", got.len());
+                }
+            }
+        }
+    });
+}
