@@ -6,10 +6,16 @@
 //! - `throughput-64B` / `throughput-64KiB`: a credit link against raw publish/subscribe
 //!   (msgs/s; raw has no flow control, so what it lost is reported beside it);
 //! - `credit-link-1M`: one million 64-byte values through a credit link: msgs/s, and `lost`;
+//! - `slow-consumer-1M`: a million values to a consumer ~100x slower than its producer: msgs/s,
+//!   `lost`, how far the producer ever ran ahead (values) and the RSS growth (KiB) — bounded;
 //! - `request-reply-p50` / `-p99`: `Cluster::call` to a `ClusterService` against
 //!   `Client::request` to a raw responder (µs);
 //! - `jetstream-link`: a lossless link's msgs/s, then `jetstream-restart-lost` and
 //!   `-duplicated` across a kill -9 and restart of the broker mid-stream.
+//!
+//! - `remote-ping-pong` (sequential: rt/s, p50, p99) and `-pipelined` (rt/s): numbers to an
+//!   echo process and back over two credit links, against ractor_cluster's remote actors
+//!   (`bench-peers/ractor`, a separate workspace, run when built: the baseline there).
 //!
 //! Options: `--json`, `--quick` (smaller counts), `--only PREFIX` (only the rows whose name
 //! starts so).
@@ -68,6 +74,15 @@ impl Component for Count {
     }
 }
 
+/// CPU time this thread has used, in ns (the runtime, the NATS client and our scheduler all
+/// run on it).
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 fn payload(n: u64, size: usize) -> Bytes {
     let mut v = vec![0u8; size];
     v[..8].copy_from_slice(&n.to_le_bytes());
@@ -89,6 +104,7 @@ fn ours_link(url: &str, link_name: &str, n: u64, size: usize, lossless: bool) ->
             sender = sender.lossless();
             receiver = receiver.lossless();
         }
+        let sent = sender.stats();
         let got = Rc::new(Cell::new(0));
         let out_of_order = Rc::new(Cell::new(0));
         let count = Count {
@@ -107,13 +123,106 @@ fn ours_link(url: &str, link_name: &str, n: u64, size: usize, lossless: bool) ->
         // The receiver subscribes before the clock starts.
         tokio::time::sleep(Duration::from_millis(100)).await;
         let started = Instant::now();
+        let cpu = thread_cpu_ns();
         scheduler.activate(sender);
         scheduler.activate(source);
         let _ = tokio::time::timeout(Duration::from_secs(120), scheduler.run()).await;
         let seconds = started.elapsed().as_secs_f64();
+        eprintln!(
+            "{link_name}: {:.0} ns of CPU per value (this process), sender stalled {} times",
+            (thread_cpu_ns() - cpu) as f64 / n as f64,
+            sent.stalls()
+        );
         assert_eq!(out_of_order.get(), 0, "values out of order");
         (got.get() as f64 / seconds, n - got.get())
     })
+}
+
+/// Takes a value and, every `every` values, sleeps a millisecond: a consumer far slower than
+/// the producer. Counts what it took, in order.
+#[derive(Boxes)]
+struct Slow {
+    inbox: Inbox<Bytes>,
+    control: Inbox<Control>,
+    taken: Rc<Cell<u64>>,
+    out_of_order: Rc<Cell<u64>>,
+    every: u64,
+}
+
+impl Component for Slow {
+    async fn main(mut self) -> Result<(), ComponentError> {
+        while let Some(value) = self.inbox.recv_or_finished(&mut self.control).await {
+            let n = u64::from_le_bytes(value[..8].try_into().unwrap());
+            if n != self.taken.get() {
+                self.out_of_order.set(self.out_of_order.get() + 1);
+            }
+            self.taken.set(self.taken.get() + 1);
+            if n % self.every == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A million values to a consumer about 100x slower than the producer; (lost, the most values
+/// the producer ever ran ahead of the consumer, the process's peak RSS growth in KiB).
+fn slow_consumer(url: &str, n: u64) -> (u64, u64, u64) {
+    runtime().block_on(async {
+        let (a, b) = (
+            Cluster::connect(url).await.unwrap(),
+            Cluster::connect(url).await.unwrap(),
+        );
+        let rss_before = rss_kib();
+        // Values are made as they are sent (no million-value Vec up front).
+        let source = DataSource::new((0..n).map(|i| payload(i, 64)));
+        let sender = RemoteOutbox::<Bytes>::new(&a, "bench.slow").unwrap();
+        let receiver = RemoteInbox::<Bytes>::new(&b, "bench.slow").unwrap();
+        let sent = sender.stats();
+        let taken = Rc::new(Cell::new(0));
+        let out_of_order = Rc::new(Cell::new(0));
+        let slow = Slow {
+            inbox: Inbox::new(),
+            control: Inbox::new(),
+            taken: taken.clone(),
+            out_of_order: out_of_order.clone(),
+            every: 100,
+        };
+        link(&source.outbox, &sender.inbox).unwrap();
+        link(&source.signal, &sender.control).unwrap();
+        link(&receiver.outbox, &slow.inbox).unwrap();
+        link(&receiver.signal, &slow.control).unwrap();
+        let scheduler = Scheduler::new();
+        scheduler.activate(receiver);
+        scheduler.activate(slow);
+        scheduler.activate(sender);
+        scheduler.activate(source);
+        let (mut ahead, mut rss_peak) = (0u64, 0u64);
+        let watch = async {
+            while taken.get() < n {
+                ahead = ahead.max(sent.sent().saturating_sub(taken.get()));
+                rss_peak = rss_peak.max(rss_kib());
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(300), async {
+            tokio::join!(scheduler.run(), watch)
+        })
+        .await;
+        assert_eq!(out_of_order.get(), 0, "values out of order");
+        (n - taken.get(), ahead, rss_peak.saturating_sub(rss_before))
+    })
+}
+
+/// This process's resident set, in KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
 }
 
 /// Raw publish/subscribe of the same payloads; (msgs/s, lost).
@@ -125,7 +234,9 @@ fn raw_pubsub(url: &str, subject: &str, n: u64, size: usize) -> (f64, u64) {
         subscriber.flush().await.unwrap();
         let values: Vec<Bytes> = (0..n).map(|i| payload(i, size)).collect();
         let started = Instant::now();
+        let cpu = thread_cpu_ns();
         let subject = subject.to_string();
+        let label = subject.clone();
         let publish = async move {
             for v in values {
                 publisher.publish(subject.clone(), v).await.unwrap();
@@ -144,6 +255,10 @@ fn raw_pubsub(url: &str, subject: &str, n: u64, size: usize) -> (f64, u64) {
             (got, Instant::now())
         };
         let (_, (got, last)) = tokio::join!(publish, consume);
+        eprintln!(
+            "{label}: {:.0} ns of CPU per value (this process)",
+            (thread_cpu_ns() - cpu) as f64 / n as f64
+        );
         let seconds = last.duration_since(started).as_secs_f64();
         (got as f64 / seconds, n - got)
     })
@@ -313,10 +428,138 @@ fn jetstream_restart(mut server: NatsServer, n: u64) -> (u64, u64) {
     result
 }
 
+/// The far end of the ping-pong, in its own process: numbers in on `ping`, out on `pong`.
+fn echo_process(url: &str, ping: &str, pong: &str) {
+    runtime().block_on(async {
+        let cluster = Cluster::connect(url).await.unwrap();
+        let inbound = RemoteInbox::<u64>::new(&cluster, ping).unwrap();
+        let outbound = RemoteOutbox::<u64>::new(&cluster, pong).unwrap();
+        link(&inbound.outbox, &outbound.inbox).unwrap();
+        link(&inbound.signal, &outbound.control).unwrap();
+        let scheduler = Scheduler::new();
+        scheduler.activate(inbound);
+        scheduler.activate(outbound);
+        scheduler.run().await;
+        let _ = cluster.client().flush().await;
+    });
+}
+
+/// Sends numbers and takes them back: one at a time (`in_flight` 1) or as many as the links'
+/// credit allows. Records each round trip when sequential.
+#[derive(Boxes)]
+struct Pinger {
+    inbox: Inbox<u64>,
+    control: Inbox<Control>,
+    outbox: axon_core::Outbox<u64>,
+    signal: axon_core::Outbox<Control>,
+    calls: u64,
+    sequential: bool,
+    result: Rc<std::cell::RefCell<(f64, Vec<f64>)>>,
+}
+
+impl Component for Pinger {
+    async fn main(mut self) -> Result<(), ComponentError> {
+        // Warm-up: the far end is found and credit granted.
+        for i in 0..100 {
+            self.outbox.send(i).await?;
+            assert_eq!(self.inbox.recv().await, i);
+        }
+        let started = Instant::now();
+        let mut us = Vec::new();
+        if self.sequential {
+            for i in 0..self.calls {
+                let t = Instant::now();
+                self.outbox.send(i).await?;
+                assert_eq!(self.inbox.recv().await, i);
+                us.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+        } else {
+            let (mut sent, mut back) = (0, 0);
+            while back < self.calls {
+                tokio::select! {
+                    biased;
+                    v = self.inbox.recv() => {
+                        assert_eq!(v, back, "out of order or lost");
+                        back += 1;
+                    }
+                    r = self.outbox.send(sent), if sent < self.calls => {
+                        r?;
+                        sent += 1;
+                    }
+                }
+            }
+        }
+        *self.result.borrow_mut() = (self.calls as f64 / started.elapsed().as_secs_f64(), us);
+        self.signal.send(Control::ProducerFinished).await?;
+        Ok(())
+    }
+}
+
+/// Ping-pong with an echo process over two credit links; (round trips/s, p50 µs, p99 µs).
+fn ours_ping_pong(url: &str, run: &str, calls: u64, sequential: bool) -> (f64, f64, f64) {
+    let (ping, pong) = (format!("bench.ping.{run}"), format!("bench.pong.{run}"));
+    let mut echo = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--echo", url, &ping, &pong])
+        .spawn()
+        .unwrap();
+    let result = runtime().block_on(async {
+        let cluster = Cluster::connect(url).await.unwrap();
+        let out = RemoteOutbox::<u64>::new(&cluster, &ping).unwrap();
+        let back = RemoteInbox::<u64>::new(&cluster, &pong).unwrap();
+        let result = Rc::new(std::cell::RefCell::new((0.0, Vec::new())));
+        let pinger = Pinger {
+            inbox: Inbox::new(),
+            control: Inbox::new(),
+            outbox: axon_core::Outbox::new(),
+            signal: axon_core::Outbox::new(),
+            calls,
+            sequential,
+            result: result.clone(),
+        };
+        link(&pinger.outbox, &out.inbox).unwrap();
+        link(&pinger.signal, &out.control).unwrap();
+        link(&back.outbox, &pinger.inbox).unwrap();
+        let scheduler = Scheduler::new();
+        scheduler.activate(back);
+        scheduler.activate(out);
+        scheduler.activate(pinger);
+        let _ = tokio::time::timeout(Duration::from_secs(120), scheduler.run()).await;
+        let (rate, mut us) = result.take();
+        us.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        if us.is_empty() {
+            (rate, f64::NAN, f64::NAN)
+        } else {
+            (rate, percentile(&us, 0.5), percentile(&us, 0.99))
+        }
+    });
+    let _ = echo.wait();
+    result
+}
+
+/// The comparison peer (bench-peers/ractor), if it is built; its JSON line's numbers.
+fn ractor_peer(args: &[&str]) -> Option<serde_json::Value> {
+    let binary = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/peers/release/ractor_pingpong");
+    if !binary.is_file() {
+        eprintln!(
+            "bench nats: the ractor_cluster peer is not built; build it with \
+             `cd bench-peers/ractor && CARGO_TARGET_DIR=../../target/peers cargo build --release`"
+        );
+        return None;
+    }
+    let out = std::process::Command::new(binary)
+        .args(args)
+        .output()
+        .ok()?;
+    let line = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(line.trim()).ok()
+}
+
 fn report(rows: &[Row], json: bool) {
+    let is_baseline = |system: &str| system.starts_with("raw-") || system == "ractor-cluster";
     let baseline = |bench: &str| -> Option<&Row> {
         rows.iter()
-            .find(|r| r.bench == bench && r.system.starts_with("raw-"))
+            .find(|r| r.bench == bench && is_baseline(r.system))
     };
     if !json {
         println!(
@@ -324,7 +567,7 @@ fn report(rows: &[Row], json: bool) {
             "bench", "system", "value", "unit", "baseline", "baseline", "ratio"
         );
     }
-    for row in rows.iter().filter(|r| !r.system.starts_with("raw-")) {
+    for row in rows.iter().filter(|r| !is_baseline(r.system)) {
         let (b_system, b_value, ratio) = match baseline(row.bench) {
             Some(b) => (b.system, b.value, row.value / b.value),
             None => ("-", f64::NAN, f64::NAN),
@@ -369,6 +612,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
         return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--echo") {
+        return echo_process(&args[i + 1], &args[i + 2], &args[i + 3]);
     }
     let json = args.iter().any(|a| a == "--json");
     let quick = args.iter().any(|a| a == "--quick");
@@ -424,6 +670,31 @@ fn main() {
             "lost",
         ));
     }
+    if wants("slow-consumer") {
+        let n = if quick { 100_000 } else { 1_000_000 };
+        let started = Instant::now();
+        let (lost, ahead, rss) = slow_consumer(&url, n);
+        let rate = n as f64 / started.elapsed().as_secs_f64();
+        rows.push(row("slow-consumer-1M", "kamaelia-credit", rate, "msgs/s"));
+        rows.push(row(
+            "slow-consumer-1M-lost",
+            "kamaelia-credit",
+            lost as f64,
+            "lost",
+        ));
+        rows.push(row(
+            "slow-consumer-1M-ahead",
+            "kamaelia-credit",
+            ahead as f64,
+            "values",
+        ));
+        rows.push(row(
+            "slow-consumer-1M-rss",
+            "kamaelia-credit",
+            rss as f64,
+            "KiB",
+        ));
+    }
     if wants("request-reply") {
         let calls = if quick { 2_000 } else { 10_000 };
         let (mut o50, mut o99, mut r50, mut r99) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -459,6 +730,89 @@ fn main() {
             median(r99),
             "us",
         ));
+    }
+    if wants("remote-ping-pong") {
+        let calls = if quick { 2_000 } else { 10_000 };
+        let (mut rates, mut p50s, mut p99s, mut peer, mut peer50, mut peer99) = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
+        for rep in 0..reps {
+            let (rate, p50, p99) = ours_ping_pong(&url, &format!("s{rep}"), calls, true);
+            rates.push(rate);
+            p50s.push(p50);
+            p99s.push(p99);
+            if let Some(v) = ractor_peer(&["--calls", &calls.to_string()]) {
+                peer.push(v["value"].as_f64().unwrap_or(f64::NAN));
+                peer50.push(v["p50_us"].as_f64().unwrap_or(f64::NAN));
+                peer99.push(v["p99_us"].as_f64().unwrap_or(f64::NAN));
+            }
+        }
+        rows.push(row(
+            "remote-ping-pong",
+            "kamaelia-links",
+            median(rates),
+            "rt/s",
+        ));
+        rows.push(row(
+            "remote-ping-pong-p50",
+            "kamaelia-links",
+            median(p50s),
+            "us",
+        ));
+        rows.push(row(
+            "remote-ping-pong-p99",
+            "kamaelia-links",
+            median(p99s),
+            "us",
+        ));
+        if !peer.is_empty() {
+            rows.push(row(
+                "remote-ping-pong",
+                "ractor-cluster",
+                median(peer),
+                "rt/s",
+            ));
+            rows.push(row(
+                "remote-ping-pong-p50",
+                "ractor-cluster",
+                median(peer50),
+                "us",
+            ));
+            rows.push(row(
+                "remote-ping-pong-p99",
+                "ractor-cluster",
+                median(peer99),
+                "us",
+            ));
+        }
+        let pipelined = if quick { 50_000 } else { 200_000 };
+        let (mut rates, mut peer) = (Vec::new(), Vec::new());
+        for rep in 0..reps {
+            rates.push(ours_ping_pong(&url, &format!("p{rep}"), pipelined, false).0);
+            let n = pipelined.to_string();
+            if let Some(v) = ractor_peer(&["--pipelined", "--calls", &n]) {
+                peer.push(v["value"].as_f64().unwrap_or(f64::NAN));
+            }
+        }
+        rows.push(row(
+            "remote-ping-pong-pipelined",
+            "kamaelia-links",
+            median(rates),
+            "rt/s",
+        ));
+        if !peer.is_empty() {
+            rows.push(row(
+                "remote-ping-pong-pipelined",
+                "ractor-cluster",
+                median(peer),
+                "rt/s",
+            ));
+        }
     }
     if wants("jetstream") {
         let n = if quick { 5_000 } else { 50_000 };
