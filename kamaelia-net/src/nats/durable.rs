@@ -99,6 +99,7 @@ pub(super) async fn send<T: Serialize + 'static>(
     let mut next = 0u64;
     let mut end: Option<Control> = None;
     let mut backoff = Duration::from_millis(1);
+    let mut buffer = bytes::BytesMut::new();
     loop {
         let room = (unacked.len() as u64) < window && end.is_none();
         if unacked.is_empty() && end.is_some() {
@@ -138,7 +139,7 @@ pub(super) async fn send<T: Serialize + 'static>(
             }
             next_value = inbox.next_or_control(control), if room => match next_value {
                 Next::Data(value) => {
-                    let payload = wire::encode_data(session, next, &value, 64)
+                    let payload = wire::encode_data(session, next, &value, &mut buffer)
                         .map_err(|e| ComponentError::msg(format!("a value cannot go on the link {name:?}: {e}")))?;
                     let id = format!("{session}-{next}");
                     let ack = publish(id.clone(), payload.clone()).await;

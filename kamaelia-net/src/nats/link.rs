@@ -23,7 +23,6 @@ use futures::FutureExt;
 use futures::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -317,8 +316,8 @@ struct Session {
     granted: u64,
     /// When the receiver last answered (or the session began).
     heard: Instant,
-    /// The size of the last frame: the next one's buffer is made this large at once.
-    last_len: usize,
+    /// Where frames are encoded (they share its allocation).
+    buffer: bytes::BytesMut,
 }
 
 enum Probed {
@@ -382,7 +381,7 @@ impl<T: Serialize + 'static> Component for RemoteOutbox<T> {
             next: 0,
             granted: 0,
             heard: Instant::now(),
-            last_len: 64,
+            buffer: bytes::BytesMut::new(),
         };
         let max_payload = client.server_info().max_payload.max(1);
         let mut no_receiver_since: Option<Instant> = None;
@@ -492,9 +491,8 @@ impl<T: Serialize + 'static> RemoteOutbox<T> {
         value: &T,
         max_payload: usize,
     ) -> Result<(), ComponentError> {
-        let reason = match wire::encode_data(session.id, session.next, value, session.last_len) {
+        let reason = match wire::encode_data(session.id, session.next, value, &mut session.buffer) {
             Ok(bytes) if bytes.len() <= max_payload => {
-                let len = bytes.len();
                 // A publish only fails once the client is closed for good.
                 if client
                     .publish(session.subject.clone(), bytes)
@@ -506,7 +504,6 @@ impl<T: Serialize + 'static> RemoteOutbox<T> {
                     }));
                 }
                 session.next += 1;
-                session.last_len = len;
                 LinkStats::add(&self.stats.0.sent, 1);
                 return Ok(());
             }
@@ -743,6 +740,40 @@ struct Sender {
     quiet_since: Instant,
 }
 
+/// The senders of a link: usually one, rarely more than a few, so a list searched from the
+/// front beats hashing on every frame.
+#[derive(Default)]
+struct Senders(Vec<(u64, Sender)>);
+
+impl Senders {
+    fn get_mut(&mut self, session: &u64) -> Option<&mut Sender> {
+        self.0
+            .iter_mut()
+            .find(|(id, _)| id == session)
+            .map(|(_, sender)| sender)
+    }
+
+    fn get_or_insert_with(&mut self, session: u64, make: impl FnOnce() -> Sender) -> &mut Sender {
+        let at = match self.0.iter().position(|(id, _)| *id == session) {
+            Some(at) => at,
+            None => {
+                self.0.push((session, make()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[at].1
+    }
+
+    fn remove(&mut self, session: &u64) -> Option<Sender> {
+        let at = self.0.iter().position(|(id, _)| id == session)?;
+        Some(self.0.swap_remove(at).1)
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = (&u64, &mut Sender)> {
+        self.0.iter_mut().map(|(id, sender)| (&*id, sender))
+    }
+}
+
 /// What handling a frame decided.
 enum Then {
     Go,
@@ -783,7 +814,7 @@ impl<T: DeserializeOwned + 'static> Component for RemoteInbox<T> {
                 .await;
             return Ok(());
         }
-        let mut senders: HashMap<u64, Sender> = HashMap::new();
+        let mut senders = Senders::default();
         let mut check = tokio::time::interval(Duration::from_millis(500));
         loop {
             let then = tokio::select! {
@@ -858,7 +889,7 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
     async fn on_frame(
         &mut self,
         client: &Client,
-        senders: &mut HashMap<u64, Sender>,
+        senders: &mut Senders,
         message: async_nats::Message,
     ) -> Then {
         let frame = match wire::decode::<Frame<T>>(&message.payload) {
@@ -949,13 +980,8 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
     }
 
     /// The state of `session`, made on first sight (at value `from`).
-    fn sender<'a>(
-        &self,
-        senders: &'a mut HashMap<u64, Sender>,
-        session: u64,
-        from: u64,
-    ) -> &'a mut Sender {
-        senders.entry(session).or_insert_with(|| {
+    fn sender<'a>(&self, senders: &'a mut Senders, session: u64, from: u64) -> &'a mut Sender {
+        senders.get_or_insert_with(session, || {
             if from > 0 {
                 tracing::info!(link = %self.name, session, from, "a sender joined mid-stream");
             }
@@ -1008,7 +1034,7 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
     }
 
     /// Drops senders unheard of for the peer timeout; without `many_senders`, that ends it.
-    fn forget_silent(&self, senders: &mut HashMap<u64, Sender>) -> Then {
+    fn forget_silent(&self, senders: &mut Senders) -> Then {
         let timeout = self.settings.peer_timeout;
         let mut gone = Vec::new();
         for (id, sender) in senders.iter_mut() {
