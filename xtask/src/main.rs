@@ -199,6 +199,9 @@ fn bench(args: &[String]) -> Result<(), String> {
     let selected = BENCH_GROUPS
         .iter()
         .filter(|(name, _, _)| group.is_none_or(|g| g == *name));
+    if group == Some("nats") {
+        build_ractor_peer()?;
+    }
     for (_, package, target) in selected {
         let mut command = cargo();
         // Benchmarks take only their own package's features (a package-qualified one would
@@ -216,6 +219,18 @@ fn bench(args: &[String]) -> Result<(), String> {
         run(command)?;
     }
     Ok(())
+}
+
+/// `bench nats` compares with ractor_cluster, built from its own workspace (bench-peers/ractor)
+/// so the main build never depends on it.
+fn build_ractor_peer() -> Result<(), String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut command = cargo();
+    command
+        .current_dir(root.join("bench-peers/ractor"))
+        .env("CARGO_TARGET_DIR", root.join("target/peers"))
+        .args(["build", "--release", "--quiet"]);
+    run(command)
 }
 
 fn demo(args: &[String]) -> Result<(), String> {
