@@ -394,6 +394,23 @@ fn jetstream_restart(mut server: NatsServer, n: u64) -> (u64, u64) {
             out_of_order: out_of_order.clone(),
         };
         let (feed, finish) = (sender.inbox.to_ref(), sender.control.to_ref());
+        let (sent_stats, received_stats) = (sender.stats(), receiver.stats());
+        let debug = std::env::var_os("DEBUG_NATS").is_some();
+        let progress = async move {
+            if !debug {
+                std::future::pending::<()>().await;
+            }
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                eprintln!(
+                    "sent {} (republished {}), delivered {}, duplicates {}",
+                    sent_stats.sent(),
+                    sent_stats.stalls(),
+                    received_stats.delivered(),
+                    received_stats.duplicates()
+                );
+            }
+        };
         link(&receiver.outbox, &count.inbox).unwrap();
         link(&receiver.signal, &count.control).unwrap();
         let scheduler = Scheduler::new();
@@ -413,7 +430,10 @@ fn jetstream_restart(mut server: NatsServer, n: u64) -> (u64, u64) {
             finish.send(Control::ProducerFinished).await.unwrap();
         };
         let _ = tokio::time::timeout(Duration::from_secs(120), async {
-            tokio::join!(scheduler.run(), produce)
+            tokio::select! {
+                _ = async { tokio::join!(scheduler.run(), produce) } => {}
+                () = progress => {}
+            }
         })
         .await;
         eprintln!(

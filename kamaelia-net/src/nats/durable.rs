@@ -90,7 +90,10 @@ pub(super) async fn send<T: Serialize + 'static>(
     stats: &LinkStats,
 ) -> Result<(), ComponentError> {
     ensure_stream(cluster, name, window).await?;
-    let js = jetstream::new(cluster.client().clone());
+    // An acknowledgement not back in 2 s is taken as lost, and the value is published again.
+    let js = jetstream::ContextBuilder::new()
+        .timeout(Duration::from_secs(2))
+        .build(cluster.client().clone());
     let subject = subject(cluster, name);
     let session = wire::new_session();
     let publish = |id: String, payload: bytes::Bytes| publish(&js, &subject, id, payload);
@@ -126,8 +129,15 @@ pub(super) async fn send<T: Serialize + 'static>(
                         let ack = publish(id.clone(), payload.clone()).await;
                         let waiting: Vec<_> = unacked.drain(..).collect();
                         unacked.push_back((id, payload, ack));
-                        for (id, payload, ack) in waiting {
-                            if ack.await.is_ok() {
+                        // Their answers are awaited together: one at a time, each unanswered
+                        // one (the broker died) would cost a whole timeout.
+                        let (sent, answers): (Vec<_>, Vec<_>) = waiting
+                            .into_iter()
+                            .map(|(id, payload, ack)| ((id, payload), ack))
+                            .unzip();
+                        let answers = futures::future::join_all(answers).await;
+                        for ((id, payload), answer) in sent.into_iter().zip(answers) {
+                            if answer.is_ok() {
                                 stats.count_sent();
                             } else {
                                 let ack = publish(id.clone(), payload.clone()).await;
