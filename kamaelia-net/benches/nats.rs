@@ -7,7 +7,7 @@
 //!   (msgs/s; raw has no flow control, so what it lost is reported beside it);
 //! - `credit-link-1M`: one million 64-byte values through a credit link: msgs/s, and `lost`;
 //! - `slow-consumer-1M`: a million values to a consumer ~100x slower than its producer: msgs/s,
-//!   `lost`, how far the producer ever ran ahead (values) and the RSS growth (KiB) — bounded;
+//!   `lost`, and how far the producer ever ran ahead (values: what the link holds, bounded);
 //! - `request-reply-p50` / `-p99`: `Cluster::call` to a `ClusterService` against
 //!   `Client::request` to a raw responder (µs);
 //! - `jetstream-link`: a lossless link's msgs/s, then `jetstream-restart-lost` and
@@ -166,14 +166,13 @@ impl Component for Slow {
 }
 
 /// A million values to a consumer about 100x slower than the producer; (lost, the most values
-/// the producer ever ran ahead of the consumer, the process's peak RSS growth in KiB).
-fn slow_consumer(url: &str, n: u64) -> (u64, u64, u64) {
+/// the producer ever ran ahead of the consumer: what the link holds, so its memory bound).
+fn slow_consumer(url: &str, n: u64) -> (u64, u64) {
     runtime().block_on(async {
         let (a, b) = (
             Cluster::connect(url).await.unwrap(),
             Cluster::connect(url).await.unwrap(),
         );
-        let rss_before = rss_kib();
         // Values are made as they are sent (no million-value Vec up front).
         let source = DataSource::new((0..n).map(|i| payload(i, 64)));
         let sender = RemoteOutbox::<Bytes>::new(&a, "bench.slow").unwrap();
@@ -197,11 +196,10 @@ fn slow_consumer(url: &str, n: u64) -> (u64, u64, u64) {
         scheduler.activate(slow);
         scheduler.activate(sender);
         scheduler.activate(source);
-        let (mut ahead, mut rss_peak) = (0u64, 0u64);
+        let mut ahead = 0u64;
         let watch = async {
             while taken.get() < n {
                 ahead = ahead.max(sent.sent().saturating_sub(taken.get()));
-                rss_peak = rss_peak.max(rss_kib());
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         };
@@ -210,19 +208,8 @@ fn slow_consumer(url: &str, n: u64) -> (u64, u64, u64) {
         })
         .await;
         assert_eq!(out_of_order.get(), 0, "values out of order");
-        (n - taken.get(), ahead, rss_peak.saturating_sub(rss_before))
+        (n - taken.get(), ahead)
     })
-}
-
-/// This process's resident set, in KiB.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-            line.split_whitespace().nth(1)?.parse().ok()
-        })
-        .unwrap_or(0)
 }
 
 /// Raw publish/subscribe of the same payloads; (msgs/s, lost).
@@ -693,7 +680,7 @@ fn main() {
     if wants("slow-consumer") {
         let n = if quick { 100_000 } else { 1_000_000 };
         let started = Instant::now();
-        let (lost, ahead, rss) = slow_consumer(&url, n);
+        let (lost, ahead) = slow_consumer(&url, n);
         let rate = n as f64 / started.elapsed().as_secs_f64();
         rows.push(row("slow-consumer-1M", "kamaelia-credit", rate, "msgs/s"));
         rows.push(row(
@@ -707,12 +694,6 @@ fn main() {
             "kamaelia-credit",
             ahead as f64,
             "values",
-        ));
-        rows.push(row(
-            "slow-consumer-1M-rss",
-            "kamaelia-credit",
-            rss as f64,
-            "KiB",
         ));
     }
     if wants("request-reply") {
