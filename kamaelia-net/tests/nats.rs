@@ -346,9 +346,12 @@ fn a_sender_without_a_receiver_fails_with_a_clear_error() {
         link(&sender.signal, &watcher.inbox).unwrap();
         sender.inbox.to_ref().try_send(1).unwrap();
         let scheduler = Scheduler::new();
-        scheduler.activate(sender);
+        let sender = scheduler.activate(sender);
         scheduler.activate(watcher);
-        let _ = tokio::time::timeout(Duration::from_secs(10), scheduler.run()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), async {
+            tokio::select! { () = scheduler.run() => {}, () = until_ended(&sender) => {} }
+        })
+        .await;
         let said = said.take();
         let Some(Control::Failed(info)) = said.first() else {
             panic!("expected a failure, got {said:?}");
