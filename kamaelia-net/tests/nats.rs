@@ -798,3 +798,72 @@ fn remote_subscribers_get_their_policy_applied_where_the_bus_is() {
         }
     });
 }
+
+#[test]
+fn large_values_are_bounded_by_the_byte_window() {
+    let Some(server) = NatsServer::start(false) else {
+        return;
+    };
+    run(async {
+        let (a, b) = (connect(&server).await, connect(&server).await);
+        const N: u64 = 60;
+        const SIZE: usize = 200 * 1024;
+        // 1 MiB of frames in flight: five values of 200 KiB (and one may overshoot).
+        let source = DataSource::new((0..N).map(|i| vec![i as u8; SIZE]));
+        let sender = RemoteOutbox::<Vec<u8>>::new(&a, "big").unwrap();
+        let receiver = RemoteInbox::<Vec<u8>>::new(&b, "big")
+            .unwrap()
+            .window_bytes(1 << 20);
+        let taken = Rc::new(Cell::new(0u64));
+        let slow = {
+            let taken = taken.clone();
+            axon_core::components::map(move |v: Vec<u8>| {
+                assert_eq!(v.len(), SIZE);
+                taken.set(taken.get() + 1);
+                std::thread::sleep(Duration::from_millis(5));
+            })
+        };
+        slow.inbox.set_capacity(1);
+        let (sink, _) = Collect::<()>::new();
+        link(&source.outbox, &sender.inbox).unwrap();
+        link(&source.signal, &sender.control).unwrap();
+        link(&receiver.outbox, &slow.inbox).unwrap();
+        link(&receiver.signal, &slow.control).unwrap();
+        link(&slow.outbox, &sink.inbox).unwrap();
+        link(&slow.signal, &sink.control).unwrap();
+        let sent = sender.stats();
+        let scheduler = Scheduler::new();
+        scheduler.activate(receiver);
+        scheduler.activate(sender);
+        scheduler.activate(source);
+        scheduler.activate(slow);
+        scheduler.activate(sink);
+        let most_ahead = Rc::new(Cell::new(0u64));
+        let watch = {
+            let (most_ahead, taken) = (most_ahead.clone(), taken.clone());
+            async move {
+                while taken.get() < N {
+                    most_ahead.set(
+                        most_ahead
+                            .get()
+                            .max(sent.sent().saturating_sub(taken.get())),
+                    );
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), async {
+            tokio::join!(scheduler.run(), watch)
+        })
+        .await
+        .expect("finished in time");
+        assert_eq!(taken.get(), N);
+        // In flight: 1 MiB of credit (5 values, plus one overshooting), one being handed on,
+        // one in the consumer's inbox, one the consumer holds.
+        assert!(
+            most_ahead.get() <= 9,
+            "the producer ran {} values ahead",
+            most_ahead.get()
+        );
+    });
+}

@@ -98,6 +98,7 @@ impl<T: Clone + Serialize + DeserializeOwned + 'static> Component for ExportBack
         let into_bus = PublishTo::<T>::new(self.name.clone());
         link(&publishers.outbox, &into_bus.inbox)?;
         let stop_publishers = publishers.control.to_ref();
+        let stop_into_bus = into_bus.control.to_ref();
         axon_core::activate(publishers);
         axon_core::activate(into_bus);
 
@@ -107,6 +108,8 @@ impl<T: Clone + Serialize + DeserializeOwned + 'static> Component for ExportBack
             .await
             .map_err(ClusterError::nats)?;
         let _ = client.flush().await;
+        // Links already fed: a join asked again (its answer was late) is answered, not fed twice.
+        let mut fed = std::collections::HashSet::new();
         loop {
             tokio::select! {
                 biased;
@@ -114,7 +117,15 @@ impl<T: Clone + Serialize + DeserializeOwned + 'static> Component for ExportBack
                 message = joins.next() => {
                     let Some(message) = message else { break };
                     let answer = match wire::decode::<JoinRequest>(&message.payload) {
-                        Ok(request) => self.feed(request),
+                        Ok(request) if fed.contains(&request.link) => Ok(()),
+                        Ok(request) => {
+                            let link = request.link.clone();
+                            let fed_now = self.feed(request);
+                            if fed_now.is_ok() {
+                                fed.insert(link);
+                            }
+                            fed_now
+                        }
                         Err(e) => Err(format!("the join request is not readable: {e}")),
                     };
                     if let (Some(reply), Ok(payload)) = (message.reply, wire::encode(&answer)) {
@@ -124,6 +135,7 @@ impl<T: Clone + Serialize + DeserializeOwned + 'static> Component for ExportBack
             }
         }
         let _ = stop_publishers.send(Control::ShutdownMicroprocess).await;
+        let _ = stop_into_bus.send(Control::ProducerFinished).await;
         let _ = self.signal.send(Control::ProducerFinished).await;
         Ok(())
     }

@@ -27,7 +27,11 @@ use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long values may wait behind a missing one before it is declared lost (a sender that
+/// died before the server stored it) and they are handed on.
+const GAP_PATIENCE: Duration = Duration::from_secs(30);
 
 type Ack = Pin<Box<dyn Future<Output = Result<jetstream::publish::PublishAck, ()>> + Send>>;
 
@@ -35,8 +39,14 @@ fn subject(cluster: &Cluster, name: &str) -> String {
     cluster.subject("durable", name)
 }
 
-fn stream_name(name: &str) -> String {
-    format!("KLINK_{}", name.replace('.', "_"))
+/// `KLINK_<prefix.name>`, escaped so that distinct names stay distinct (`_` becomes `__`,
+/// `.` becomes `_d`): a stream name may hold only letters, digits, `-` and `_`.
+fn stream_name(cluster: &Cluster, name: &str) -> String {
+    format!("KLINK_{}", escape(&format!("{}.{name}", cluster.prefix())))
+}
+
+fn escape(name: &str) -> String {
+    name.replace('_', "__").replace('.', "_d")
 }
 
 /// Creates the link's stream (or finds it), waiting out a broker that is not up yet.
@@ -47,7 +57,7 @@ async fn ensure_stream(
 ) -> Result<stream::Stream, ClusterError> {
     let js = jetstream::new(cluster.client().clone());
     let config = stream::Config {
-        name: stream_name(name),
+        name: stream_name(cluster, name),
         subjects: vec![subject(cluster, name)],
         retention: stream::RetentionPolicy::WorkQueue,
         storage: stream::StorageType::File,
@@ -149,7 +159,7 @@ pub(super) async fn send<T: Serialize + 'static>(
             }
             next_value = inbox.next_or_control(control), if room => match next_value {
                 Next::Data(value) => {
-                    let payload = wire::encode_data(session, next, &value, &mut buffer)
+                    let payload = wire::encode_data((session, next, 0), &value, &mut buffer)
                         .map_err(|e| ComponentError::msg(format!("a value cannot go on the link {name:?}: {e}")))?;
                     let id = format!("{session}-{next}");
                     let ack = publish(id.clone(), payload.clone()).await;
@@ -158,7 +168,13 @@ pub(super) async fn send<T: Serialize + 'static>(
                 }
                 Next::Control(control) => {
                     if matches!(control, Control::ShutdownMicroprocess) {
-                        // Stop now: what is unacknowledged may or may not be stored.
+                        // Stop now: what is unacknowledged may or may not be stored. The end is
+                        // sent once, without waiting for the server to store it.
+                        let frame: Frame<()> = Frame::End { session, sent: next, end: EndReason::Shutdown };
+                        if let Ok(payload) = wire::encode(&frame) {
+                            let ack = publish(format!("{session}-end"), payload).await;
+                            let _ = tokio::time::timeout(Duration::from_secs(1), ack).await;
+                        }
                         let _ = signal.send(Control::ProducerFinished).await;
                         return Ok(());
                     }
@@ -195,18 +211,14 @@ pub(super) async fn send<T: Serialize + 'static>(
 
 /// One sender, as the receiving side tracks it.
 struct Sender<T> {
-    expected: Option<u64>,
+    /// The first value this receiver saw from the sender, and the next it will hand on: the
+    /// values handed on in this receiver's life are exactly `first..expected`.
+    first: u64,
+    expected: u64,
     /// Values that arrived ahead of their turn (unacknowledged until handed on).
     early: BTreeMap<u64, (jetstream::Message, T)>,
-}
-
-impl<T> Default for Sender<T> {
-    fn default() -> Self {
-        Sender {
-            expected: None,
-            early: BTreeMap::new(),
-        }
-    }
+    /// Since when the next value has been missing while later ones wait.
+    gap_since: Option<Instant>,
 }
 
 /// The receiving side: a durable consumer; hand on in order, then acknowledge.
@@ -217,9 +229,10 @@ pub(super) async fn receive<T: DeserializeOwned + 'static>(
     control: &mut Inbox<Control>,
     outbox: &Outbox<T>,
     stats: &LinkStats,
+    many: bool,
 ) -> Result<Option<Control>, ComponentError> {
     let stream = ensure_stream(cluster, name, window).await?;
-    let durable = format!("kamaelia-{}", name.replace('.', "_"));
+    let durable = stream_name(cluster, name);
     let consumer: pull::Stream = loop {
         match stream
             .get_or_create_consumer(
@@ -257,10 +270,12 @@ pub(super) async fn receive<T: DeserializeOwned + 'static>(
     };
     let mut messages = consumer;
     let mut senders: HashMap<u64, Sender<T>> = HashMap::new();
+    let mut check = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             biased;
             c = control.recv() => return Ok(Some(c)),
+            _ = check.tick() => give_up_gaps(name, &mut senders, outbox, stats).await?,
             message = messages.next() => {
                 let message = match message {
                     Some(Ok(message)) => message,
@@ -273,7 +288,9 @@ pub(super) async fn receive<T: DeserializeOwned + 'static>(
                     }
                     None => return Err(ClusterError::Nats("the pull stream ended".into()).into()),
                 };
-                if let Some(end) = on_message::<T>(name, message, &mut senders, outbox, stats).await? {
+                if let Some(end) = on_message::<T>(name, message, &mut senders, outbox, stats).await?
+                    && !many
+                {
                     return Ok(Some(end));
                 }
             }
@@ -303,25 +320,42 @@ async fn on_message<T: DeserializeOwned + 'static>(
             session,
             seq,
             value,
+            ..
         } => {
-            let sender = senders.entry(session).or_default();
-            let expected = *sender.expected.get_or_insert(seq);
-            if seq < expected || sender.early.contains_key(&seq) {
+            let sender = senders.entry(session).or_insert_with(|| Sender {
+                first: seq,
+                expected: seq,
+                early: BTreeMap::new(),
+                gap_since: None,
+            });
+            if seq < sender.first {
+                // Older than anything this receiver has seen: a value a previous receiver held
+                // unacknowledged, come again. It was never handed on here, so it is now, late
+                // rather than lost (the previous receiver may have handed it on already).
+                tracing::info!(
+                    link = name,
+                    session,
+                    seq,
+                    "a value held by a previous receiver, handed on late"
+                );
+                deliver(outbox, message, value, stats).await?;
+                return Ok(None);
+            }
+            if seq < sender.expected {
                 stats.count_duplicate();
                 let _ = message.ack().await;
                 return Ok(None);
             }
-            if seq > expected {
+            if seq > sender.expected {
+                // Held (a copy sent again replaces the one held, so what is kept is the
+                // server's latest delivery), acknowledged once handed on.
                 sender.early.insert(seq, (message, value));
+                sender.gap_since.get_or_insert_with(Instant::now);
                 return Ok(None);
             }
             deliver(outbox, message, value, stats).await?;
-            let mut next = seq + 1;
-            while let Some((held, value)) = sender.early.remove(&next) {
-                deliver(outbox, held, value, stats).await?;
-                next += 1;
-            }
-            sender.expected = Some(next);
+            sender.expected = seq.saturating_add(1);
+            flush_early(outbox, sender, stats).await?;
             Ok(None)
         }
         Frame::Probe { .. } => {
@@ -341,6 +375,53 @@ async fn on_message<T: DeserializeOwned + 'static>(
             }))
         }
     }
+}
+
+/// Hands on the held values that are next in turn.
+async fn flush_early<T: 'static>(
+    outbox: &Outbox<T>,
+    sender: &mut Sender<T>,
+    stats: &LinkStats,
+) -> Result<(), ComponentError> {
+    while let Some((held, value)) = sender.early.remove(&sender.expected) {
+        deliver(outbox, held, value, stats).await?;
+        sender.expected = sender.expected.saturating_add(1);
+    }
+    sender.gap_since = if sender.early.is_empty() {
+        None
+    } else {
+        Some(Instant::now())
+    };
+    Ok(())
+}
+
+/// Values that have waited behind a missing one for [`GAP_PATIENCE`]: the missing ones are
+/// declared lost (counted, logged) and the held ones handed on.
+async fn give_up_gaps<T: 'static>(
+    name: &str,
+    senders: &mut HashMap<u64, Sender<T>>,
+    outbox: &Outbox<T>,
+    stats: &LinkStats,
+) -> Result<(), ComponentError> {
+    for (session, sender) in senders.iter_mut() {
+        if sender
+            .gap_since
+            .is_some_and(|t| t.elapsed() >= GAP_PATIENCE)
+            && let Some(&next) = sender.early.keys().next()
+        {
+            let lost = next - sender.expected;
+            tracing::warn!(
+                link = name,
+                session,
+                lost,
+                "values never stored by the server (the sender died?): skipped"
+            );
+            stats.count_lost(lost);
+            sender.expected = next;
+            flush_early(outbox, sender, stats).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Hands a value on, then acknowledges it (so it leaves the stream only once delivered).

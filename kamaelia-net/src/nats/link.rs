@@ -31,12 +31,10 @@ use std::time::{Duration, Instant};
 /// The default credit window: values in flight (sent, not yet handed on) per sender. Large
 /// enough that credit never waits on a round trip at a million small values a second.
 const DEFAULT_WINDOW: u64 = 4096;
-/// The default byte budget per sender: the window shrinks for large values to stay within it.
-const DEFAULT_WINDOW_BYTES: usize = 8 << 20;
+/// The default byte budget per sender: credit is counted in bytes of frames as well as values.
+const DEFAULT_WINDOW_BYTES: u64 = 8 << 20;
 /// The window of a lossless link: values awaiting the server's acknowledgement at once.
 const LOSSLESS_WINDOW: u64 = 256;
-/// The first grant, before the receiver has seen how large values are.
-const FIRST_GRANT: u64 = 64;
 /// How long a sender with nothing to do, or with no credit, waits before it probes.
 const PROBE_EVERY: Duration = Duration::from_millis(500);
 /// How long a peer may be unheard of before it is taken to be gone.
@@ -99,6 +97,9 @@ impl LinkStats {
     }
     pub(super) fn count_stall(&self) {
         Self::add(&self.0.stalls, 1);
+    }
+    pub(super) fn count_lost(&self, n: u64) {
+        Self::add(&self.0.lost, n);
     }
 }
 
@@ -214,7 +215,7 @@ pub enum LinkEvent {
 #[derive(Clone, Copy, Debug)]
 struct Settings {
     window: u64,
-    window_bytes: usize,
+    window_bytes: u64,
     peer_timeout: Duration,
     lossless: bool,
 }
@@ -314,6 +315,9 @@ struct Session {
     id: u64,
     next: u64,
     granted: u64,
+    /// Bytes of frames sent, and the byte credit.
+    bytes_sent: u64,
+    bytes_granted: u64,
     /// When the receiver last answered (or the session began).
     heard: Instant,
     /// Where frames are encoded (they share its allocation).
@@ -327,16 +331,28 @@ enum Probed {
 }
 
 impl Session {
-    /// Asks for credit; a grant raises `granted` (never lowers it).
+    /// Whether the next value may go: credit left in values and in bytes.
+    fn has_credit(&self) -> bool {
+        self.next < self.granted && self.bytes_sent < self.bytes_granted
+    }
+
+    /// Takes a grant (credit only ever grows: grants are cumulative).
+    fn grant(&mut self, grant: Grant) {
+        self.granted = self.granted.max(grant.upto);
+        self.bytes_granted = self.bytes_granted.max(grant.bytes);
+        self.heard = Instant::now();
+    }
+
+    /// Asks for credit.
     async fn probe(&mut self) -> Probed {
-        let ask = self
-            .client
-            .request(self.subject.clone(), wire::encode_probe(self.id, self.next));
+        let ask = self.client.request(
+            self.subject.clone(),
+            wire::encode_probe(self.id, self.next, self.bytes_sent),
+        );
         match tokio::time::timeout(Duration::from_secs(2), ask).await {
             Ok(Ok(reply)) => match wire::decode::<Grant>(&reply.payload) {
                 Ok(grant) => {
-                    self.granted = self.granted.max(grant.upto);
-                    self.heard = Instant::now();
+                    self.grant(grant);
                     Probed::Granted
                 }
                 Err(e) => {
@@ -380,11 +396,12 @@ impl<T: Serialize + 'static> Component for RemoteOutbox<T> {
             id,
             next: 0,
             granted: 0,
+            bytes_sent: 0,
+            bytes_granted: 0,
             heard: Instant::now(),
             buffer: bytes::BytesMut::new(),
         };
         let max_payload = client.server_info().max_payload.max(1);
-        let mut no_receiver_since: Option<Instant> = None;
         // Probes go out when a whole period passed with nothing sent.
         let mut idle_check = tokio::time::interval(PROBE_EVERY);
         idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -393,7 +410,7 @@ impl<T: Serialize + 'static> Component for RemoteOutbox<T> {
         let mut ending: Option<Control> = None;
         let mut stalled = false;
         loop {
-            if session.next < session.granted {
+            if session.has_credit() {
                 stalled = false;
                 if let Some(end) = ending.take() {
                     match self.inbox.try_recv() {
@@ -408,7 +425,7 @@ impl<T: Serialize + 'static> Component for RemoteOutbox<T> {
                 }
                 // What is queued goes at once, as far as the credit reaches.
                 let mut sent_now = false;
-                while session.next < session.granted {
+                while session.has_credit() {
                     let Some(value) = self.inbox.try_recv() else {
                         break;
                     };
@@ -433,7 +450,7 @@ impl<T: Serialize + 'static> Component for RemoteOutbox<T> {
                     _ = idle_check.tick() => {
                         // Idle: tell the receiver we are alive (and learn whether it is).
                         if !std::mem::take(&mut sent_lately) {
-                            self.keep_in_touch(&mut session, &mut no_receiver_since).await?;
+                            self.keep_in_touch(&mut session).await?;
                         }
                     }
                 }
@@ -460,8 +477,8 @@ impl<T: Serialize + 'static> Component for RemoteOutbox<T> {
                         ending = Some(control);
                     }
                     () = tokio::time::sleep_until(probe_at.into()) => {
-                        self.keep_in_touch(&mut session, &mut no_receiver_since).await?;
-                        if session.next >= session.granted {
+                        self.keep_in_touch(&mut session).await?;
+                        if !session.has_credit() {
                             tokio::time::sleep(Duration::from_millis(20)).await;
                         }
                     }
@@ -473,10 +490,7 @@ impl<T: Serialize + 'static> Component for RemoteOutbox<T> {
 
 fn take_grant(session: &mut Session, payload: &[u8]) {
     match wire::decode::<Grant>(payload) {
-        Ok(grant) => {
-            session.granted = session.granted.max(grant.upto);
-            session.heard = Instant::now();
-        }
+        Ok(grant) => session.grant(grant),
         Err(e) => tracing::warn!(link = %session.subject, error = %e, "malformed grant ignored"),
     }
 }
@@ -491,8 +505,10 @@ impl<T: Serialize + 'static> RemoteOutbox<T> {
         value: &T,
         max_payload: usize,
     ) -> Result<(), ComponentError> {
-        let reason = match wire::encode_data(session.id, session.next, value, &mut session.buffer) {
+        let head = (session.id, session.next, session.bytes_sent);
+        let reason = match wire::encode_data(head, value, &mut session.buffer) {
             Ok(bytes) if bytes.len() <= max_payload => {
+                let len = bytes.len() as u64;
                 // A publish only fails once the client is closed for good.
                 if client
                     .publish(session.subject.clone(), bytes)
@@ -504,6 +520,7 @@ impl<T: Serialize + 'static> RemoteOutbox<T> {
                     }));
                 }
                 session.next += 1;
+                session.bytes_sent += len;
                 LinkStats::add(&self.stats.0.sent, 1);
                 return Ok(());
             }
@@ -522,26 +539,23 @@ impl<T: Serialize + 'static> RemoteOutbox<T> {
         Err(self.fail(error))
     }
 
-    /// Probes; fails the link if nobody has received it for the whole peer timeout.
-    async fn keep_in_touch(
-        &mut self,
-        session: &mut Session,
-        no_receiver_since: &mut Option<Instant>,
-    ) -> Result<(), ComponentError> {
+    /// Probes; fails the link if the receiver has not been heard from (a grant) for the whole
+    /// peer timeout and nobody receives the link now.
+    async fn keep_in_touch(&mut self, session: &mut Session) -> Result<(), ComponentError> {
         match session.probe().await {
-            Probed::Granted => *no_receiver_since = None,
+            Probed::Granted => {}
             Probed::NoReceiver => {
-                let since = *no_receiver_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= self.settings.peer_timeout {
+                if session.heard.elapsed() >= self.settings.peer_timeout {
                     let error = LinkError::NoReceiver {
                         link: self.name.clone(),
-                        waited: since.elapsed(),
+                        waited: session.heard.elapsed(),
                     };
                     return Err(self.fail(error));
                 }
             }
-            // The broker is away: the client reconnects by itself; keep waiting.
-            Probed::Unreachable => {}
+            // The broker is away: the client reconnects by itself, and the receiver cannot be
+            // blamed for the time that takes.
+            Probed::Unreachable => session.heard = Instant::now(),
         }
         Ok(())
     }
@@ -584,9 +598,9 @@ impl<T: Serialize + 'static> RemoteOutbox<T> {
 }
 
 /// What arrives on the link `name`, in order, on its `outbox`: the other end of one or more
-/// [`RemoteOutbox`]es. Each sender gets a window of credit (default 4,096 values or 8 MiB,
-/// whichever is less) and more as values leave on `outbox`, so what waits here is bounded
-/// whatever the senders do.
+/// [`RemoteOutbox`]es. Each sender gets a window of credit (default 4,096 values and 8 MiB of
+/// frames, whichever runs out first) and more as values leave on `outbox`, so what waits here
+/// is bounded — a window per sender — whatever the senders do.
 ///
 /// By default it ends with its sender: the sender's `ProducerFinished`, shutdown or failure
 /// arrives on `signal` (a failure as `Control::Failed` with [`LinkError::SenderFailed`]; a
@@ -612,7 +626,6 @@ pub struct RemoteInbox<T: DeserializeOwned + 'static> {
     many: bool,
     stats: LinkStats,
     join: Option<Join>,
-    frame_size: FrameSize,
 }
 
 /// A request to an exporter (of a bus or a live stream) to start sending to this receiver's
@@ -639,7 +652,6 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
             many: false,
             stats: LinkStats::default(),
             join: None,
-            frame_size: FrameSize::default(),
         })
     }
 
@@ -662,10 +674,11 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
         self
     }
 
-    /// Bytes each sender may have in flight (default 8 MiB): for large values the window
-    /// shrinks to fit (from the average size seen; at least 2 values). This also keeps a link
-    /// far below nats-server's limit on what it queues for a slow connection (64 MiB).
-    pub fn window_bytes(mut self, bytes: usize) -> Self {
+    /// Bytes each sender may have in flight (default 8 MiB), counted in encoded frames: credit
+    /// is granted in bytes as well as values, so large values are bounded too (one value may
+    /// overshoot the budget by its own size). Keep senders × this well below nats-server's
+    /// limit on what it queues for one slow connection (64 MiB by default).
+    pub fn window_bytes(mut self, bytes: u64) -> Self {
         self.settings.window_bytes = bytes.max(1);
         self
     }
@@ -699,39 +712,15 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
     }
 }
 
-/// The typical size of a data frame, so the window can be bounded in bytes as well as values.
-#[derive(Debug, Default)]
-struct FrameSize {
-    /// A running average, in bytes (0 until the first frame).
-    average: f64,
-}
-
-impl FrameSize {
-    fn observe(&mut self, bytes: usize) {
-        self.average = if self.average == 0.0 {
-            bytes as f64
-        } else {
-            self.average + (bytes as f64 - self.average) / 64.0
-        };
-    }
-
-    /// Values a sender may have in flight: the window, or fewer when that many values of the
-    /// typical size would exceed the byte budget; a small first grant until sizes are known.
-    fn window(&self, settings: &Settings) -> u64 {
-        if self.average == 0.0 {
-            return settings.window.min(FIRST_GRANT);
-        }
-        let by_bytes = (settings.window_bytes as f64 / self.average) as u64;
-        by_bytes.clamp(2, settings.window.max(2))
-    }
-}
-
 /// The receiver's view of one sender.
 struct Sender {
     /// The number of the next value expected.
     expected: u64,
     /// Credit given: values below this may be sent.
     granted: u64,
+    /// Bytes of frames up to `expected`, and the byte credit given.
+    bytes_expected: u64,
+    bytes_granted: u64,
     delivered: u64,
     /// Frames seen in all, and at the last check: a sender is silent while they match (a
     /// count per frame instead of a clock reading per frame).
@@ -774,6 +763,23 @@ impl Senders {
     }
 }
 
+impl Sender {
+    /// Credit up to a window ahead of what was handed on, when `due`: the grant to send.
+    fn top_up(&mut self, due: bool, window: u64, window_bytes: u64) -> Option<Grant> {
+        if !due {
+            return None;
+        }
+        self.granted = self.granted.max(self.expected.saturating_add(window));
+        self.bytes_granted = self
+            .bytes_granted
+            .max(self.bytes_expected.saturating_add(window_bytes));
+        Some(Grant {
+            upto: self.granted,
+            bytes: self.bytes_granted,
+        })
+    }
+}
+
 /// What handling a frame decided.
 enum Then {
     Go,
@@ -790,6 +796,7 @@ impl<T: DeserializeOwned + 'static> Component for RemoteInbox<T> {
                 &mut self.control,
                 &self.outbox,
                 &self.stats,
+                self.many,
             )
             .await?;
             if let Some(end) = end {
@@ -842,7 +849,10 @@ impl<T: DeserializeOwned + 'static> Component for RemoteInbox<T> {
                         Then::End(Control::failed("RemoteInbox", error))
                     }
                 },
-                _ = check.tick() => self.forget_silent(&mut senders),
+                _ = check.tick() => {
+                    let connected = client.connection_state() == async_nats::connection::State::Connected;
+                    self.forget_silent(&mut senders, connected)
+                }
             };
             if let Then::End(control) = then {
                 if !matches!(control, Control::ShutdownMicroprocess) || !self.many {
@@ -902,7 +912,7 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
                     && let Some(sender) = senders.get_mut(&session)
                     && seq >= sender.expected
                 {
-                    self.lose(session, sender, seq + 1);
+                    self.lose(session, sender, seq.saturating_add(1));
                 }
                 return Then::Go;
             }
@@ -911,10 +921,10 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
             Frame::Data {
                 session,
                 seq,
+                offset,
                 value,
             } => {
-                self.frame_size.observe(message.payload.len());
-                let window = self.frame_size.window(&self.settings);
+                let (window, window_bytes) = (self.settings.window, self.settings.window_bytes);
                 let sender = self.sender(senders, session, seq);
                 sender.frames += 1;
                 if seq < sender.expected {
@@ -924,40 +934,45 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
                 if seq > sender.expected {
                     self.lose(session, sender, seq);
                 }
-                sender.expected = seq + 1;
+                sender.expected = seq.saturating_add(1);
+                sender.bytes_expected = offset.saturating_add(message.payload.len() as u64);
                 sender.delivered += 1;
-                let top_up = sender.granted - sender.expected.min(sender.granted) <= window / 2;
-                if top_up {
-                    sender.granted = sender.expected + window;
-                }
-                let upto = sender.granted;
+                let top_up = sender.granted.saturating_sub(sender.expected) <= window / 2
+                    || sender.bytes_granted.saturating_sub(sender.bytes_expected)
+                        <= window_bytes / 2;
+                let grant = sender.top_up(top_up, window, window_bytes);
                 if self.outbox.send(value).await.is_err() {
                     // Nobody consumes any more: stop receiving.
                     return Then::End(Control::ShutdownMicroprocess);
                 }
                 LinkStats::add(&self.stats.0.delivered, 1);
                 // Credit goes out once the value has been handed on.
-                if top_up {
-                    let grant = wire::encode(&Grant { upto }).expect("a grant always encodes");
+                if let Some(grant) = grant {
+                    let grant = wire::encode(&grant).expect("a grant always encodes");
                     let _ = client
                         .publish(credit_subject(&self.cluster, &self.name, session), grant)
                         .await;
                 }
                 Then::Go
             }
-            Frame::Probe { session, next } => {
-                let window = self.frame_size.window(&self.settings);
+            Frame::Probe {
+                session,
+                next,
+                bytes,
+            } => {
+                let (window, window_bytes) = (self.settings.window, self.settings.window_bytes);
                 let sender = self.sender(senders, session, next);
                 sender.frames += 1;
                 if next > sender.expected {
                     self.lose(session, sender, next);
                 }
-                sender.granted = sender.granted.max(sender.expected + window);
-                if let Some(reply) = message.reply {
-                    let grant = wire::encode(&Grant {
-                        upto: sender.granted,
-                    })
-                    .expect("a grant always encodes");
+                if next >= sender.expected {
+                    // The sender's own count of bytes is the truth (frames may have been lost).
+                    sender.bytes_expected = bytes;
+                }
+                let grant = sender.top_up(true, window, window_bytes);
+                if let (Some(reply), Some(grant)) = (message.reply, grant) {
+                    let grant = wire::encode(&grant).expect("a grant always encodes");
                     let _ = client.publish(reply, grant).await;
                 }
                 Then::Go
@@ -989,6 +1004,8 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
             Sender {
                 expected: from,
                 granted: from,
+                bytes_expected: 0,
+                bytes_granted: 0,
                 delivered: 0,
                 frames: 0,
                 frames_at_check: 0,
@@ -1034,11 +1051,12 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
     }
 
     /// Drops senders unheard of for the peer timeout; without `many_senders`, that ends it.
-    fn forget_silent(&self, senders: &mut Senders) -> Then {
+    /// While this end is cut off from the broker, nobody counts as silent.
+    fn forget_silent(&self, senders: &mut Senders, connected: bool) -> Then {
         let timeout = self.settings.peer_timeout;
         let mut gone = Vec::new();
         for (id, sender) in senders.iter_mut() {
-            if sender.frames != sender.frames_at_check {
+            if sender.frames != sender.frames_at_check || !connected {
                 sender.frames_at_check = sender.frames;
                 sender.quiet_since = Instant::now();
             } else if sender.quiet_since.elapsed() >= timeout {
@@ -1054,37 +1072,13 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
                 });
             }
         }
-        if !gone.is_empty() && !self.many {
+        // A stray session that fell silent beside a live sender ends nothing.
+        if !gone.is_empty() && !self.many && senders.0.is_empty() {
             let error = LinkError::SenderGone {
                 link: self.name.clone(),
             };
             return Then::End(Control::failed("RemoteInbox", error));
         }
         Then::Go
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_window_shrinks_for_large_values_and_starts_small() {
-        let settings = Settings::default();
-        let mut size = FrameSize::default();
-        assert_eq!(size.window(&settings), FIRST_GRANT);
-        size.observe(80);
-        assert_eq!(size.window(&settings), DEFAULT_WINDOW);
-        let mut large = FrameSize::default();
-        large.observe(64 * 1024 + 20);
-        let window = large.window(&settings);
-        assert!(
-            window * (64 * 1024) <= DEFAULT_WINDOW_BYTES as u64,
-            "{window}"
-        );
-        assert!(window >= 100, "{window}");
-        let mut huge = FrameSize::default();
-        huge.observe(usize::MAX / 2);
-        assert_eq!(huge.window(&settings), 2);
     }
 }

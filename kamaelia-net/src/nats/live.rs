@@ -63,13 +63,22 @@ impl Component for LiveExport {
         let mut edges: Fanout<LiveChunk> = Fanout::new();
         let mut header: Vec<LiveChunk> = Vec::new();
         let mut in_header = false;
+        // Links already fed: a join asked again (its answer was late) is answered, not fed twice.
+        let mut fed = std::collections::HashSet::new();
         let end = loop {
             tokio::select! {
                 biased;
                 message = joins.next() => {
                     let Some(message) = message else { break Control::ShutdownMicroprocess };
                     let answer = match wire::decode::<JoinRequest>(&message.payload) {
-                        Ok(request) => self.add_edge(&mut edges, &header, &request.link),
+                        Ok(request) if fed.contains(&request.link) => Ok(()),
+                        Ok(request) => {
+                            let added = self.add_edge(&mut edges, &header, &request.link);
+                            if added.is_ok() {
+                                fed.insert(request.link);
+                            }
+                            added
+                        }
                         Err(e) => Err(format!("the join request is not readable: {e}")),
                     };
                     if let (Some(reply), Ok(payload)) = (message.reply, wire::encode(&answer)) {

@@ -17,10 +17,13 @@
 //! drops a message for a slow subscriber, memory stays bounded on both sides, and the producer is
 //! paced by the consumer exactly as a full local inbox paces it.
 //!
-//! **What NATS can lose is reported, never hidden.** Core NATS delivers at most once: if the
-//! broker dies mid-stream the messages it held are gone. Every data message carries a sequence
-//! number, so the receiver counts the gap ([`LinkStats::lost`], a [`LinkEvent::Lost`] on its
-//! `events` outbox and a warning) and carries on once the client has reconnected.
+//! **What NATS loses on the way is reported, not hidden.** Core NATS delivers at most once: if
+//! the broker dies mid-stream the messages it held are gone. Every data message carries a
+//! sequence number, so the receiver counts the gap ([`LinkStats::lost`], a [`LinkEvent::Lost`]
+//! on its `events` outbox and a warning) and carries on once the client has reconnected. (What
+//! a sender publishes after its receiver died has nobody to count it: the sender fails with
+//! [`LinkError::NoReceiver`] after the peer timeout.) Lossless links, on JetStream, lose
+//! nothing on the way: see [`RemoteOutbox::lossless`].
 //!
 //! The wire encoding is [postcard](https://docs.rs/postcard): a compact serde format (varint
 //! integers, no field names, no type tags beyond enum indices), so a 64-byte payload costs a few

@@ -125,7 +125,13 @@ impl Cluster {
         };
         check_name("service", name).map_err(|e| refuse(e.to_string()))?;
         let payload = wire::encode(request).map_err(|e| refuse(e.to_string()))?;
-        let asked = self.client.request(self.subject("svc", name), payload);
+        // The client's own request timeout (10 s) would cut a longer wait short.
+        let asked = self.client.send_request(
+            self.subject("svc", name),
+            async_nats::Request::new()
+                .payload(payload)
+                .timeout(Some(timeout)),
+        );
         let reply = match tokio::time::timeout(timeout, asked).await {
             Err(_) => {
                 return Err(ServiceError::TimedOut {

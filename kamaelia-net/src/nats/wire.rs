@@ -12,11 +12,18 @@ use std::fmt;
 /// feed one link.
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
 pub(super) enum Frame<T> {
-    /// The `seq`-th value this session sent (from 0).
-    Data { session: u64, seq: u64, value: T },
-    /// "I am here and the next value I send is `next`": sent as a request when a sender
-    /// starts, when it has no credit, and when it has been idle; answered with a [`Grant`].
-    Probe { session: u64, next: u64 },
+    /// The `seq`-th value this session sent (from 0); `offset` is how many bytes of frames
+    /// the session sent before this one (credit is counted in bytes as well as values).
+    Data {
+        session: u64,
+        seq: u64,
+        offset: u64,
+        value: T,
+    },
+    /// "I am here, the next value I send is `next` and I have sent `bytes` bytes": sent as a
+    /// request when a sender starts, when it has no credit, and when it has been idle;
+    /// answered with a [`Grant`].
+    Probe { session: u64, next: u64, bytes: u64 },
     /// This session sent `sent` values and ends, for the reason given.
     End {
         session: u64,
@@ -36,10 +43,13 @@ pub(super) enum EndReason {
     Failed(String),
 }
 
-/// Credit: the sender may send values numbered below `upto`.
+/// Credit: the sender may send values numbered below `upto`, while the bytes it has sent are
+/// below `bytes` (so one value may overshoot by its own size, and a value larger than the
+/// whole byte window still goes, alone).
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Grant {
     pub(super) upto: u64,
+    pub(super) bytes: u64,
 }
 
 /// A frame that could not be encoded or decoded.
@@ -89,6 +99,7 @@ enum ProbeOnly {
     Probe {
         session: u64,
         next: u64,
+        bytes: u64,
     },
 }
 
@@ -98,6 +109,7 @@ enum DataRef<'a, T> {
     Data {
         session: u64,
         seq: u64,
+        offset: u64,
         value: &'a T,
     },
 }
@@ -106,14 +118,14 @@ enum DataRef<'a, T> {
 /// allocation (a fresh one of at least 64 KiB when it runs out), so encoding allocates
 /// nothing per value.
 pub(super) fn encode_data<T: Serialize>(
-    session: u64,
-    seq: u64,
+    (session, seq, offset): (u64, u64, u64),
     value: &T,
     buffer: &mut bytes::BytesMut,
 ) -> Result<bytes::Bytes, WireError> {
     let frame = DataRef::Data {
         session,
         seq,
+        offset,
         value,
     };
     if buffer.capacity() - buffer.len() < 256 {
@@ -129,8 +141,13 @@ pub(super) fn encode_data<T: Serialize>(
     }
 }
 
-pub(super) fn encode_probe(session: u64, next: u64) -> bytes::Bytes {
-    encode(&ProbeOnly::Probe { session, next }).expect("a probe always encodes")
+pub(super) fn encode_probe(session: u64, next: u64, bytes: u64) -> bytes::Bytes {
+    encode(&ProbeOnly::Probe {
+        session,
+        next,
+        bytes,
+    })
+    .expect("a probe always encodes")
 }
 
 /// The session of a frame whose value could not be decoded (its header still can be: the
@@ -167,22 +184,29 @@ mod tests {
 
     #[test]
     fn borrowed_frames_encode_as_owned_ones_decode() {
-        let bytes = encode_data(7, 42, &"hello".to_string(), &mut bytes::BytesMut::new()).unwrap();
+        let bytes = encode_data(
+            (7, 42, 100),
+            &"hello".to_string(),
+            &mut bytes::BytesMut::new(),
+        )
+        .unwrap();
         let frame: Frame<String> = decode(&bytes).unwrap();
         assert_eq!(
             frame,
             Frame::Data {
                 session: 7,
                 seq: 42,
+                offset: 100,
                 value: "hello".into()
             }
         );
-        let probe: Frame<String> = decode(&encode_probe(7, 43)).unwrap();
+        let probe: Frame<String> = decode(&encode_probe(7, 43, 200)).unwrap();
         assert_eq!(
             probe,
             Frame::Probe {
                 session: 7,
-                next: 43
+                next: 43,
+                bytes: 200
             }
         );
     }
@@ -190,8 +214,7 @@ mod tests {
     #[test]
     fn a_frame_of_the_wrong_type_still_names_its_sender() {
         let bytes = encode_data(
-            9,
-            3,
+            (9, 3, 0),
             &"not a number".to_string(),
             &mut bytes::BytesMut::new(),
         )
@@ -203,13 +226,12 @@ mod tests {
     #[test]
     fn framing_costs_a_few_bytes() {
         let bytes = encode_data(
-            u64::MAX,
-            1_000_000,
+            (u64::MAX, 1_000_000, 1 << 40),
             &[0u8; 64].to_vec(),
             &mut bytes::BytesMut::new(),
         )
         .unwrap();
-        assert!(bytes.len() <= 64 + 1 + 10 + 3 + 1, "{}", bytes.len());
+        assert!(bytes.len() <= 64 + 1 + 10 + 3 + 6 + 1, "{}", bytes.len());
     }
 
     #[test]
