@@ -867,3 +867,93 @@ fn large_values_are_bounded_by_the_byte_window() {
         );
     });
 }
+
+#[test]
+fn a_lossless_receiver_replaced_mid_stream_loses_nothing() {
+    let Some(server) = NatsServer::start(true) else {
+        return;
+    };
+    run(async {
+        let (a, b) = (connect(&server).await, connect(&server).await);
+        const N: u64 = 2_000;
+        let sender = RemoteOutbox::<u64>::new(&a, "handover")
+            .unwrap()
+            .lossless()
+            .window(32);
+        let first = RemoteInbox::<u64>::new(&b, "handover")
+            .unwrap()
+            .lossless()
+            .window(32);
+        let (first_sink, first_got) = Collect::<u64>::new();
+        link(&first.outbox, &first_sink.inbox).unwrap();
+        link(&first.signal, &first_sink.control).unwrap();
+        let stop_first = first.control.to_ref();
+        let (feed, finish) = (sender.inbox.to_ref(), sender.control.to_ref());
+        let scheduler = Scheduler::new();
+        scheduler.activate(first);
+        scheduler.activate(first_sink);
+        scheduler.activate(sender);
+        // Keeps the scheduler running between the two receivers (the test ends it).
+        scheduler.activate(Collect::<()>::new().0);
+        let second_got = Rc::new(std::cell::RefCell::new(None));
+        let drive = {
+            let (scheduler, second_got, first_got) = (&scheduler, second_got.clone(), &first_got);
+            let b = b.clone();
+            async move {
+                let produce = async {
+                    for v in 0..N {
+                        feed.send(v).await.unwrap();
+                        if v % 4 == 0 {
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                    }
+                    finish.send(Control::ProducerFinished).await.unwrap();
+                };
+                let hand_over = async {
+                    while first_got.len() < 500 {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    // The first receiver goes, with values in hand; another takes its place.
+                    stop_first
+                        .send(Control::ShutdownMicroprocess)
+                        .await
+                        .unwrap();
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    let second = RemoteInbox::<u64>::new(&b, "handover")
+                        .unwrap()
+                        .lossless()
+                        .window(32);
+                    let (sink, got) = Collect::<u64>::new();
+                    link(&second.outbox, &sink.inbox).unwrap();
+                    link(&second.signal, &sink.control).unwrap();
+                    scheduler.activate(second);
+                    let sink = scheduler.activate(sink);
+                    until_ended(&sink).await;
+                    *second_got.borrow_mut() = Some(got);
+                };
+                tokio::join!(produce, hand_over);
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(90), async {
+            tokio::select! { () = scheduler.run() => {}, () = drive => {} }
+        })
+        .await
+        .expect("the second receiver got the end of the stream");
+        let first = first_got.take();
+        let second = second_got.borrow_mut().take().unwrap().take();
+        let mut all: Vec<u64> = first.iter().chain(second.iter()).copied().collect();
+        all.sort_unstable();
+        let again = all.len() as u64 - {
+            all.dedup();
+            all.len() as u64
+        };
+        let missing: Vec<u64> = (0..N).filter(|v| all.binary_search(v).is_err()).collect();
+        assert!(missing.is_empty(), "lost in the handover: {missing:?}");
+        assert_eq!(all.len() as u64, N);
+        eprintln!(
+            "handover: {} then {} values, {again} handed on twice (held by the first when it went)",
+            first.len(),
+            second.len()
+        );
+    });
+}

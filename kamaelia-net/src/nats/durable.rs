@@ -32,6 +32,9 @@ use std::time::{Duration, Instant};
 /// How long values may wait behind a missing one before it is declared lost (a sender that
 /// died before the server stored it) and they are handed on.
 const GAP_PATIENCE: Duration = Duration::from_secs(30);
+/// How long the server waits for a value handed out to be acknowledged before handing it out
+/// again (to this receiver, or to the next one if this one died).
+const ACK_WAIT: Duration = Duration::from_secs(5);
 
 type Ack = Pin<Box<dyn Future<Output = Result<jetstream::publish::PublishAck, ()>> + Send>>;
 
@@ -245,7 +248,7 @@ pub(super) async fn receive<T: DeserializeOwned + 'static>(
                     max_ack_pending: (window * 2) as i64,
                     // A value handed out but never acknowledged (lost with a broker) comes
                     // again after this; one acknowledged late is dropped as a duplicate.
-                    ack_wait: Duration::from_secs(5),
+                    ack_wait: ACK_WAIT,
                     ..Default::default()
                 },
             )
@@ -271,11 +274,19 @@ pub(super) async fn receive<T: DeserializeOwned + 'static>(
     let mut messages = consumer;
     let mut senders: HashMap<u64, Sender<T>> = HashMap::new();
     let mut check = tokio::time::interval(Duration::from_secs(1));
+    let mut ending: Option<(Control, Instant)> = None;
     loop {
         tokio::select! {
             biased;
             c = control.recv() => return Ok(Some(c)),
-            _ = check.tick() => give_up_gaps(name, &mut senders, outbox, stats).await?,
+            _ = check.tick() => {
+                give_up_gaps(name, &mut senders, outbox, stats).await?;
+                if let Some((_, at)) = &ending
+                    && Instant::now() >= *at
+                {
+                    return Ok(ending.map(|(end, _)| end));
+                }
+            }
             message = messages.next() => {
                 let message = match message {
                     Some(Ok(message)) => message,
@@ -288,10 +299,11 @@ pub(super) async fn receive<T: DeserializeOwned + 'static>(
                     }
                     None => return Err(ClusterError::Nats("the pull stream ended".into()).into()),
                 };
-                if let Some(end) = on_message::<T>(name, message, &mut senders, outbox, stats).await?
-                    && !many
-                {
-                    return Ok(Some(end));
+                match on_message::<T>(name, message, &mut senders, outbox, stats).await? {
+                    Some(_) if many => {}
+                    Some(Ending::Now(end)) => return Ok(Some(end)),
+                    Some(Ending::After(end, at)) => ending = Some((end, at)),
+                    None => {}
                 }
             }
         }
@@ -305,7 +317,7 @@ async fn on_message<T: DeserializeOwned + 'static>(
     senders: &mut HashMap<u64, Sender<T>>,
     outbox: &Outbox<T>,
     stats: &LinkStats,
-) -> Result<Option<Control>, ComponentError> {
+) -> Result<Option<Ending>, ComponentError> {
     let frame = match wire::decode::<Frame<T>>(&message.payload) {
         Ok(frame) => frame,
         Err(e) => {
@@ -363,17 +375,37 @@ async fn on_message<T: DeserializeOwned + 'static>(
             Ok(None)
         }
         Frame::End { session, end, .. } => {
-            senders.remove(&session);
+            let joined_late = senders.remove(&session).is_some_and(|s| s.first > 0);
             let _ = message.ack().await;
-            Ok(Some(match end {
-                EndReason::Finished => Control::ProducerFinished,
-                EndReason::Shutdown => Control::ShutdownMicroprocess,
-                EndReason::Failed(reason) => Control::failed(
-                    "RemoteInbox",
-                    format!("the sender of the link {name:?} failed: {reason}"),
-                ),
-            }))
+            let end = end_control(name, end);
+            if joined_late {
+                // This receiver took over mid-stream: values its predecessor held come back
+                // only after the server's redelivery wait, so the end waits for them.
+                return Ok(Some(Ending::After(
+                    end,
+                    Instant::now() + ACK_WAIT + Duration::from_secs(1),
+                )));
+            }
+            Ok(Some(Ending::Now(end)))
         }
+    }
+}
+
+/// How a sender's end is taken.
+enum Ending {
+    Now(Control),
+    /// After this moment (values redelivered before it are still handed on).
+    After(Control, Instant),
+}
+
+fn end_control(name: &str, end: EndReason) -> Control {
+    match end {
+        EndReason::Finished => Control::ProducerFinished,
+        EndReason::Shutdown => Control::ShutdownMicroprocess,
+        EndReason::Failed(reason) => Control::failed(
+            "RemoteInbox",
+            format!("the sender of the link {name:?} failed: {reason}"),
+        ),
     }
 }
 
