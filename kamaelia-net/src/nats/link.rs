@@ -470,11 +470,14 @@ impl<T: Serialize + 'static> Component for RemoteOutbox<T> {
                 tokio::select! {
                     biased;
                     Some(grant) = credit.next() => take_grant(&mut session, &grant.payload),
-                    control = self.control.recv(), if ending.is_none() => {
-                        if matches!(control, Control::ShutdownMicroprocess) || self.inbox.is_empty() {
+                    control = self.control.recv() => {
+                        // The end of the stream waits for what was queued before it; a
+                        // shutdown does not, even after an end.
+                        let stop = matches!(control, Control::ShutdownMicroprocess);
+                        if stop || (ending.is_none() && self.inbox.is_empty()) {
                             return self.finish(&client, &session, control).await;
                         }
-                        ending = Some(control);
+                        ending.get_or_insert(control);
                     }
                     () = tokio::time::sleep_until(probe_at.into()) => {
                         self.keep_in_touch(&mut session).await?;
@@ -941,9 +944,13 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
                     || sender.bytes_granted.saturating_sub(sender.bytes_expected)
                         <= window_bytes / 2;
                 let grant = sender.top_up(top_up, window, window_bytes);
-                if self.outbox.send(value).await.is_err() {
-                    // Nobody consumes any more: stop receiving.
-                    return Then::End(Control::ShutdownMicroprocess);
+                // Waiting for room, a stop from the owner is still heard.
+                tokio::select! {
+                    sent = self.outbox.send(value) => if sent.is_err() {
+                        // Nobody consumes any more: stop receiving.
+                        return Then::End(Control::ShutdownMicroprocess);
+                    },
+                    control = self.control.recv() => return Then::End(control),
                 }
                 LinkStats::add(&self.stats.0.delivered, 1);
                 // Credit goes out once the value has been handed on.

@@ -266,8 +266,10 @@ impl<Req: DeserializeOwned + 'static, Resp: Serialize + 'static> Component
                     match wire::decode::<Req>(&message.payload) {
                         Ok(request) => {
                             let call = ServiceCall { request, reply: call.reply, client: call.client, _response: PhantomData };
-                            if self.outbox.send(call).await.is_err() {
-                                break;
+                            // Waiting for the handler, a stop is still heard.
+                            tokio::select! {
+                                sent = self.outbox.send(call) => if sent.is_err() { break },
+                                _ = self.control.recv() => break,
                             }
                         }
                         Err(e) => {
