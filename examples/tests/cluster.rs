@@ -114,3 +114,79 @@ fn edges_serve_the_live_stream_in_real_time_and_a_late_edge_starts_clean() {
     let _ = source.kill();
     let _ = source.wait();
 }
+
+#[test]
+fn a_service_in_three_processes_spreads_calls_and_survives_a_kill() {
+    let Some(server) = NatsServer::start(false) else {
+        return;
+    };
+    let url = server.url();
+    let mut instances: Vec<std::process::Child> = (0..3)
+        .map(|id| {
+            Command::new(NODE)
+                .args([
+                    "service",
+                    "--nats",
+                    &url,
+                    "--name",
+                    "upper",
+                    "--id",
+                    &id.to_string(),
+                ])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let cluster = Cluster::connect(&url).await.unwrap();
+        // Until all three answer.
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..2_000 {
+            if let Ok(answer) = cluster.call::<String, String>("upper", &"hi".into()).await {
+                seen.insert(answer);
+            }
+            if seen.len() == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(seen.len(), 3, "not every instance answered: {seen:?}");
+        let mut per_instance = [0u32; 3];
+        for i in 0..300 {
+            let answer: String = cluster.call("upper", &format!("call {i}")).await.unwrap();
+            let (id, text) = answer.split_once(':').unwrap();
+            assert_eq!(text, format!("CALL {i}"));
+            per_instance[id.parse::<usize>().unwrap()] += 1;
+        }
+        assert!(
+            per_instance.iter().all(|&n| n >= 30),
+            "calls were not spread: {per_instance:?}"
+        );
+        // kill -9 one instance: every later call is still answered, by the other two.
+        instances[1].kill().unwrap();
+        instances[1].wait().unwrap();
+        let mut failed = 0;
+        for i in 0..300 {
+            match cluster
+                .call::<String, String>("upper", &format!("after {i}"))
+                .await
+            {
+                Ok(answer) => assert!(!answer.starts_with("1:"), "a killed instance answered"),
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("call {i} after the kill: {e}");
+                }
+            }
+        }
+        assert_eq!(failed, 0, "calls failed after one instance was killed");
+    });
+    for mut instance in instances {
+        let _ = instance.kill();
+        let _ = instance.wait();
+    }
+}

@@ -9,6 +9,8 @@
 //!   first, so its listeners start like a local server's). Prints `listening on ADDR`.
 //! - `echo --nats URL --from LINK --to LINK`: receives strings on one link and sends each back,
 //!   upper-cased, on another; the end of the stream goes through too.
+//! - `service --nats URL --name NAME --id ID`: offers the service NAME to the cluster: each call
+//!   (a string) is answered `ID:STRING-UPPER-CASED`. Run several: calls are spread over them.
 //! - `demo [--edges N] [--file F] [--port P]`: starts `nats-server` on loopback (a clear message
 //!   if it is not installed), one source and N edges (default 3) as separate processes, prints
 //!   where to listen, and stops them all on Ctrl-C. This is `cargo xtask demo cluster`.
@@ -20,7 +22,10 @@ use axon_core::{link, pipeline};
 use kamaelia_examples::{
     args_or_help, flag, live_chunk, ogg_source, pacing, stop_requested, usage_error,
 };
-use kamaelia_net::nats::{Cluster, LiveEdge, LiveExport, RemoteInbox, RemoteOutbox};
+use kamaelia_net::axon_core::{Boxes, Component, ComponentError, Control, Inbox};
+use kamaelia_net::nats::{
+    Cluster, ClusterService, LiveEdge, LiveExport, RemoteInbox, RemoteOutbox, ServiceCall,
+};
 use kamaelia_net::{LiveConfig, LiveHttpServer};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +35,7 @@ use std::time::{Duration, Instant};
 const USAGE: &str = "cluster_node source --nats URL --file F [--name NAME] [--loop] [--bitrate BPS]\n       \
                      cluster_node edge --nats URL [--name NAME] [--bind ADDR]\n       \
                      cluster_node echo --nats URL --from LINK --to LINK\n       \
+                     cluster_node service --nats URL --name NAME --id ID\n       \
                      cluster_node demo [--edges N] [--file F] [--port P]";
 
 fn main() {
@@ -38,8 +44,9 @@ fn main() {
         Some("source") => source(&args),
         Some("edge") => edge(&args),
         Some("echo") => echo(&args),
+        Some("service") => service(&args),
         Some("demo") => demo(&args),
-        _ => usage_error("say which: source, edge, echo or demo", USAGE),
+        _ => usage_error("say which: source, edge, echo, service or demo", USAGE),
     };
     if let Err(e) = result {
         eprintln!("cluster_node: {e}");
@@ -114,6 +121,48 @@ fn echo(args: &[String]) -> Result<(), String> {
         scheduler.activate(shout);
         scheduler.activate(outbound);
         println!("echoing {from:?} to {to:?}");
+        Ok(())
+    })
+}
+
+/// Answers each call with `ID:REQUEST-UPPER-CASED`.
+#[derive(Boxes)]
+#[boxes(crate = kamaelia_net::axon_core)]
+struct Upper {
+    inbox: Inbox<ServiceCall<String, String>>,
+    control: Inbox<Control>,
+    id: String,
+}
+
+impl Component for Upper {
+    async fn main(mut self) -> Result<(), ComponentError> {
+        while let Some(call) = self.inbox.recv_or_finished(&mut self.control).await {
+            let answer = format!("{}:{}", self.id, call.request.to_uppercase());
+            if let Err(e) = call.reply(&answer).await {
+                tracing::warn!(error = %e, "an answer was not sent");
+            }
+        }
+        Ok(())
+    }
+}
+
+fn service(args: &[String]) -> Result<(), String> {
+    let url = nats_url(args);
+    let name: String = flag(args, "--name")?.ok_or("--name NAME is required")?;
+    let id: String = flag(args, "--id")?.ok_or("--id ID is required")?;
+    run_with_cluster(&url, move |cluster, scheduler| {
+        let service =
+            ClusterService::<String, String>::new(cluster, &name).map_err(|e| e.to_string())?;
+        let upper = Upper {
+            inbox: Inbox::new(),
+            control: Inbox::new(),
+            id,
+        };
+        link(&service.outbox, &upper.inbox).map_err(|e| e.to_string())?;
+        link(&service.signal, &upper.control).map_err(|e| e.to_string())?;
+        scheduler.activate(service);
+        scheduler.activate(upper);
+        println!("offering {name:?}");
         Ok(())
     })
 }
