@@ -190,3 +190,44 @@ fn a_service_in_three_processes_spreads_calls_and_survives_a_kill() {
         let _ = instance.wait();
     }
 }
+
+#[test]
+fn an_edge_keeps_its_listeners_across_a_restart_of_its_source() {
+    let Some(server) = NatsServer::start(false) else {
+        return;
+    };
+    let url = server.url();
+    let file = data("demo.ogg");
+    let start_source = || {
+        Command::new(NODE)
+            .args(["source", "--nats", &url, "--loop", "--file", &file])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = start_source();
+    let mut edge = Server::start(NODE, &["edge", "--nats", &url, "--bind", "127.0.0.1:0"]);
+    std::thread::sleep(Duration::from_millis(2_500));
+    let wall = 12.0;
+    let addr = edge.addr.clone();
+    let listener = std::thread::spawn(move || listen_http(&addr, Duration::from_secs_f64(wall)));
+    // Three seconds in, the source dies without a word; another starts a second later.
+    std::thread::sleep(Duration::from_secs(3));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let mut second = start_source();
+    let body = listener.join().unwrap();
+    let heard = audio_seconds(&body);
+    // Before the kill: the burst and 3 s. After: the edge notices the silence (3 s), joins
+    // the new source and the same connection plays on — far more than the first part alone.
+    assert!(
+        heard > 8.0,
+        "{heard:.2} s of audio in {wall} s: the listener did not hear the restarted source"
+    );
+    eprintln!("across a source restart: {heard:.2} s of audio in {wall} s on one connection");
+    assert!(edge.child.try_wait().unwrap().is_none(), "the edge exited");
+    let _ = second.kill();
+    let _ = second.wait();
+    let _ = edge.child.kill();
+}

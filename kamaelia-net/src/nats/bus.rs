@@ -178,6 +178,7 @@ impl RemoteSubscribeTo {
         check_name("bus", name)?;
         let subject = join_subject(cluster, name);
         RemoteInbox::joining(cluster, &format!("bus.{name}.sub"), |link| Join {
+            rejoin: false,
             what: format!("the bus {name:?}"),
             subject,
             payload: wire::encode(&JoinRequest {

@@ -633,9 +633,13 @@ pub struct RemoteInbox<T: DeserializeOwned + 'static> {
 
 /// A request to an exporter (of a bus or a live stream) to start sending to this receiver's
 /// link, made once the receiver listens.
+#[derive(Clone)]
 pub(super) struct Join {
     /// What is joined, for messages.
     pub(super) what: String,
+    /// Join again when the feed fails or falls silent (a live edge whose source restarted),
+    /// instead of ending.
+    pub(super) rejoin: bool,
     pub(super) subject: String,
     pub(super) payload: bytes::Bytes,
 }
@@ -814,15 +818,24 @@ impl<T: DeserializeOwned + 'static> Component for RemoteInbox<T> {
             .map_err(ClusterError::nats)?;
         // The subscription is at the server before any sender can be answered.
         let _ = client.flush().await;
-        if let Some(join) = self.join.take()
-            && let Err(error) = self.ask_to_join(&client, join).await
-        {
-            tracing::warn!(%error, "remote join failed");
-            let _ = self
-                .signal
-                .send(Control::failed("RemoteInbox", error))
-                .await;
-            return Ok(());
+        match self.join.clone() {
+            Some(join) if join.rejoin => {
+                if let Some(stop) = self.join_again(&client, join).await {
+                    let _ = self.signal.send(stop).await;
+                    return Ok(());
+                }
+            }
+            Some(join) => {
+                if let Err(error) = self.ask_to_join(&client, join).await {
+                    tracing::warn!(%error, "remote join failed");
+                    let _ = self
+                        .signal
+                        .send(Control::failed("RemoteInbox", error))
+                        .await;
+                    return Ok(());
+                }
+            }
+            None => {}
         }
         let mut senders = Senders::default();
         let mut check = tokio::time::interval(Duration::from_millis(500));
@@ -858,6 +871,19 @@ impl<T: DeserializeOwned + 'static> Component for RemoteInbox<T> {
                 }
             };
             if let Then::End(control) = then {
+                if let (Control::Failed(info), Some(join)) = (&control, &self.join)
+                    && join.rejoin
+                {
+                    tracing::warn!(what = %join.what, reason = %info, "the feed failed; joining again");
+                    senders.0.clear();
+                    match self.join_again(&client, join.clone()).await {
+                        None => continue,
+                        Some(stop) => {
+                            let _ = self.signal.send(stop).await;
+                            return Ok(());
+                        }
+                    }
+                }
                 if !matches!(control, Control::ShutdownMicroprocess) || !self.many {
                     let _ = self.signal.send(control).await;
                 }
@@ -896,6 +922,24 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
                 )));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Asks to join until an exporter answers (a second between tries), or `control` says to
+    /// stop (returned).
+    async fn join_again(&mut self, client: &Client, join: Join) -> Option<Control> {
+        loop {
+            match self.ask_to_join(client, join.clone()).await {
+                Ok(()) => {
+                    tracing::info!(what = %join.what, "joined again");
+                    return None;
+                }
+                Err(error) => tracing::debug!(%error, "not joined yet"),
+            }
+            tokio::select! {
+                control = self.control.recv() => return Some(control),
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
         }
     }
 

@@ -12,6 +12,7 @@ use axon_core::{
     Boxes, Component, ComponentError, Control, Fanout, Inbox, Next, Outbox, Policy, Subscription,
 };
 use futures::StreamExt;
+use std::time::Duration;
 
 /// Chunks an edge may fall behind (queued at the source for it) before it is cut off.
 const EDGE_LAG: usize = 512;
@@ -144,7 +145,11 @@ impl LiveExport {
 pub struct LiveEdge;
 
 impl LiveEdge {
-    /// Joins the live stream `name` (waiting up to 10 s for its source to appear).
+    /// Joins the live stream `name`, waiting for its source as long as it takes. If the source
+    /// goes away (3 s without a frame) or cuts this edge off, the edge joins again, and its
+    /// listeners stay connected: the new feed starts with its header, a new link of the
+    /// chained stream, as when a local source restarts. Only the source's own end of the
+    /// stream (or `control`) ends the edge.
     ///
     /// ```no_run
     /// use kamaelia_net::axon_core::{Scheduler, link};
@@ -166,7 +171,8 @@ impl LiveEdge {
     pub fn join(cluster: &Cluster, name: &str) -> Result<RemoteInbox<LiveChunk>, ClusterError> {
         check_name("live stream", name)?;
         let subject = join_subject(cluster, name);
-        RemoteInbox::joining(cluster, &format!("live.{name}.edge"), |link| Join {
+        let edge = RemoteInbox::joining(cluster, &format!("live.{name}.edge"), |link| Join {
+            rejoin: true,
             what: format!("the live stream {name:?}"),
             subject,
             payload: wire::encode(&JoinRequest {
@@ -175,6 +181,7 @@ impl LiveEdge {
                 bound: EDGE_LAG as u32,
             })
             .expect("a join request always encodes"),
-        })
+        })?;
+        Ok(edge.peer_timeout(Duration::from_secs(3)))
     }
 }
