@@ -299,9 +299,16 @@ fn garbage_on_a_link_is_counted_and_never_stops_it() {
         scheduler.activate(sender);
         scheduler.activate(sink);
         let vandal = a.client().clone();
+        let delivered = stats.clone();
         let produce = async move {
             for i in 0..100 {
                 feed.send(format!("word {i}")).await.unwrap();
+                if i == 0 {
+                    // The receiver listens before the garbage starts (or it would miss some).
+                    while delivered.delivered() == 0 {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                }
                 if i % 10 == 0 {
                     for junk in [
                         &b""[..],
@@ -955,5 +962,65 @@ fn a_lossless_receiver_replaced_mid_stream_loses_nothing() {
             first.len(),
             second.len()
         );
+    });
+}
+
+#[test]
+fn a_remote_subscriber_that_leaves_stops_holding_a_blocking_bus_at_once() {
+    let Some(server) = NatsServer::start(false) else {
+        return;
+    };
+    run(async {
+        let (home, away) = (connect(&server).await, connect(&server).await);
+        let scheduler = Scheduler::new();
+        let bus = Backplane::<u64>::new("held");
+        let publish = bus.inbox.to_ref();
+        scheduler.activate(bus);
+        scheduler.activate(ExportBackplane::<u64>::new(&home, "held").unwrap());
+        // A Block subscriber whose consumer never takes anything: the bus fills up behind it.
+        let subscriber = RemoteSubscribeTo::join::<u64>(&away, "held", Policy::Block, 4)
+            .unwrap()
+            .window(8);
+        let stop = subscriber.control.to_ref();
+        let stuck = Inbox::<u64>::with_capacity(1);
+        link(&subscriber.outbox, &stuck).unwrap();
+        scheduler.activate(subscriber);
+        let drive = async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            // Fill everything between the bus and the stuck consumer.
+            let mut published = 0u64;
+            while tokio::time::timeout(Duration::from_millis(300), publish.send(published))
+                .await
+                .is_ok()
+            {
+                published += 1;
+            }
+            assert!(
+                published < 1_000,
+                "the bus was never held ({published} published)"
+            );
+            // The subscriber leaves: the bus must take values again well before the 10 s it
+            // would take the exporter to notice the silence.
+            let left = Instant::now();
+            stop.send(Control::ShutdownMicroprocess).await.unwrap();
+            for v in 0..1_000u64 {
+                publish.send(published + v).await.unwrap();
+            }
+            left.elapsed()
+        };
+        let freed_after = tokio::time::timeout(Duration::from_secs(30), async {
+            tokio::select! {
+                () = scheduler.run() => unreachable!("the exporter serves until stopped"),
+                freed = drive => freed,
+            }
+        })
+        .await
+        .expect("the bus was released");
+        assert!(
+            freed_after < Duration::from_secs(3),
+            "the bus was held {freed_after:?} after the subscriber left"
+        );
+        eprintln!("bus released {freed_after:?} after the remote subscriber left");
+        drop(stuck);
     });
 }

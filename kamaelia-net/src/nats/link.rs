@@ -133,6 +133,11 @@ pub enum LinkError {
         /// Why.
         reason: String,
     },
+    /// The receiver ended (its consumer or owner stopped it) and said so.
+    ReceiverLeft {
+        /// The link.
+        link: String,
+    },
     /// Nobody answered the request to join a bus or live stream for the whole peer timeout,
     /// or the exporter refused it.
     NotJoined {
@@ -167,6 +172,9 @@ impl fmt::Display for LinkError {
             }
             LinkError::Unsendable { link, reason } => {
                 write!(f, "a value cannot go on the link {link:?}: {reason}")
+            }
+            LinkError::ReceiverLeft { link } => {
+                write!(f, "the receiver of the link {link:?} has gone")
             }
             LinkError::NotJoined { what, reason } => write!(f, "cannot join {what}: {reason}"),
             LinkError::Closed { link } => {
@@ -439,7 +447,9 @@ impl<T: Serialize + 'static> Component for RemoteOutbox<T> {
                 }
                 tokio::select! {
                     biased;
-                    Some(grant) = credit.next() => take_grant(&mut session, &grant.payload),
+                    Some(grant) = credit.next() => if !take_grant(&mut session, &grant.payload) {
+                        return Err(self.fail(LinkError::ReceiverLeft { link: self.name.clone() }));
+                    },
                     next = self.inbox.next_or_control(&mut self.control) => match next {
                         Next::Data(value) => {
                             self.send_one(&client, &mut session, &value, max_payload).await?;
@@ -469,7 +479,9 @@ impl<T: Serialize + 'static> Component for RemoteOutbox<T> {
                     };
                 tokio::select! {
                     biased;
-                    Some(grant) = credit.next() => take_grant(&mut session, &grant.payload),
+                    Some(grant) = credit.next() => if !take_grant(&mut session, &grant.payload) {
+                        return Err(self.fail(LinkError::ReceiverLeft { link: self.name.clone() }));
+                    },
                     control = self.control.recv() => {
                         // The end of the stream waits for what was queued before it; a
                         // shutdown does not, even after an end.
@@ -491,11 +503,17 @@ impl<T: Serialize + 'static> Component for RemoteOutbox<T> {
     }
 }
 
-fn take_grant(session: &mut Session, payload: &[u8]) {
+/// Takes what arrived on the credit subject: a grant, or (an empty message) word that the
+/// receiver has gone, which is returned as `false`.
+fn take_grant(session: &mut Session, payload: &[u8]) -> bool {
+    if payload.is_empty() {
+        return false;
+    }
     match wire::decode::<Grant>(payload) {
         Ok(grant) => session.grant(grant),
         Err(e) => tracing::warn!(link = %session.subject, error = %e, "malformed grant ignored"),
     }
+    true
 }
 
 impl<T: Serialize + 'static> RemoteOutbox<T> {
@@ -871,6 +889,16 @@ impl<T: DeserializeOwned + 'static> Component for RemoteInbox<T> {
                 }
             };
             if let Then::End(control) = then {
+                // Senders learn at once that nobody receives any more (a bus stops holding
+                // values for this receiver, a sender fails with `ReceiverLeft`).
+                for (session, _) in senders.iter_mut() {
+                    let _ = client
+                        .publish(
+                            credit_subject(&self.cluster, &self.name, *session),
+                            bytes::Bytes::new(),
+                        )
+                        .await;
+                }
                 if let (Control::Failed(info), Some(join)) = (&control, &self.join)
                     && join.rejoin
                 {
