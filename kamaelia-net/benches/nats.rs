@@ -52,23 +52,52 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// Counts what arrives, and checks it is in order (values carry their number in 8 bytes).
+/// Counts what arrives and checks it is in order (values carry their number in 8 bytes); with
+/// `pause_every`, sleeps a millisecond every so many values: a consumer far slower than its
+/// producer.
 #[derive(Boxes)]
 struct Count {
     inbox: Inbox<Bytes>,
     control: Inbox<Control>,
+    tally: Tally,
+    pause_every: Option<u64>,
+}
+
+/// What a [`Count`] saw.
+#[derive(Clone, Default)]
+struct Tally {
     got: Rc<Cell<u64>>,
     out_of_order: Rc<Cell<u64>>,
 }
 
+impl Count {
+    /// A counter whose `outbox`-side is linked from `receiver` (values and its end).
+    fn after(receiver: &RemoteInbox<Bytes>, pause_every: Option<u64>) -> (Count, Tally) {
+        let tally = Tally::default();
+        let count = Count {
+            inbox: Inbox::new(),
+            control: Inbox::new(),
+            tally: tally.clone(),
+            pause_every,
+        };
+        link(&receiver.outbox, &count.inbox).unwrap();
+        link(&receiver.signal, &count.control).unwrap();
+        (count, tally)
+    }
+}
+
 impl Component for Count {
     async fn main(mut self) -> Result<(), ComponentError> {
+        let Tally { got, out_of_order } = &self.tally;
         while let Some(value) = self.inbox.recv_or_finished(&mut self.control).await {
             let n = u64::from_le_bytes(value[..8].try_into().unwrap());
-            if n != self.got.get() {
-                self.out_of_order.set(self.out_of_order.get() + 1);
+            if n != got.get() {
+                out_of_order.set(out_of_order.get() + 1);
             }
-            self.got.set(self.got.get() + 1);
+            got.set(got.get() + 1);
+            if self.pause_every.is_some_and(|every| n % every == 0) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
         }
         Ok(())
     }
@@ -105,18 +134,9 @@ fn ours_link(url: &str, link_name: &str, n: u64, size: usize, lossless: bool) ->
             receiver = receiver.lossless();
         }
         let sent = sender.stats();
-        let got = Rc::new(Cell::new(0));
-        let out_of_order = Rc::new(Cell::new(0));
-        let count = Count {
-            inbox: Inbox::new(),
-            control: Inbox::new(),
-            got: got.clone(),
-            out_of_order: out_of_order.clone(),
-        };
+        let (count, tally) = Count::after(&receiver, None);
         link(&source.outbox, &sender.inbox).unwrap();
         link(&source.signal, &sender.control).unwrap();
-        link(&receiver.outbox, &count.inbox).unwrap();
-        link(&receiver.signal, &count.control).unwrap();
         let scheduler = Scheduler::new();
         scheduler.activate(receiver);
         scheduler.activate(count);
@@ -133,36 +153,9 @@ fn ours_link(url: &str, link_name: &str, n: u64, size: usize, lossless: bool) ->
             (thread_cpu_ns() - cpu) as f64 / n as f64,
             sent.stalls()
         );
-        assert_eq!(out_of_order.get(), 0, "values out of order");
-        (got.get() as f64 / seconds, n - got.get())
+        assert_eq!(tally.out_of_order.get(), 0, "values out of order");
+        (tally.got.get() as f64 / seconds, n - tally.got.get())
     })
-}
-
-/// Takes a value and, every `every` values, sleeps a millisecond: a consumer far slower than
-/// the producer. Counts what it took, in order.
-#[derive(Boxes)]
-struct Slow {
-    inbox: Inbox<Bytes>,
-    control: Inbox<Control>,
-    taken: Rc<Cell<u64>>,
-    out_of_order: Rc<Cell<u64>>,
-    every: u64,
-}
-
-impl Component for Slow {
-    async fn main(mut self) -> Result<(), ComponentError> {
-        while let Some(value) = self.inbox.recv_or_finished(&mut self.control).await {
-            let n = u64::from_le_bytes(value[..8].try_into().unwrap());
-            if n != self.taken.get() {
-                self.out_of_order.set(self.out_of_order.get() + 1);
-            }
-            self.taken.set(self.taken.get() + 1);
-            if n % self.every == 0 {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        }
-        Ok(())
-    }
 }
 
 /// A million values to a consumer about 100x slower than the producer; (lost, the most values
@@ -178,19 +171,10 @@ fn slow_consumer(url: &str, n: u64) -> (u64, u64) {
         let sender = RemoteOutbox::<Bytes>::new(&a, "bench.slow").unwrap();
         let receiver = RemoteInbox::<Bytes>::new(&b, "bench.slow").unwrap();
         let sent = sender.stats();
-        let taken = Rc::new(Cell::new(0));
-        let out_of_order = Rc::new(Cell::new(0));
-        let slow = Slow {
-            inbox: Inbox::new(),
-            control: Inbox::new(),
-            taken: taken.clone(),
-            out_of_order: out_of_order.clone(),
-            every: 100,
-        };
+        let (slow, tally) = Count::after(&receiver, Some(100));
+        let (taken, out_of_order) = (tally.got, tally.out_of_order);
         link(&source.outbox, &sender.inbox).unwrap();
         link(&source.signal, &sender.control).unwrap();
-        link(&receiver.outbox, &slow.inbox).unwrap();
-        link(&receiver.signal, &slow.control).unwrap();
         let scheduler = Scheduler::new();
         scheduler.activate(receiver);
         scheduler.activate(slow);
@@ -372,14 +356,8 @@ fn jetstream_restart(mut server: NatsServer, n: u64) -> (u64, u64) {
         let receiver = RemoteInbox::<Bytes>::new(&b, "bench.restart")
             .unwrap()
             .lossless();
-        let got = Rc::new(Cell::new(0));
-        let out_of_order = Rc::new(Cell::new(0));
-        let count = Count {
-            inbox: Inbox::new(),
-            control: Inbox::new(),
-            got: got.clone(),
-            out_of_order: out_of_order.clone(),
-        };
+        let (count, tally) = Count::after(&receiver, None);
+        let (got, out_of_order) = (tally.got, tally.out_of_order);
         let (feed, finish) = (sender.inbox.to_ref(), sender.control.to_ref());
         let (sent_stats, received_stats) = (sender.stats(), receiver.stats());
         let debug = std::env::var_os("DEBUG_NATS").is_some();
@@ -398,8 +376,6 @@ fn jetstream_restart(mut server: NatsServer, n: u64) -> (u64, u64) {
                 );
             }
         };
-        link(&receiver.outbox, &count.inbox).unwrap();
-        link(&receiver.signal, &count.control).unwrap();
         let scheduler = Scheduler::new();
         scheduler.activate(receiver);
         scheduler.activate(count);

@@ -221,6 +221,25 @@ fn bench(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// `cargo run --release` of an example binary with `features`, ready for its own arguments
+/// (release: decoding and pacing are real time).
+fn run_example(bin: &str, features: &[&str]) -> Command {
+    let mut command = cargo();
+    command.args([
+        "run",
+        "--release",
+        "--package",
+        "kamaelia-examples",
+        "--bin",
+        bin,
+    ]);
+    if !features.is_empty() {
+        command.args(["--features", &features.join(",")]);
+    }
+    command.arg("--");
+    command
+}
+
 /// `bench nats` compares with ractor_cluster, built from its own workspace (bench-peers/ractor)
 /// so the main build never depends on it.
 fn build_ractor_peer() -> Result<(), String> {
@@ -238,44 +257,23 @@ fn demo(args: &[String]) -> Result<(), String> {
         Some("streaming") => {
             // Built in release mode (decoding and pacing are real time), with audio output when
             // ALSA is there; without it the demo writes demo.wav and says so.
-            let mut command = cargo();
-            command.args([
-                "run",
-                "--release",
-                "--package",
-                "kamaelia-examples",
-                "--bin",
-                "streaming_demo",
-            ]);
-            if alsa_present() {
-                command.args(["--features", "playback"]);
-            } else {
+            let features: &[&str] = if alsa_present() { &["playback"] } else { &[] };
+            let mut command = run_example("streaming_demo", features);
+            if features.is_empty() {
                 eprintln!(
                     "xtask: no ALSA development files (pkg-config alsa), so no audio output: \
                      the demo will write demo.wav (apt-get install pkg-config libasound2-dev \
                      to hear it)"
                 );
             }
-            command.arg("--").args(&args[1..]);
+            command.args(&args[1..]);
             exec(command)
         }
         Some("cluster") => {
             // nats-server, a source and three edges as separate processes on loopback (the
             // binary says clearly if nats-server is missing).
-            let mut command = cargo();
-            command.args([
-                "run",
-                "--release",
-                "--package",
-                "kamaelia-examples",
-                "--features",
-                "nats",
-                "--bin",
-                "cluster_node",
-                "--",
-                "demo",
-            ]);
-            command.args(&args[1..]);
+            let mut command = run_example("cluster_node", &["nats"]);
+            command.arg("demo").args(&args[1..]);
             exec(command)
         }
         Some(other) => Err(format!(

@@ -60,6 +60,59 @@ fn publish_link(name: &str) -> String {
     format!("bus.{name}.publish")
 }
 
+/// Where an exporter (of a bus or a live stream) hears join requests, and answers them.
+pub(super) struct Joins {
+    requests: async_nats::Subscriber,
+    client: async_nats::Client,
+    /// Links already fed: a join asked again (its answer came late) is answered, not fed twice.
+    fed: std::collections::HashSet<String>,
+}
+
+impl Joins {
+    /// Listens on `subject` (a queue group of the same name), the subscription in place at the
+    /// server when this returns.
+    pub(super) async fn listen(cluster: &Cluster, subject: String) -> Result<Joins, ClusterError> {
+        let client = cluster.client().clone();
+        let requests = client
+            .queue_subscribe(subject.clone(), subject)
+            .await
+            .map_err(ClusterError::nats)?;
+        let _ = client.flush().await;
+        Ok(Joins {
+            requests,
+            client,
+            fed: std::collections::HashSet::new(),
+        })
+    }
+
+    pub(super) async fn next(&mut self) -> Option<async_nats::Message> {
+        self.requests.next().await
+    }
+
+    /// Feeds the link a request names (once), and answers the request.
+    pub(super) async fn answer(
+        &mut self,
+        message: async_nats::Message,
+        feed: impl FnOnce(JoinRequest) -> Result<(), String>,
+    ) {
+        let answer = match wire::decode::<JoinRequest>(&message.payload) {
+            Ok(request) if self.fed.contains(&request.link) => Ok(()),
+            Ok(request) => {
+                let link = request.link.clone();
+                let fed = feed(request);
+                if fed.is_ok() {
+                    self.fed.insert(link);
+                }
+                fed
+            }
+            Err(e) => Err(format!("the join request is not readable: {e}")),
+        };
+        if let (Some(reply), Ok(payload)) = (message.reply, wire::encode(&answer)) {
+            let _ = self.client.publish(reply, payload).await;
+        }
+    }
+}
+
 /// Makes the Backplane `name` of this process reachable from every process of the cluster:
 /// remote subscribers ([`RemoteSubscribeTo`]) get a feed with their own policy, and remote
 /// publishers ([`RemotePublishTo`]) publish into it. Activate it after the `Backplane`, in
@@ -91,7 +144,6 @@ impl<T: Clone + Serialize + DeserializeOwned + 'static> ExportBackplane<T> {
 
 impl<T: Clone + Serialize + DeserializeOwned + 'static> Component for ExportBackplane<T> {
     async fn main(mut self) -> Result<(), ComponentError> {
-        let client = self.cluster.client().clone();
         // Remote publishers: one receiver for all of them, republishing into the bus.
         let publishers =
             RemoteInbox::<T>::new(&self.cluster, &publish_link(&self.name))?.many_senders();
@@ -102,35 +154,15 @@ impl<T: Clone + Serialize + DeserializeOwned + 'static> Component for ExportBack
         axon_core::activate(publishers);
         axon_core::activate(into_bus);
 
-        let subject = join_subject(&self.cluster, &self.name);
-        let mut joins = client
-            .queue_subscribe(subject.clone(), subject)
-            .await
-            .map_err(ClusterError::nats)?;
-        let _ = client.flush().await;
-        // Links already fed: a join asked again (its answer was late) is answered, not fed twice.
-        let mut fed = std::collections::HashSet::new();
+        let mut joins =
+            Joins::listen(&self.cluster, join_subject(&self.cluster, &self.name)).await?;
         loop {
             tokio::select! {
                 biased;
                 _ = self.control.recv() => break,
                 message = joins.next() => {
                     let Some(message) = message else { break };
-                    let answer = match wire::decode::<JoinRequest>(&message.payload) {
-                        Ok(request) if fed.contains(&request.link) => Ok(()),
-                        Ok(request) => {
-                            let link = request.link.clone();
-                            let fed_now = self.feed(request);
-                            if fed_now.is_ok() {
-                                fed.insert(link);
-                            }
-                            fed_now
-                        }
-                        Err(e) => Err(format!("the join request is not readable: {e}")),
-                    };
-                    if let (Some(reply), Ok(payload)) = (message.reply, wire::encode(&answer)) {
-                        let _ = client.publish(reply, payload).await;
-                    }
+                    joins.answer(message, |request| self.feed(request)).await;
                 }
             }
         }

@@ -4,14 +4,13 @@
 //! current header first, then the live chunks, so its listeners start exactly as a local
 //! server's would (at a join point after the header).
 
-use super::bus::{JoinRequest, WirePolicy};
+use super::bus::{JoinRequest, Joins, WirePolicy};
 use super::link::{Join, RemoteInbox, RemoteOutbox};
 use super::{Cluster, ClusterError, check_name, wire};
 use crate::live::{ChunkKind, LiveChunk};
 use axon_core::{
     Boxes, Component, ComponentError, Control, Fanout, Inbox, Next, Outbox, Policy, Subscription,
 };
-use futures::StreamExt;
 use std::time::Duration;
 
 /// Chunks an edge may fall behind (queued at the source for it) before it is cut off.
@@ -54,37 +53,19 @@ impl LiveExport {
 
 impl Component for LiveExport {
     async fn main(mut self) -> Result<(), ComponentError> {
-        let client = self.cluster.client().clone();
-        let subject = join_subject(&self.cluster, &self.name);
-        let mut joins = client
-            .queue_subscribe(subject.clone(), subject)
-            .await
-            .map_err(ClusterError::nats)?;
-        let _ = client.flush().await;
+        let mut joins =
+            Joins::listen(&self.cluster, join_subject(&self.cluster, &self.name)).await?;
         let mut edges: Fanout<LiveChunk> = Fanout::new();
         let mut header: Vec<LiveChunk> = Vec::new();
         let mut in_header = false;
-        // Links already fed: a join asked again (its answer was late) is answered, not fed twice.
-        let mut fed = std::collections::HashSet::new();
         let end = loop {
             tokio::select! {
                 biased;
                 message = joins.next() => {
                     let Some(message) = message else { break Control::ShutdownMicroprocess };
-                    let answer = match wire::decode::<JoinRequest>(&message.payload) {
-                        Ok(request) if fed.contains(&request.link) => Ok(()),
-                        Ok(request) => {
-                            let added = self.add_edge(&mut edges, &header, &request.link);
-                            if added.is_ok() {
-                                fed.insert(request.link);
-                            }
-                            added
-                        }
-                        Err(e) => Err(format!("the join request is not readable: {e}")),
-                    };
-                    if let (Some(reply), Ok(payload)) = (message.reply, wire::encode(&answer)) {
-                        let _ = client.publish(reply, payload).await;
-                    }
+                    joins
+                        .answer(message, |request| self.add_edge(&mut edges, &header, &request.link))
+                        .await;
                 }
                 next = self.inbox.next_or_control(&mut self.control) => match next {
                     Next::Data(chunk) => {
