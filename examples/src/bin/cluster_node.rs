@@ -203,18 +203,6 @@ impl Drop for Processes {
     }
 }
 
-fn nats_server() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join("nats-server"))
-            .find(|p| p.is_file())
-    });
-    on_path.or_else(|| {
-        let debian = PathBuf::from("/usr/sbin/nats-server");
-        debian.is_file().then_some(debian)
-    })
-}
-
 fn free_port() -> Result<u16, String> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -226,7 +214,7 @@ fn demo(args: &[String]) -> Result<(), String> {
     let edges: usize = flag(args, "--edges")?.unwrap_or(3);
     let default_file = concat!(env!("CARGO_MANIFEST_DIR"), "/data/demo.ogg");
     let file: PathBuf = flag(args, "--file")?.unwrap_or_else(|| default_file.into());
-    let Some(broker) = nats_server() else {
+    let Some(broker) = kamaelia_net::nats::find_nats_server() else {
         return Err(
             "nats-server is not installed; the cluster demo needs it (Debian: apt-get install \
              nats-server, or see https://nats.io/download)"

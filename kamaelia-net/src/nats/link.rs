@@ -18,7 +18,7 @@
 use super::wire::{self, EndReason, Frame, Grant};
 use super::{Cluster, ClusterError, check_name};
 use async_nats::{Client, RequestErrorKind, Subject, Subscriber};
-use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox};
+use axon_core::{Boxes, Component, ComponentError, Control, Inbox, Next, Outbox, TrySendError};
 use futures::FutureExt;
 use futures::StreamExt;
 use serde::Serialize;
@@ -447,9 +447,7 @@ impl<T: Serialize + 'static> Component for RemoteOutbox<T> {
                 }
                 tokio::select! {
                     biased;
-                    Some(grant) = credit.next() => if !take_grant(&mut session, &grant.payload) {
-                        return Err(self.fail(LinkError::ReceiverLeft { link: self.name.clone() }));
-                    },
+                    Some(grant) = credit.next() => self.take_credit(&mut session, &grant.payload)?,
                     next = self.inbox.next_or_control(&mut self.control) => match next {
                         Next::Data(value) => {
                             self.send_one(&client, &mut session, &value, max_payload).await?;
@@ -479,9 +477,7 @@ impl<T: Serialize + 'static> Component for RemoteOutbox<T> {
                     };
                 tokio::select! {
                     biased;
-                    Some(grant) = credit.next() => if !take_grant(&mut session, &grant.payload) {
-                        return Err(self.fail(LinkError::ReceiverLeft { link: self.name.clone() }));
-                    },
+                    Some(grant) = credit.next() => self.take_credit(&mut session, &grant.payload)?,
                     control = self.control.recv() => {
                         // The end of the stream waits for what was queued before it; a
                         // shutdown does not, even after an end.
@@ -503,20 +499,24 @@ impl<T: Serialize + 'static> Component for RemoteOutbox<T> {
     }
 }
 
-/// Takes what arrived on the credit subject: a grant, or (an empty message) word that the
-/// receiver has gone, which is returned as `false`.
-fn take_grant(session: &mut Session, payload: &[u8]) -> bool {
-    if payload.is_empty() {
-        return false;
-    }
-    match wire::decode::<Grant>(payload) {
-        Ok(grant) => session.grant(grant),
-        Err(e) => tracing::warn!(link = %session.subject, error = %e, "malformed grant ignored"),
-    }
-    true
-}
-
 impl<T: Serialize + 'static> RemoteOutbox<T> {
+    /// Takes what arrived on the credit subject: a grant, or (an empty message) word that the
+    /// receiver has gone, which fails the link with `ReceiverLeft`.
+    fn take_credit(&self, session: &mut Session, payload: &[u8]) -> Result<(), ComponentError> {
+        if payload.is_empty() {
+            return Err(self.fail(LinkError::ReceiverLeft {
+                link: self.name.clone(),
+            }));
+        }
+        match wire::decode::<Grant>(payload) {
+            Ok(grant) => session.grant(grant),
+            Err(e) => {
+                tracing::warn!(link = %session.subject, error = %e, "malformed grant ignored")
+            }
+        }
+        Ok(())
+    }
+
     /// Publishes one value; a value that cannot go (unencodable, too large) or a closed
     /// connection fails the link, saying so on `signal` and to the receiver.
     async fn send_one(
@@ -1016,13 +1016,18 @@ impl<T: DeserializeOwned + 'static> RemoteInbox<T> {
                     || sender.bytes_granted.saturating_sub(sender.bytes_expected)
                         <= window_bytes / 2;
                 let grant = sender.top_up(top_up, window, window_bytes);
-                // Waiting for room, a stop from the owner is still heard.
-                tokio::select! {
-                    sent = self.outbox.send(value) => if sent.is_err() {
-                        // Nobody consumes any more: stop receiving.
-                        return Then::End(Control::ShutdownMicroprocess);
+                // Room now is the common case; waiting for room, a stop from the owner is
+                // still heard.
+                match self.outbox.try_send(value) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(value)) => tokio::select! {
+                        sent = self.outbox.send(value) => if sent.is_err() {
+                            return Then::End(Control::ShutdownMicroprocess);
+                        },
+                        control = self.control.recv() => return Then::End(control),
                     },
-                    control = self.control.recv() => return Then::End(control),
+                    // Nobody consumes any more: stop receiving.
+                    Err(_) => return Then::End(Control::ShutdownMicroprocess),
                 }
                 LinkStats::add(&self.stats.0.delivered, 1);
                 // Credit goes out once the value has been handed on.

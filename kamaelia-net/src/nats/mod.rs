@@ -206,6 +206,20 @@ impl ClusterError {
     }
 }
 
+/// Where the `nats-server` binary is: on `PATH`, or where Debian installs it (`/usr/sbin`, often
+/// not on a user's `PATH`). For programs and tests that start their own broker.
+pub fn find_nats_server() -> Option<std::path::PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("nats-server"))
+            .find(|p| p.is_file())
+    });
+    on_path.or_else(|| {
+        let debian = std::path::PathBuf::from("/usr/sbin/nats-server");
+        debian.is_file().then_some(debian)
+    })
+}
+
 /// A name becomes one or more subject tokens: dots separate non-empty parts; wildcards and
 /// whitespace would change what the subject matches, so they are refused.
 fn check_name(what: &'static str, name: &str) -> Result<(), ClusterError> {

@@ -17,23 +17,10 @@ pub(crate) struct NatsServer {
     store: Option<PathBuf>,
 }
 
-/// Where nats-server is: on PATH, or where Debian installs it.
-pub(crate) fn nats_server_binary() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join("nats-server"))
-            .find(|p| p.is_file())
-    });
-    on_path.or_else(|| {
-        let debian = PathBuf::from("/usr/sbin/nats-server");
-        debian.is_file().then_some(debian)
-    })
-}
-
 impl NatsServer {
     /// Starts a server (with JetStream when `jetstream`), or says why the test is skipped.
     pub(crate) fn start(jetstream: bool) -> Option<NatsServer> {
-        if nats_server_binary().is_none() {
+        if kamaelia_net::nats::find_nats_server().is_none() {
             if std::env::var_os("KAMAELIA_REQUIRE_ALL").is_some() {
                 panic!(
                     "nats-server is required (KAMAELIA_REQUIRE_ALL is set): apt-get install nats-server"
@@ -69,7 +56,7 @@ impl NatsServer {
     }
 
     fn launch(&mut self) {
-        let mut command = Command::new(nats_server_binary().unwrap());
+        let mut command = Command::new(kamaelia_net::nats::find_nats_server().unwrap());
         command
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
             .stdout(Stdio::null())
