@@ -179,7 +179,7 @@ impl<R: Eq + Hash + Clone> AdaptiveBoxes<R> {
         let name = self
             .registry
             .0
-            .add(inbox.core.clone(), name, "added at run time");
+            .add(inbox.core().clone(), name, "added at run time");
         (name, inbox)
     }
 
@@ -191,7 +191,7 @@ impl<R: Eq + Hash + Clone> AdaptiveBoxes<R> {
         let name = self
             .registry
             .0
-            .add(outbox.core.clone(), name, "added at run time");
+            .add(outbox.core().clone(), name, "added at run time");
         (name, outbox)
     }
 

@@ -150,8 +150,8 @@ impl<C: Callbacks> Component for CallbackComponent<C> {
                         if boxes.inbox.is_ready() || boxes.control.is_ready() {
                             Poll::Ready(())
                         } else {
-                            boxes.inbox.core.register_receiver(cx);
-                            boxes.control.core.register_receiver(cx);
+                            boxes.inbox.core().register_receiver(cx);
+                            boxes.control.core().register_receiver(cx);
                             Poll::Pending
                         }
                     })

@@ -139,8 +139,8 @@ impl BoxMeta {
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct BoxSpec {
-    name: &'static str,
-    doc: &'static str,
+    pub(crate) name: &'static str,
+    pub(crate) doc: &'static str,
 }
 
 impl BoxSpec {
@@ -171,17 +171,17 @@ impl BoxEntry {
     /// Describes an inbox (called by `#[derive(Boxes)]`).
     #[doc(hidden)]
     pub fn inbox<T: 'static>(spec: &'static BoxSpec, inbox: &Inbox<T>) -> Self {
-        inbox.core.meta.set_spec(spec);
+        inbox.core().meta.set_spec(spec);
         BoxEntry {
-            handle: inbox.core.clone(),
+            handle: inbox.core().clone(),
         }
     }
     /// Describes an outbox (called by `#[derive(Boxes)]`).
     #[doc(hidden)]
     pub fn outbox<T: 'static>(spec: &'static BoxSpec, outbox: &Outbox<T>) -> Self {
-        outbox.core.meta.set_spec(spec);
+        outbox.core().meta.set_spec(spec);
         BoxEntry {
-            handle: outbox.core.clone(),
+            handle: outbox.core().clone(),
         }
     }
     /// The box name (the field name, or the name an adaptive box was given).
@@ -218,6 +218,25 @@ pub trait Boxes {
     /// [`AdaptiveBoxes`]: crate::AdaptiveBoxes
     #[doc(hidden)]
     fn adaptive(&self) -> Option<crate::adaptive::AdaptiveRegistry> {
+        None
+    }
+
+    /// Records the declared boxes at activation, leaving unused ones dormant (plumbing for
+    /// the derive; by default every box listed by [`boxes`](Self::boxes) is made).
+    #[doc(hidden)]
+    fn declare(&self, declaration: &mut crate::dormant::Declaration) {
+        for entry in self.boxes() {
+            declaration.add_made(entry);
+        }
+    }
+
+    /// Declared box number `index` of this component type, as data (plumbing for the derive).
+    #[doc(hidden)]
+    fn declared(index: usize) -> Option<crate::dormant::BoxDecl>
+    where
+        Self: Sized,
+    {
+        let _ = index;
         None
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::control::Control;
 use crate::coop;
+use crate::dormant::Dormant;
 use crate::erased::BoxMeta;
 use crate::error::{SendError, TrySendError};
 use crate::lazy::Lazy;
@@ -400,7 +401,8 @@ impl<T> InboxCore<T> {
 /// assert_eq!(inbox.try_recv(), Some(7));
 /// ```
 pub struct Inbox<T> {
-    pub(crate) core: Rc<InboxCore<T>>,
+    /// Dormant (no allocation) until first used, when made with the default capacity.
+    pub(crate) slot: Dormant<InboxCore<T>>,
 }
 
 impl<T: 'static> Default for Inbox<T> {
@@ -409,28 +411,39 @@ impl<T: 'static> Default for Inbox<T> {
     }
 }
 
-impl<T> fmt::Debug for Inbox<T> {
+impl<T: 'static> fmt::Debug for Inbox<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Inbox")
-            .field("len", &self.core.len())
-            .field("capacity", &self.core.capacity())
+            .field("len", &self.slot.get().map_or(0, |c| c.len()))
+            .field("capacity", &self.capacity())
             .finish()
     }
 }
 
 impl<T: 'static> Inbox<T> {
-    /// An inbox holding at most [`DEFAULT_CAPACITY`] values. Nothing is allocated until the
-    /// first value arrives.
+    /// An inbox holding at most [`DEFAULT_CAPACITY`] values. Nothing is allocated until it is
+    /// first used (linked, referred to, or sent to by name): an idle inbox costs a few words.
     pub fn new() -> Self {
-        Self::with_capacity(DEFAULT_CAPACITY)
+        Inbox {
+            slot: Dormant::new(),
+        }
     }
 
     /// An inbox holding at most `capacity` values (at least 1).
     #[doc(alias = "pipewidth")]
     pub fn with_capacity(capacity: usize) -> Self {
-        Inbox {
-            core: Rc::new(InboxCore::new(capacity)),
+        if capacity == DEFAULT_CAPACITY {
+            return Self::new();
         }
+        Inbox {
+            slot: Dormant::made(InboxCore::new(capacity)),
+        }
+    }
+
+    /// The queue, made now if it was dormant.
+    #[inline(always)]
+    pub(crate) fn core(&self) -> &Rc<InboxCore<T>> {
+        self.slot.force(|| InboxCore::new(DEFAULT_CAPACITY))
     }
 
     /// Waits for the next value. Cancel-safe: if the future is dropped, no value is lost.
@@ -442,44 +455,48 @@ impl<T: 'static> Inbox<T> {
     #[inline]
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<T> {
         std::task::ready!(coop::poll_spend(cx));
-        self.core.poll_pop(cx)
+        match self.slot.get() {
+            Some(core) => core.poll_pop(cx),
+            // Nothing can reach a dormant inbox; its owner is woken when it is made.
+            None => Poll::Pending,
+        }
     }
 
     /// Takes the next value if one is queued.
     pub fn try_recv(&mut self) -> Option<T> {
-        self.core.try_pop()
+        self.slot.get()?.try_pop()
     }
 
     /// True when a value is waiting (Axon's `dataReady`).
     #[doc(alias = "dataReady")]
     pub fn is_ready(&self) -> bool {
-        self.core.len() > 0
+        !self.is_empty()
     }
 
     /// Values waiting.
     pub fn len(&self) -> usize {
-        self.core.len()
+        self.slot.get().map_or(0, |c| c.len())
     }
 
     /// True when no value is waiting.
     pub fn is_empty(&self) -> bool {
-        self.core.len() == 0
+        self.len() == 0
     }
 
     /// The most values this inbox holds; senders wait beyond it.
     pub fn capacity(&self) -> usize {
-        self.core.capacity()
+        self.slot.get().map_or(DEFAULT_CAPACITY, |c| c.capacity())
     }
 
     /// Changes the capacity (at least 1); waiting senders are woken to try again.
     pub fn set_capacity(&self, capacity: usize) {
-        self.core.set_capacity(capacity)
+        self.core().set_capacity(capacity)
     }
 
     /// A cloneable reference for linking this inbox or sending to it directly.
     pub fn to_ref(&self) -> InboxRef<T> {
         InboxRef {
-            core: self.core.clone(),
+            core: self.core().clone(),
         }
     }
 
@@ -503,25 +520,31 @@ impl<T: 'static> Inbox<T> {
     /// Waits on this inbox and `control` at once; data first, so a control message is only
     /// returned when no data is waiting. Cancel-safe.
     pub async fn next_or_control(&mut self, control: &mut Inbox<Control>) -> Next<T> {
-        poll_fn(|cx| poll_next_or_control(&self.core, &control.core, cx)).await
+        poll_fn(|cx| poll_next_or_control(self, control, cx)).await
     }
 }
 
 #[inline(always)]
-fn poll_next_or_control<T>(
-    inbox: &InboxCore<T>,
-    control: &InboxCore<Control>,
+fn poll_next_or_control<T: 'static>(
+    inbox: &Inbox<T>,
+    control: &Inbox<Control>,
     cx: &mut Context<'_>,
 ) -> Poll<Next<T>> {
     std::task::ready!(coop::poll_spend(cx));
-    if let Some(v) = inbox.try_pop() {
+    // A dormant box is empty and needs no waker: its owner is woken when it is made.
+    let (inbox, control) = (inbox.slot.get(), control.slot.get());
+    if let Some(v) = inbox.and_then(|c| c.try_pop()) {
         return Poll::Ready(Next::Data(v));
     }
-    if let Some(c) = control.try_pop() {
+    if let Some(c) = control.and_then(|c| c.try_pop()) {
         return Poll::Ready(Next::Control(c));
     }
-    inbox.register_receiver(cx);
-    control.register_receiver(cx);
+    if let Some(inbox) = inbox {
+        inbox.register_receiver(cx);
+    }
+    if let Some(control) = control {
+        control.register_receiver(cx);
+    }
     Poll::Pending
 }
 
@@ -562,7 +585,7 @@ impl<T: 'static> Future for RecvOrFinished<'_, T> {
     type Output = Option<T>;
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        poll_next_or_control(&self.inbox.core, &self.control.core, cx).map(|next| match next {
+        poll_next_or_control(&*self.inbox, &*self.control, cx).map(|next| match next {
             Next::Data(v) => Some(v),
             Next::Control(_) => None,
         })

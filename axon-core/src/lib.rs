@@ -48,7 +48,7 @@
 //!
 //! See `docs/architecture.md` for how a message travels and how the scheduler runs inside
 //! tokio, and `docs/tutorial.md` for a guided start.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 extern crate self as axon_core;
 
@@ -61,6 +61,7 @@ mod control;
 pub mod coop;
 pub mod cores;
 mod cross;
+mod dormant;
 mod erased;
 mod error;
 mod fanout;
@@ -87,6 +88,8 @@ pub use cores::{
     current_cores,
 };
 pub use cross::{CrossCounters, CrossFanout, CrossInbox, link_cross, link_cross_control};
+#[doc(hidden)]
+pub use dormant::{BoxDecl, Declaration, DeclaredBox, Home};
 pub use erased::{BoxCounters, BoxEntry, BoxSpec, Boxes, ComponentId, Direction};
 pub use error::{ComponentError, Endpoint, LinkError, SendError, TrySendError};
 pub use fanout::{Fanout, Offer, Policy, Published, Subscription};

@@ -2,6 +2,7 @@
 //! deep the passthrough chain (the paper's "collapse outboxes into inboxes").
 
 use crate::cross::CrossSink;
+use crate::dormant::Dormant;
 use crate::erased::BoxMeta;
 use crate::error::{SendError, TrySendError};
 use crate::inbox::{DEFAULT_CAPACITY, InboxCore};
@@ -237,7 +238,8 @@ impl<T> OutboxCore<T> {
 /// A component's sending box. It is linked to at most one destination (an inbox, or its parent's
 /// outbox); values sent while it is unlinked are held (bounded) and delivered once it is linked.
 pub struct Outbox<T> {
-    pub(crate) core: Rc<OutboxCore<T>>,
+    /// Dormant (no allocation) until first used, when made with the default hold capacity.
+    pub(crate) slot: Dormant<OutboxCore<T>>,
 }
 
 impl<T: 'static> Default for Outbox<T> {
@@ -246,10 +248,10 @@ impl<T: 'static> Default for Outbox<T> {
     }
 }
 
-impl<T> fmt::Debug for Outbox<T> {
+impl<T: 'static> fmt::Debug for Outbox<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Outbox")
-            .field("linked", &self.core.target.borrow().is_some())
+            .field("linked", &self.is_linked())
             .finish()
     }
 }
@@ -262,9 +264,20 @@ impl<T: 'static> Outbox<T> {
 
     /// An outbox that holds up to `capacity` values (at least 1) while unlinked.
     pub fn with_hold_capacity(capacity: usize) -> Self {
-        Outbox {
-            core: Rc::new(OutboxCore::new(capacity)),
+        if capacity == DEFAULT_CAPACITY {
+            return Outbox {
+                slot: Dormant::new(),
+            };
         }
+        Outbox {
+            slot: Dormant::made(OutboxCore::new(capacity)),
+        }
+    }
+
+    /// The box, made now if it was dormant.
+    #[inline(always)]
+    pub(crate) fn core(&self) -> &Rc<OutboxCore<T>> {
+        self.slot.force(|| OutboxCore::new(DEFAULT_CAPACITY))
     }
 
     /// Sends, waiting while the destination is full (or, unlinked, while the hold queue is full).
@@ -274,14 +287,14 @@ impl<T: 'static> Outbox<T> {
     /// send may be cancelled (for example inside `select!`).
     pub fn send(&self, value: T) -> Send<'_, T> {
         Send {
-            outbox: &self.core,
+            outbox: self.core(),
             value: Some(value),
         }
     }
 
     /// Sends if there is room now; otherwise hands the value back as `Full(v)` or `Closed(v)`.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
-        self.core.try_send(value)
+        self.core().try_send(value)
     }
 
     /// Waits for room in the destination and reserves it: [`Permit::send`] then cannot fail for
@@ -290,18 +303,18 @@ impl<T: 'static> Outbox<T> {
     /// destination has closed. Like every send, it spends no cooperative budget.
     pub async fn reserve(&self) -> Result<Permit<T>, crate::error::SendError<()>> {
         poll_fn(|cx| {
-            let target = self.core.target.borrow().clone();
+            let target = self.core().target.borrow().clone();
             match target {
                 Some(queue) => match queue.poll_reserve(cx) {
                     Poll::Ready(Ok(())) => Poll::Ready(Ok(Permit {
                         queue,
-                        outbox: self.core.clone(),
+                        outbox: self.core().clone(),
                     })),
                     Poll::Ready(Err(())) => Poll::Ready(Err(SendError::Closed(()))),
                     Poll::Pending => Poll::Pending,
                 },
                 None => {
-                    self.core.register_waiter(cx);
+                    self.core().register_waiter(cx);
                     Poll::Pending
                 }
             }
@@ -329,18 +342,21 @@ impl<T: 'static> Outbox<T> {
 
     /// True when linked to a destination.
     pub fn is_linked(&self) -> bool {
-        self.core.target.borrow().is_some()
+        self.slot.get().is_some_and(|c| c.target.borrow().is_some())
     }
 
     /// Values held while unlinked.
     pub fn held(&self) -> usize {
-        self.core.links.get().map_or(0, |l| l.held.len())
+        self.slot
+            .get()
+            .and_then(|c| c.links.get().map(|l| l.held.len()))
+            .unwrap_or(0)
     }
 
     /// A cloneable reference for linking this outbox.
     pub fn to_ref(&self) -> OutboxRef<T> {
         OutboxRef {
-            core: self.core.clone(),
+            core: self.core().clone(),
         }
     }
 }

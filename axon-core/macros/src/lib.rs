@@ -148,6 +148,8 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
     };
     let mut debug_fields = Vec::new();
     let mut entries = Vec::new();
+    let mut declares = Vec::new();
+    let mut decls = Vec::new();
     let mut specs = Vec::new();
     let mut inbox_type = None;
     let mut outbox_type = None;
@@ -190,6 +192,9 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
         debug_fields.push(quote! { .field(#box_name, &self.#ident) });
         specs.push(quote! { #root::BoxSpec::new(#box_name, #doc) });
         entries.push(quote! { #constructor(&SPECS[#index], &self.#ident) });
+        let field_type = &field.ty;
+        declares.push(quote! { declaration.add(&SPECS[#index], &self.#ident); });
+        decls.push(quote! { #index => ::core::option::Option::Some(#root::BoxDecl::of::<#field_type>(&SPECS[#index])), });
         match direction {
             Direction::In if box_name == "inbox" => inbox_type = Some(inner.clone()),
             Direction::In if is_control(inner) && (box_name == "control" || marked) => {
@@ -297,6 +302,20 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
             fn boxes(&self) -> ::std::vec::Vec<#root::BoxEntry> {
                 static SPECS: [#root::BoxSpec; #count] = [#(#specs),*];
                 ::std::vec![#(#entries),*]
+            }
+            fn declare(&self, declaration: &mut #root::Declaration) {
+                static SPECS: [#root::BoxSpec; #count] = [#(#specs),*];
+                let _ = (&SPECS, &declaration);
+                #(#declares)*
+            }
+            #[allow(unreachable_patterns)]
+            fn declared(index: usize) -> ::core::option::Option<#root::BoxDecl> {
+                static SPECS: [#root::BoxSpec; #count] = [#(#specs),*];
+                let _ = &SPECS;
+                match index {
+                    #(#decls)*
+                    _ => ::core::option::Option::None,
+                }
             }
             #adaptive
         }

@@ -6,11 +6,66 @@ use super::*;
 thread_local! {
     pub(super) static CURRENT: RefCell<Option<Rc<Inner>>> = const { RefCell::new(None) };
     pub(super) static CURRENT_COMPONENT: Cell<Option<ComponentId>> = const { Cell::new(None) };
-    /// The `Shared` of the scheduler being polled on this thread (its address), so a wake from
-    /// one of its own components goes to the local queue without atomics.
-    pub(super) static POLLING: Cell<usize> = const { Cell::new(0) };
+    /// The registry index + 1 of the scheduler being polled on this thread (0: none), so a
+    /// wake from one of its own components goes to the local queue without atomics.
+    pub(super) static POLLING: Cell<u32> = const { Cell::new(0) };
     /// That scheduler's local ready queue, swapped in for the duration of its poll.
-    pub(super) static LOCAL_READY: RefCell<VecDeque<Runnable<ComponentId>>> = const { RefCell::new(VecDeque::new()) };
+    pub(super) static LOCAL_READY: RefCell<VecDeque<Address>> = const { RefCell::new(VecDeque::new()) };
+    /// The schedulers living on this thread, by registry index: where a wake from this thread
+    /// outside their poll (tokio's drivers, say) is queued without atomics.
+    static HOMES: RefCell<Vec<(u16, Weak<Inner>)>> = const { RefCell::new(Vec::new()) };
+    /// Its address tells threads apart (see `thread_token`).
+    static TOKEN: u8 = const { 0 };
+}
+
+/// A number unique to this thread among the threads alive now.
+pub(super) fn thread_token() -> usize {
+    TOKEN.with(|t| std::ptr::from_ref(t).addr())
+}
+
+/// Queues a wake for the scheduler being polled on this thread, if it is the one addressed.
+pub(super) fn wake_local(address: Address) -> bool {
+    if POLLING.get() != u32::from(address.scheduler()) + 1 {
+        return false;
+    }
+    LOCAL_READY.with(|q| q.borrow_mut().push_back(address));
+    true
+}
+
+/// Queues a wake in the home queue of the addressed scheduler, if it lives on this thread.
+/// Wakes already in its shared queue move ahead of it, so wakes run in the order they were
+/// made however they came (a cross-core send, then the socket event it caused here).
+pub(super) fn wake_home(address: Address) -> bool {
+    let home = HOMES.try_with(|homes| {
+        let homes = homes.try_borrow().ok()?;
+        let (_, inner) = homes.iter().find(|(i, _)| *i == address.scheduler())?;
+        let inner = inner.upgrade()?;
+        let mut local = inner.local.try_borrow_mut().ok()?;
+        while let Ok(earlier) = inner.shared.ready.pop() {
+            local.push_back(earlier);
+        }
+        local.push_back(address);
+        Some(())
+    });
+    matches!(home, Ok(Some(())))
+}
+
+/// Records that scheduler `inner` lives on this thread.
+pub(super) fn add_home(inner: &Rc<Inner>) {
+    HOMES.with(|homes| {
+        homes
+            .borrow_mut()
+            .push((inner.shared.index, Rc::downgrade(inner)))
+    });
+}
+
+/// Forgets scheduler `index` (it is being dropped on this thread).
+pub(super) fn remove_home(index: u16) {
+    let _ = HOMES.try_with(|homes| {
+        if let Ok(mut homes) = homes.try_borrow_mut() {
+            homes.retain(|(i, _)| *i != index);
+        }
+    });
 }
 
 /// Sets this thread's current scheduler while linking or activating from outside a poll
@@ -38,15 +93,15 @@ impl Drop for Enter {
 pub(super) struct Polling<'a> {
     pub(super) inner: &'a Rc<Inner>,
     pub(super) _enter: Enter,
-    pub(super) previous_polling: usize,
+    pub(super) previous_polling: u32,
     /// The local queue of an outer scheduler polled on this thread, if any.
-    pub(super) outer_queue: VecDeque<Runnable<ComponentId>>,
+    pub(super) outer_queue: VecDeque<Address>,
 }
 
 impl<'a> Polling<'a> {
     pub(super) fn new(inner: &'a Rc<Inner>) -> Self {
         let enter = Enter::new(inner);
-        let previous_polling = POLLING.replace(Arc::as_ptr(&inner.shared) as usize);
+        let previous_polling = POLLING.replace(u32::from(inner.shared.index) + 1);
         let mine = std::mem::take(&mut *inner.local.borrow_mut());
         let outer_queue = LOCAL_READY.with(|q| std::mem::replace(&mut *q.borrow_mut(), mine));
         Polling {
@@ -61,14 +116,29 @@ impl<'a> Polling<'a> {
 impl Drop for Polling<'_> {
     fn drop(&mut self) {
         let outer = std::mem::take(&mut self.outer_queue);
-        let mine = LOCAL_READY.with(|q| std::mem::replace(&mut *q.borrow_mut(), outer));
-        *self.inner.local.borrow_mut() = mine;
+        let mut mine = LOCAL_READY.with(|q| std::mem::replace(&mut *q.borrow_mut(), outer));
+        // Home wakes that came while a nested scheduler ran here go after the local ones.
+        let mut local = self.inner.local.borrow_mut();
+        mine.append(&mut local);
+        *local = mine;
         POLLING.set(self.previous_polling);
     }
 }
 
 pub(super) fn with_current<R>(f: impl FnOnce(&Rc<Inner>) -> R) -> Option<R> {
     CURRENT.with(|c| c.borrow().as_ref().map(f))
+}
+
+/// Declared box `home.index` of `home.owner`, when its scheduler is the current one: made
+/// with its owner's other dormant boxes if `make`, else only if they were made already.
+pub(crate) fn declared_box(home: Home, make: bool) -> Option<Rc<dyn ErasedBox>> {
+    with_current(|inner| {
+        if inner.shared.index != home.scheduler {
+            return None;
+        }
+        inner.declared_box(home, make)
+    })
+    .flatten()
 }
 
 /// `Name#id` for errors, when the component's scheduler is running on this thread.

@@ -1,14 +1,17 @@
-//! The executor proper: the scheduler's state, its two ready queues (local, without atomics, for
-//! wakes during its own poll; shared, for wakes from other threads and tokio's drivers), the
-//! round loop, activation and the exit path of a component.
+//! The executor proper: the scheduler's state, its ready queues (local, without atomics, for
+//! wakes on its own thread; shared, for wakes from other threads), the round loop, activation
+//! and the exit path of a component. A component's task is its boxed future, kept in its
+//! table entry; wakers name it by address (see `waker`).
 
 use super::*;
 
 pub(crate) struct Inner {
-    pub(super) shared: Arc<Shared>,
-    /// Ready tasks woken by this scheduler's own components while it was being polled; lives in
-    /// `LOCAL_READY` during a poll.
-    pub(super) local: RefCell<VecDeque<Runnable<ComponentId>>>,
+    pub(super) shared: &'static Shared,
+    /// Components woken on this thread: lives in `LOCAL_READY` during a poll; outside one, the
+    /// home queue for wakes from tokio's drivers and code around the scheduler.
+    pub(super) local: RefCell<VecDeque<Address>>,
+    /// Rounds begun: a component queued twice for one round is polled once.
+    pub(super) round: Cell<u32>,
     pub(super) table: RefCell<Table>,
     pub(super) config: SchedulerConfig,
     /// The slow-motion pause under way (see [`SchedulerConfig::round_delay`]).
@@ -26,6 +29,15 @@ pub(crate) struct Inner {
     /// The last [`RECENT_FAILURES`] components that failed or panicked, newest last (for the
     /// topology's failures panel; ordinary ends, such as a closed destination, are not kept).
     pub(super) failures: RefCell<VecDeque<FailureInfo>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Components still in the table are dropped with it, after this; their wakes from now
+        // on are dropped with the registry entry's retirement.
+        remove_home(self.shared.index);
+        waker::release(self.shared);
+    }
 }
 
 /// How many recent failures a scheduler remembers.
@@ -88,23 +100,54 @@ impl Measured {
 }
 
 /// The part other threads (and tokio's drivers) touch: the remote ready queue and the
-/// scheduler's own waker.
+/// scheduler's own waker. One per registry entry (see `waker`), reused by later schedulers.
 pub(super) struct Shared {
-    pub(super) ready: ConcurrentQueue<Runnable<ComponentId>>,
+    /// This entry's index in the waker registry.
+    pub(super) index: u16,
+    pub(super) ready: ConcurrentQueue<Address>,
     pub(super) waker: AtomicWaker,
     /// True while the scheduler is awake (or already woken): schedulers need no tokio wake.
     pub(super) notified: AtomicBool,
+    /// The thread token of the scheduler's thread; 0 while the entry is unused.
+    pub(super) home: AtomicUsize,
 }
 
 impl Shared {
-    pub(super) fn schedule(self: &Arc<Self>, runnable: Runnable<ComponentId>) {
-        if POLLING.get() == Arc::as_ptr(self) as usize {
-            // Woken by a component of this scheduler during its poll: it runs next round.
-            LOCAL_READY.with(|q| q.borrow_mut().push_back(runnable));
+    pub(super) fn new(index: u16) -> Self {
+        Shared {
+            index,
+            ready: ConcurrentQueue::unbounded(),
+            waker: AtomicWaker::new(),
+            notified: AtomicBool::new(false),
+            home: AtomicUsize::new(thread_token()),
+        }
+    }
+
+    /// Readies a reused entry for a scheduler on this thread.
+    pub(super) fn reset(&self) {
+        while self.ready.pop().is_ok() {}
+        self.notified.store(false, Ordering::SeqCst);
+        self.home.store(thread_token(), Ordering::SeqCst);
+    }
+
+    /// The scheduler is gone: later wakes are dropped until the entry is reused.
+    pub(super) fn retire(&self) {
+        self.home.store(0, Ordering::SeqCst);
+        while self.ready.pop().is_ok() {}
+        drop(self.waker.take());
+    }
+
+    /// A wake from anywhere but inside this scheduler's poll: its home queue when on its own
+    /// thread, else the shared queue; then the scheduler's tokio task is woken if it was idle.
+    pub(super) fn wake_from_outside(&self, address: Address) {
+        let home = self.home.load(Ordering::Relaxed);
+        if home == 0 {
             return;
         }
-        // The queue is never closed, so push cannot fail.
-        let _ = self.ready.push(runnable);
+        if home != thread_token() || !wake_home(address) {
+            // The queue is never closed, so push cannot fail.
+            let _ = self.ready.push(address);
+        }
         if !self.notified.swap(true, Ordering::SeqCst) {
             self.waker.wake();
         }
@@ -141,41 +184,64 @@ impl Inner {
         parent: Option<ComponentId>,
     ) -> ComponentHandle {
         let name = ComponentName::of(&component);
-        let boxes = component.boxes().into_boxed_slice();
         let adaptive = component.adaptive().map(|r| r.0);
-        let id = {
+        let id = self.table.borrow_mut().insert(Entry {
+            name: name.clone(),
+            parent,
+            family: None,
+            task: Cell::new(None),
+            boxes: Box::new([]),
+            dormant: 0,
+            declared: None,
+            adaptive,
+        });
+        // Boxes nobody has used stay dormant, except a component's that adds boxes at run
+        // time: its declared names must be known to keep added names unique.
+        let mut declaration = Declaration::new(id, self.shared.index);
+        if component.adaptive().is_some() {
+            for entry in component.boxes() {
+                declaration.add_made(entry);
+            }
+        } else {
+            component.declare(&mut declaration);
+        }
+        {
             let mut table = self.table.borrow_mut();
-            let id = table.insert(Entry {
-                name: name.clone(),
-                parent,
-                family: None,
-                task: None,
-                boxes,
-                adaptive,
-            });
             if let Some(parent) = parent.and_then(|p| table.get_mut(p)) {
                 parent.family.get_or_insert_default().children.push(id);
             }
-            let entry = table.get(id).expect("just inserted");
-            for b in entry.boxes.iter() {
-                b.handle.meta().set_owner(id);
+            let entry = table.get_mut(id).expect("just inserted");
+            entry.boxes = declaration.made.into_boxed_slice();
+            entry.dormant = declaration.dormant;
+            if declaration.dormant != 0 {
+                entry.declared = Some(C::declared);
             }
             if let Some(registry) = &entry.adaptive {
                 registry.activated(id, &entry.boxes);
             }
-            id
-        };
+        }
         let span = tracing::debug_span!("component", name = %name, id = %id);
-        let body = async move {
-            let outcome = AssertUnwindSafe(component.main()).catch_unwind().await;
-            let exit = match outcome {
-                Ok(Ok(())) => Exit::Finished,
-                Ok(Err(error)) => Exit::Failed(error),
-                Err(panic) => Exit::Panicked(panic_message(&*panic)),
+        // `main`'s future is made here and run in place: an `async` block around the call
+        // would keep room for the component beside the future that holds it.
+        let finish =
+            move |outcome: std::thread::Result<Result<(), crate::error::ComponentError>>| {
+                let exit = match outcome {
+                    Ok(Ok(())) => Exit::Finished,
+                    Ok(Err(error)) => Exit::Failed(error),
+                    Err(panic) => Exit::Panicked(panic_message(&*panic)),
+                };
+                // A component only finishes inside its scheduler's poll, so the scheduler is the
+                // current one: no per-component back-pointer is needed.
+                with_current(|scheduler| scheduler.on_exit(id, exit));
             };
-            // A component only finishes inside its scheduler's poll, so the scheduler is the
-            // current one: no per-component back-pointer is needed.
-            with_current(|scheduler| scheduler.on_exit(id, exit));
+        let body = match std::panic::catch_unwind(AssertUnwindSafe(move || component.main())) {
+            Ok(main) => {
+                futures::future::Either::Left(AssertUnwindSafe(main).catch_unwind().map(finish))
+            }
+            // A `main` that panics before returning its future fails on its first poll.
+            Err(panic) => {
+                futures::future::Either::Right(futures::future::lazy(move |_| finish(Err(panic))))
+            }
         };
         // Entering a disabled span on every poll costs time for nothing.
         // Boxed when enabled, so a disabled span adds nothing to every component's future.
@@ -184,14 +250,10 @@ impl Inner {
         } else {
             futures::future::Either::Right(Box::pin(body.instrument(span)))
         };
-        let shared = self.shared.clone();
-        let (runnable, task) = async_task::Builder::new()
-            .metadata(id)
-            .spawn_local(move |_| body, move |r| shared.schedule(r));
-        if let Some(entry) = self.table.borrow_mut().get_mut(id) {
-            entry.task = Some(task);
+        if let Some(entry) = self.table.borrow().get(id) {
+            entry.task.set(Some(Box::pin(body)));
         }
-        runnable.schedule();
+        waker::waker(self.shared.index, id).wake();
         ComponentHandle {
             id,
             name,
@@ -221,15 +283,9 @@ impl Inner {
                     *pause = None;
                 }
             }
-            // Wakes from other threads and from tokio's drivers join the local queue.
-            if !self.shared.ready.is_empty() {
-                LOCAL_READY.with(|q| {
-                    let mut q = q.borrow_mut();
-                    while let Ok(runnable) = self.shared.ready.pop() {
-                        q.push_back(runnable);
-                    }
-                });
-            }
+            // Wakes from other threads, and home wakes left while a nested scheduler ran on
+            // this thread, join the local queue.
+            self.gather();
             let round = LOCAL_READY.with(|q| q.borrow().len());
             if round == 0 {
                 if self.table.borrow().live == 0 {
@@ -246,26 +302,33 @@ impl Inner {
                 }
                 // Going idle: clear the flag, then look once more so no wake is missed.
                 self.shared.notified.store(false, Ordering::SeqCst);
-                if self.shared.ready.is_empty() {
+                if self.shared.ready.is_empty() && self.local.borrow().is_empty() {
                     return Poll::Pending;
                 }
                 self.shared.notified.store(true, Ordering::SeqCst);
                 continue;
             }
             // A snapshot round: only what was ready when it began; wakes during it run next.
+            let this_round = self.round.get().wrapping_add(1);
+            self.round.set(this_round);
             for _ in 0..round {
-                let Some(runnable) = LOCAL_READY.with(|q| q.borrow_mut().pop_front()) else {
+                let Some(address) = LOCAL_READY.with(|q| q.borrow_mut().pop_front()) else {
                     break;
                 };
-                let id = *runnable.metadata();
+                let Some((id, mut task)) = self.take_task(address, this_round) else {
+                    continue;
+                };
                 CURRENT_COMPONENT.set(Some(id));
                 coop::refill(self.config.budget);
-                if self.measuring.get() {
-                    self.measured_run(id, runnable);
+                let waker = waker::waker(self.shared.index, id);
+                let mut task_cx = Context::from_waker(&waker);
+                let done = if self.measuring.get() {
+                    self.measured_poll(id, &mut task, &mut task_cx)
                 } else {
-                    runnable.run();
-                }
+                    task.as_mut().poll(&mut task_cx).is_ready()
+                };
                 CURRENT_COMPONENT.set(None);
+                self.put_back(id, task, done);
                 polls += 1;
                 // tokio's budget belongs to this whole task: once a component has spent it,
                 // every socket and timer would report Pending, so hand back to tokio now.
@@ -326,14 +389,64 @@ impl Inner {
         failures.push_back(failure);
     }
 
-    /// Adds one poll of `id` that began at `started` to its statistics.
-    fn measured_run(&self, id: ComponentId, runnable: Runnable<ComponentId>) {
+    /// Moves wakes queued elsewhere (the shared queue; the home queue, when a nested
+    /// scheduler ran on this thread during this poll) into the local queue.
+    fn gather(&self) {
+        let home_waiting = !self.local.borrow().is_empty();
+        if !home_waiting && self.shared.ready.is_empty() {
+            return;
+        }
+        // Home wakes first: each took the shared queue's earlier wakes along (see
+        // `wake_home`), so together they are in the order they were made.
+        LOCAL_READY.with(|q| {
+            let mut q = q.borrow_mut();
+            q.extend(self.local.borrow_mut().drain(..));
+            while let Ok(address) = self.shared.ready.pop() {
+                q.push_back(address);
+            }
+        });
+    }
+
+    /// The task a wake names, taken out of its entry to be polled: `None` when the address is
+    /// stale (the component is gone) or already polled this round (woken twice).
+    fn take_task(&self, address: Address, round: u32) -> Option<(ComponentId, TaskFuture)> {
+        let table = self.table.borrow();
+        let slot = table.slots.get(address.slot() as usize)?;
+        if slot.generation & waker::GENERATION_MASK != address.generation()
+            || slot.polled_round.get() == round
+        {
+            return None;
+        }
+        let task = slot.entry.as_ref()?.task.take()?;
+        slot.polled_round.set(round);
+        let id = ComponentId {
+            index: address.slot(),
+            generation: slot.generation,
+        };
+        Some((id, task))
+    }
+
+    /// Puts a polled task back in its entry, or drops it: finished, or its component was
+    /// cancelled while it ran (dropped outside any borrow of the table, since dropping a
+    /// component may reach the scheduler).
+    fn put_back(&self, id: ComponentId, task: TaskFuture, done: bool) {
+        if !done {
+            let table = self.table.borrow();
+            if let Some(entry) = table.get(id) {
+                entry.task.set(Some(task));
+                return;
+            }
+        }
+        drop(task);
+    }
+
+    /// Polls `task` (of component `id`) and adds the poll to its statistics; true when done.
+    fn measured_poll(&self, id: ComponentId, task: &mut TaskFuture, cx: &mut Context<'_>) -> bool {
         let (sampled, tick) = {
             let mut stats = self.stats.borrow_mut();
             let Some(measured) = stats.as_mut() else {
                 drop(stats);
-                runnable.run();
-                return;
+                return task.as_mut().poll(cx).is_ready();
             };
             let tick = *measured.tick.get_or_insert_with(tokio::time::Instant::now);
             let slot = measured.slot(id);
@@ -349,17 +462,17 @@ impl Inner {
             }
         }
         if !sampled {
-            runnable.run();
-            return;
+            return task.as_mut().poll(cx).is_ready();
         }
         let started = tokio::time::Instant::now();
-        runnable.run();
+        let done = task.as_mut().poll(cx).is_ready();
         let busy = started.elapsed() * BUSY_SAMPLE as u32;
         if let Some(measured) = self.stats.borrow_mut().as_mut() {
             let slot = measured.slot(id);
             slot.busy += busy;
             slot.last_run = Some(tick.max(started));
         }
+        done
     }
 
     /// Turns measuring on or off (off forgets what was measured).
@@ -442,21 +555,21 @@ impl Inner {
         for b in entry.all_boxes().iter() {
             b.handle.on_owner_exit(cancelled);
         }
-        if let Some(task) = entry.task {
-            task.detach();
-        }
+        // A component that finished is being polled: its task is out of the entry, and
+        // dropped when the poll returns. A cancelled one's was dropped by `cancel`.
+        drop(entry);
         if let Some(waker) = parent_waker {
             waker.wake();
+        }
+        // The last component gone (cancelled from outside, say): `run` returns.
+        if self.table.borrow().live == 0 {
+            self.shared.waker.wake();
         }
     }
 
     /// Cancels a component: its future is dropped and its exit path runs.
     pub(super) fn cancel(self: &Rc<Self>, id: ComponentId) {
-        let task = self
-            .table
-            .borrow_mut()
-            .get_mut(id)
-            .and_then(|e| e.task.take());
+        let task = self.table.borrow().get(id).and_then(|e| e.task.take());
         drop(task);
         self.on_exit(id, Exit::Cancelled);
     }
@@ -474,7 +587,68 @@ impl Inner {
         self.cancel(id);
     }
 
-    pub(super) fn boxes_of(&self, id: ComponentId) -> Option<Box<[BoxEntry]>> {
+    /// The declared box at `home`; its owner's dormant boxes are made first if `make`.
+    pub(super) fn declared_box(
+        self: &Rc<Self>,
+        home: Home,
+        make: bool,
+    ) -> Option<Rc<dyn ErasedBox>> {
+        // A home keeps only the low bits of the generation: find the owner by slot.
+        let id = {
+            let table = self.table.borrow();
+            let slot = table.slots.get(home.owner.index as usize)?;
+            if !home.matches(slot.generation) {
+                return None;
+            }
+            ComponentId {
+                index: home.owner.index,
+                generation: slot.generation,
+            }
+        };
+        let index = usize::from(home.index);
+        if self.table.borrow().get(id)?.dormant != 0 {
+            if !make {
+                return None;
+            }
+            self.make_dormant(id);
+        }
+        let table = self.table.borrow();
+        Some(table.get(id)?.boxes.get(index)?.handle.clone())
+    }
+
+    /// Makes every dormant box of component `id`, in declaration order, and wakes it so a
+    /// field waiting dormant adopts its box (see `dormant`).
+    pub(super) fn make_dormant(self: &Rc<Self>, id: ComponentId) {
+        let (dormant, declared, made) = {
+            let mut table = self.table.borrow_mut();
+            let Some(entry) = table.get_mut(id) else {
+                return;
+            };
+            let Some(declared) = entry.declared.filter(|_| entry.dormant != 0) else {
+                return;
+            };
+            let made = std::mem::take(&mut entry.boxes);
+            (std::mem::take(&mut entry.dormant), declared, made)
+        };
+        let count = made.len() + dormant.count_ones() as usize;
+        let mut made = made.into_vec().into_iter();
+        let all: Box<[BoxEntry]> = (0..count)
+            .filter_map(|i| {
+                if i < 64 && dormant & (1 << i) != 0 {
+                    declared(i).map(|d| d.make(id))
+                } else {
+                    made.next()
+                }
+            })
+            .collect();
+        if let Some(entry) = self.table.borrow_mut().get_mut(id) {
+            entry.boxes = all;
+        }
+        waker::waker(self.shared.index, id).wake();
+    }
+
+    pub(super) fn boxes_of(self: &Rc<Self>, id: ComponentId) -> Option<Box<[BoxEntry]>> {
+        self.make_dormant(id);
         self.table
             .borrow()
             .get(id)
@@ -484,21 +658,32 @@ impl Inner {
     /// Components queued to run: in the local queue (this thread's, or the one swapped into
     /// `LOCAL_READY` during a poll) or the remote one (emptied and refilled in order).
     fn queued(&self) -> std::collections::HashSet<ComponentId> {
-        let mut queued: std::collections::HashSet<ComponentId> =
-            self.local.borrow().iter().map(|r| *r.metadata()).collect();
-        if POLLING.get() == Arc::as_ptr(&self.shared) as usize {
-            LOCAL_READY.with(|q| queued.extend(q.borrow().iter().map(|r| *r.metadata())));
+        let mut queued: Vec<Address> = self.local.borrow().iter().copied().collect();
+        if POLLING.get() == u32::from(self.shared.index) + 1 {
+            LOCAL_READY.with(|q| queued.extend(q.borrow().iter().copied()));
         }
         let mut remote = Vec::new();
-        while let Ok(runnable) = self.shared.ready.pop() {
-            queued.insert(*runnable.metadata());
-            remote.push(runnable);
+        while let Ok(address) = self.shared.ready.pop() {
+            queued.push(address);
+            remote.push(address);
         }
-        for runnable in remote {
+        for address in remote {
             // The queue is never closed, so push cannot fail.
-            let _ = self.shared.ready.push(runnable);
+            let _ = self.shared.ready.push(address);
         }
+        let table = self.table.borrow();
         queued
+            .into_iter()
+            .filter_map(|a| {
+                let slot = table.slots.get(a.slot() as usize)?;
+                (slot.generation & waker::GENERATION_MASK == a.generation()).then_some(
+                    ComponentId {
+                        index: a.slot(),
+                        generation: slot.generation,
+                    },
+                )
+            })
+            .collect()
     }
 
     pub(super) fn topology(&self) -> Topology {
@@ -535,7 +720,35 @@ impl Inner {
                     ComponentState::Waiting
                 },
             });
-            for b in entry.all_boxes().iter() {
+            // Declared boxes in declaration order (a dormant one has no links and no
+            // traffic), then the boxes added at run time.
+            let added = entry
+                .adaptive
+                .as_ref()
+                .map(|r| r.added())
+                .unwrap_or_default();
+            let listed = entry
+                .declared_boxes()
+                .into_iter()
+                .chain(added.iter().map(Declared::Made));
+            for declared in listed {
+                let b = match declared {
+                    Declared::Made(b) => b,
+                    Declared::Dormant(d) => {
+                        topology.boxes.push(BoxInfo {
+                            component: id,
+                            name: d.spec.name.to_string(),
+                            doc: d.spec.doc.to_string(),
+                            direction: d.direction,
+                            item_type: d.type_name.to_string(),
+                            counters: crate::erased::BoxCounters {
+                                capacity: crate::inbox::DEFAULT_CAPACITY,
+                                ..Default::default()
+                            },
+                        });
+                        continue;
+                    }
+                };
                 topology.boxes.push(BoxInfo {
                     component: id,
                     name: b.name().to_string(),

@@ -13,12 +13,12 @@
 use crate::component::{Component, ComponentName};
 use crate::control::{Control, FailureInfo};
 use crate::coop;
-use crate::erased::{self, BoxEntry, ComponentId, Direction};
+use crate::dormant::{BoxDecl, Declaration, Home};
+use crate::erased::{self, BoxEntry, ComponentId, Direction, ErasedBox};
 use crate::error::{Endpoint, LinkError};
 use crate::inbox::{InboxCore, InboxRef};
 use crate::outbox::{OutboxCore, OutboxRef};
 use crate::topology::{BoxInfo, ComponentInfo, ComponentState, ComponentStats, LinkInfo, Topology};
-use async_task::{Runnable, Task};
 use concurrent_queue::ConcurrentQueue;
 use futures::FutureExt;
 use futures::task::AtomicWaker;
@@ -27,8 +27,7 @@ use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::panic::AssertUnwindSafe;
 use std::rc::{Rc, Weak};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tracing::Instrument;
@@ -38,16 +37,18 @@ mod context;
 mod executor;
 mod handle;
 mod table;
+mod waker;
 
 pub use children::{Children, children};
 use context::*;
 pub use context::{activate, current, extension, measure, topology};
-pub(crate) use context::{activate_top, describe, handle_of, is_parent_of};
+pub(crate) use context::{activate_top, declared_box, describe, handle_of, is_parent_of};
 pub(crate) use executor::Inner;
 pub(crate) use executor::panic_message as panic_text;
 use executor::*;
 pub use handle::{ComponentHandle, link_named};
 use table::*;
+use waker::Address;
 
 /// Task polls per turn of the tokio runtime before the scheduler hands the thread back, so
 /// tokio's I/O driver and timers always get time.
@@ -123,14 +124,11 @@ impl Scheduler {
 
     /// A scheduler with the given tuning.
     pub fn with_config(config: SchedulerConfig) -> Self {
-        Scheduler {
+        let scheduler = Scheduler {
             inner: Rc::new(Inner {
-                shared: Arc::new(Shared {
-                    ready: ConcurrentQueue::unbounded(),
-                    waker: AtomicWaker::new(),
-                    notified: AtomicBool::new(false),
-                }),
+                shared: waker::lease(Shared::new),
                 local: RefCell::new(VecDeque::new()),
+                round: Cell::new(0),
                 table: RefCell::new(Table::default()),
                 config,
                 pause: RefCell::new(None),
@@ -141,7 +139,9 @@ impl Scheduler {
                 spin_backoff: Cell::new(0),
                 failures: RefCell::new(VecDeque::new()),
             }),
-        }
+        };
+        add_home(&scheduler.inner);
+        scheduler
     }
 
     /// Activates a top-level component (Axon's `activate`): it runs from the next round.

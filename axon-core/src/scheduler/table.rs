@@ -12,17 +12,26 @@ pub(super) struct Table {
 
 pub(super) struct Slot {
     pub(super) generation: u32,
+    /// The round this slot's component was last polled in (see `Inner::take_task`).
+    pub(super) polled_round: Cell<u32>,
     pub(super) entry: Option<Entry>,
 }
+
+/// A component's task: its future, boxed once at activation. Taken out of the entry while it
+/// is polled, so the component may reach the table meanwhile.
+pub(super) type TaskFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 
 pub(super) struct Entry {
     pub(super) name: ComponentName,
     pub(super) parent: Option<ComponentId>,
     /// Children and the waker of `children().all_done()`; only parents allocate it.
     pub(super) family: Option<Box<Family>>,
-    pub(super) task: Option<Task<(), ComponentId>>,
-    /// The declared boxes (the component's fields).
+    pub(super) task: Cell<Option<TaskFuture>>,
+    /// The declared boxes (the component's fields) that exist, in declaration order.
     pub(super) boxes: Box<[BoxEntry]>,
+    /// Bit `i`: declared box `i` is dormant (see `dormant`), listed by `declared`.
+    pub(super) dormant: u64,
+    pub(super) declared: Option<fn(usize) -> Option<BoxDecl>>,
     /// Boxes it adds while it runs, when it has an `AdaptiveBoxes`.
     pub(super) adaptive: Option<Rc<crate::adaptive::Registry>>,
 }
@@ -33,7 +42,31 @@ pub(super) struct Family {
     pub(super) waiter: Option<Waker>,
 }
 
+/// A declared box as the scheduler knows it.
+pub(super) enum Declared<'a> {
+    Made(&'a BoxEntry),
+    Dormant(BoxDecl),
+}
+
 impl Entry {
+    /// The declared boxes in declaration order, made or dormant.
+    pub(super) fn declared_boxes(&self) -> Vec<Declared<'_>> {
+        let (Some(declared), dormant) = (self.declared, self.dormant) else {
+            return self.boxes.iter().map(Declared::Made).collect();
+        };
+        let count = self.boxes.len() + dormant.count_ones() as usize;
+        let mut made = self.boxes.iter();
+        (0..count)
+            .filter_map(|i| {
+                if i < 64 && dormant & (1 << i) != 0 {
+                    declared(i).map(Declared::Dormant)
+                } else {
+                    made.next().map(Declared::Made)
+                }
+            })
+            .collect()
+    }
+
     pub(super) fn children(&self) -> &[ComponentId] {
         self.family.as_ref().map_or(&[], |f| &f.children)
     }
@@ -82,9 +115,13 @@ impl Table {
                 }
             }
             None => {
-                let index = u32::try_from(self.slots.len()).expect("more than 2^32 components");
+                let index = u32::try_from(self.slots.len())
+                    .ok()
+                    .filter(|i| *i < super::waker::MAX_SLOTS)
+                    .expect("more than 2^28 components alive on one scheduler");
                 self.slots.push(Slot {
                     generation: 0,
+                    polled_round: Cell::new(0),
                     entry: Some(entry),
                 });
                 ComponentId {
