@@ -98,6 +98,10 @@ pub use inbox::{DEFAULT_CAPACITY, Inbox, InboxRef, Next, Recv, RecvOrFinished};
 pub use link::{link, link_with_capacity, pass_inbox, pass_outbox, unlink, unpass_inbox};
 pub use log_limit::LogLimit;
 pub use outbox::{Outbox, OutboxRef, Permit, Send};
+/// The scheduler's wake handshake, for the loom model check (`RUSTFLAGS="--cfg axon_loom"`).
+#[cfg(axon_loom)]
+#[doc(hidden)]
+pub use scheduler::doorbell::Doorbell;
 pub use scheduler::{
     Children, ComponentHandle, DEFAULT_MAX_POLLS_PER_TICK, Scheduler, SchedulerConfig, activate,
     children, current, extension, link_named, measure, run, run_with, topology,

@@ -11,6 +11,8 @@
 //!   source and N edges (default 3) as processes on loopback; prints where to listen.
 //! - `cargo xtask fuzz [TARGET] [--secs N]` — the fuzz targets in `fuzz/`, N seconds each.
 //! - `cargo xtask chaos` — floods against the release example servers (docs/hardening.md).
+//! - `cargo xtask loom` — the loom model check of axon-core's wake handshake (its own build,
+//!   with `--cfg axon_loom`, in `target/loom`).
 #![forbid(unsafe_code)]
 
 mod chaos;
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("chaos") => chaos::chaos(&args[1..]),
+        Some("loom") => loom(),
         Some("features") => {
             println!("{}", features().join(" "));
             Ok(())
@@ -66,7 +69,7 @@ fn main() -> ExitCode {
 }
 
 fn usage() -> String {
-    "usage: cargo xtask <test | lint | bench [GROUP] [OPTIONS] | demo NAME | fuzz [TARGET] [--secs N] | chaos | features>".to_string()
+    "usage: cargo xtask <test | lint | bench [GROUP] [OPTIONS] | demo NAME | fuzz [TARGET] [--secs N] | chaos | loom | features>".to_string()
 }
 
 /// The cargo feature arguments every build uses. Features that need system libraries are turned
@@ -86,6 +89,33 @@ fn alsa_present() -> bool {
         .args(["--exists", "alsa"])
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// Runs axon-core's loom tests: every interleaving of the cross-thread wake handshake. The
+/// `axon_loom` cfg swaps the handshake's atomics for loom's, so it builds apart from the rest.
+fn loom() -> Result<(), String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or("xtask is not inside the workspace")?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("loom");
+    let mut command = cargo();
+    command
+        .current_dir(root)
+        .env("RUSTFLAGS", "--cfg axon_loom")
+        .env("CARGO_TARGET_DIR", target)
+        .env("LOOM_MAX_PREEMPTIONS", "3")
+        .args([
+            "test",
+            "--release",
+            "-p",
+            "kamaelia-axon",
+            "--test",
+            "loom_wake",
+        ]);
+    run(command)
 }
 
 fn cargo() -> Command {

@@ -107,7 +107,7 @@ pub(super) struct Shared {
     pub(super) ready: ConcurrentQueue<Address>,
     pub(super) waker: AtomicWaker,
     /// True while the scheduler is awake (or already woken): schedulers need no tokio wake.
-    pub(super) notified: AtomicBool,
+    pub(super) bell: Doorbell,
     /// The thread token of the scheduler's thread; 0 while the entry is unused.
     pub(super) home: AtomicUsize,
 }
@@ -118,7 +118,7 @@ impl Shared {
             index,
             ready: ConcurrentQueue::unbounded(),
             waker: AtomicWaker::new(),
-            notified: AtomicBool::new(false),
+            bell: Doorbell::new(),
             home: AtomicUsize::new(thread_token()),
         }
     }
@@ -126,7 +126,7 @@ impl Shared {
     /// Readies a reused entry for a scheduler on this thread.
     pub(super) fn reset(&self) {
         while self.ready.pop().is_ok() {}
-        self.notified.store(false, Ordering::SeqCst);
+        self.bell.reset();
         self.home.store(thread_token(), Ordering::SeqCst);
     }
 
@@ -134,6 +134,7 @@ impl Shared {
     pub(super) fn retire(&self) {
         self.home.store(0, Ordering::SeqCst);
         while self.ready.pop().is_ok() {}
+        self.bell.reset();
         drop(self.waker.take());
     }
 
@@ -148,7 +149,7 @@ impl Shared {
             // The queue is never closed, so push cannot fail.
             let _ = self.ready.push(address);
         }
-        if !self.notified.swap(true, Ordering::SeqCst) {
+        if self.bell.ring() {
             self.waker.wake();
         }
     }
@@ -269,7 +270,6 @@ impl Inner {
             measured.tick = None; // read again at this tick's first poll
         }
         self.shared.waker.register(cx.waker());
-        self.shared.notified.store(true, Ordering::SeqCst);
         let mut polls = 0usize;
         loop {
             // Slow motion: wait out the pause after the last round (off unless configured, so
@@ -284,7 +284,8 @@ impl Inner {
                 }
             }
             // Wakes from other threads, and home wakes left while a nested scheduler ran on
-            // this thread, join the local queue.
+            // this thread, join the local queue (after the bell says awake: see `doorbell`).
+            self.shared.bell.awake();
             self.gather();
             let round = LOCAL_READY.with(|q| q.borrow().len());
             if round == 0 {
@@ -293,19 +294,17 @@ impl Inner {
                 }
                 // Before sleeping, stay awake a moment if configured: a wake from another
                 // core then costs a queue push instead of a thread unpark (tens of
-                // microseconds on a virtual machine). `notified` stays set meanwhile, so other
+                // microseconds on a virtual machine). The bell says awake meanwhile, so other
                 // threads only push.
                 if let Some(spin) = self.config.idle_spin
                     && self.spin_for_wake(spin)
                 {
                     continue;
                 }
-                // Going idle: clear the flag, then look once more so no wake is missed.
-                self.shared.notified.store(false, Ordering::SeqCst);
-                if self.shared.ready.is_empty() && self.local.borrow().is_empty() {
+                // Going idle, unless a wake was rung since this look began (then look again).
+                if self.shared.bell.try_sleep() {
                     return Poll::Pending;
                 }
-                self.shared.notified.store(true, Ordering::SeqCst);
                 continue;
             }
             // A snapshot round: only what was ready when it began; wakes during it run next.
