@@ -5,10 +5,10 @@ use crate::coop;
 use crate::dormant::Dormant;
 use crate::erased::BoxMeta;
 use crate::error::{SendError, TrySendError};
+use crate::fifo::Fifo;
 use crate::lazy::Lazy;
 use crate::outbox::OutboxCore;
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
@@ -21,7 +21,7 @@ pub const DEFAULT_CAPACITY: usize = 64;
 
 /// The queue behind an inbox, plus its passthrough links. Single-threaded by design.
 pub(crate) struct InboxCore<T> {
-    items: RefCell<VecDeque<T>>,
+    items: RefCell<Fifo<T>>,
     /// Room for plain sends: `capacity - reserved`, or 0 once closed. One compare on the hot path.
     limit: Cell<u32>,
     capacity: Cell<u32>,
@@ -82,7 +82,7 @@ fn clamp(capacity: usize) -> u32 {
 impl<T> InboxCore<T> {
     pub(crate) fn new(capacity: usize) -> Self {
         InboxCore {
-            items: RefCell::new(VecDeque::new()),
+            items: RefCell::new(Fifo::default()),
             limit: Cell::new(clamp(capacity)),
             capacity: Cell::new(clamp(capacity)),
             wakes: Cell::new(0),

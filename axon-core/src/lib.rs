@@ -65,6 +65,7 @@ mod dormant;
 mod erased;
 mod error;
 mod fanout;
+mod fifo;
 mod handle;
 mod inbox;
 mod lazy;
@@ -118,11 +119,17 @@ mod size_guard {
         // A box carries its own name (16 bytes in its core), so the scheduler's entry for it
         // is one pointer pair (16 bytes, was 24): +8 bytes per box, for names without a
         // thread-local lookup and for boxes added at run time.
-        assert!(size_of::<crate::inbox::InboxCore<u64>>() <= 120);
+        // +16 for the queue's inline first value: the first message to an idle inbox needs
+        // no buffer (see `fifo`).
+        assert!(size_of::<crate::inbox::InboxCore<u64>>() <= 136);
         // An outbox's target may be a local inbox or a cross-core link (two thin pointers
         // and a tag: +8 bytes, for links between cores with no cost on the local hot path).
         assert!(size_of::<crate::outbox::OutboxCore<u64>>() <= 80);
         assert!(size_of::<crate::BoxEntry>() <= 16);
         assert!(size_of::<crate::Control>() <= 16);
+        // A box field is two words until it is used (see `dormant`): an idle component carries
+        // its boxes inline, in its task, and allocates none.
+        assert!(size_of::<crate::Inbox<u64>>() <= 16);
+        assert!(size_of::<crate::Outbox<u64>>() <= 16);
     }
 }

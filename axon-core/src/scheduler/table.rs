@@ -153,3 +153,14 @@ impl Table {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The table holds a slot per component: with the task (its future) it is most of what an
+    /// idle component costs (docs/benchmarks.md, memory).
+    #[test]
+    fn a_slot_stays_small() {
+        let size = std::mem::size_of::<super::Slot>();
+        assert!(size <= 112, "{size}");
+    }
+}
