@@ -124,6 +124,14 @@ impl<C: ErasedBox + 'static> Dormant<C> {
         Some(self.core.get_or_init(|| core))
     }
 
+    /// A poll found this box dormant (so empty): `cx`'s waker is woken when it is made.
+    #[cold]
+    pub(crate) fn wait(&self, cx: &std::task::Context<'_>) {
+        if let Some(home) = Home::unpack(self.home.get()) {
+            crate::scheduler::wait_dormant(home, cx.waker());
+        }
+    }
+
     /// At activation: the box, if it exists, for the scheduler's list; else it stays dormant,
     /// declared at `home`.
     pub(crate) fn declare(&self, home: Home) -> Option<Rc<C>> {

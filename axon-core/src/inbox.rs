@@ -457,8 +457,11 @@ impl<T: 'static> Inbox<T> {
         std::task::ready!(coop::poll_spend(cx));
         match self.slot.get() {
             Some(core) => core.poll_pop(cx),
-            // Nothing can reach a dormant inbox; its owner is woken when it is made.
-            None => Poll::Pending,
+            // Nothing can reach a dormant inbox; this poll is woken when it is made.
+            None => {
+                self.slot.wait(cx);
+                Poll::Pending
+            }
         }
     }
 
@@ -531,19 +534,21 @@ fn poll_next_or_control<T: 'static>(
     cx: &mut Context<'_>,
 ) -> Poll<Next<T>> {
     std::task::ready!(coop::poll_spend(cx));
-    // A dormant box is empty and needs no waker: its owner is woken when it is made.
-    let (inbox, control) = (inbox.slot.get(), control.slot.get());
-    if let Some(v) = inbox.and_then(|c| c.try_pop()) {
+    // A dormant box is empty: this poll is woken when it is made.
+    let (data, signals) = (inbox.slot.get(), control.slot.get());
+    if let Some(v) = data.and_then(|c| c.try_pop()) {
         return Poll::Ready(Next::Data(v));
     }
-    if let Some(c) = control.and_then(|c| c.try_pop()) {
+    if let Some(c) = signals.and_then(|c| c.try_pop()) {
         return Poll::Ready(Next::Control(c));
     }
-    if let Some(inbox) = inbox {
-        inbox.register_receiver(cx);
+    match data {
+        Some(core) => core.register_receiver(cx),
+        None => inbox.slot.wait(cx),
     }
-    if let Some(control) = control {
-        control.register_receiver(cx);
+    match signals {
+        Some(core) => core.register_receiver(cx),
+        None => control.slot.wait(cx),
     }
     Poll::Pending
 }

@@ -129,16 +129,30 @@ pub(super) fn with_current<R>(f: impl FnOnce(&Rc<Inner>) -> R) -> Option<R> {
     CURRENT.with(|c| c.borrow().as_ref().map(f))
 }
 
-/// Declared box `home.index` of `home.owner`, when its scheduler is the current one: made
-/// with its owner's other dormant boxes if `make`, else only if they were made already.
+/// The scheduler with registry index `index`, if it lives on this thread.
+fn home_scheduler(index: u16) -> Option<Rc<Inner>> {
+    HOMES
+        .try_with(|homes| {
+            let homes = homes.try_borrow().ok()?;
+            homes.iter().find(|(i, _)| *i == index)?.1.upgrade()
+        })
+        .ok()
+        .flatten()
+}
+
+/// Declared box `home.index` of `home.owner` (its scheduler found by registry index, so this
+/// works inside or outside its poll): made with its owner's other dormant boxes if `make`,
+/// else only if they were made already. `None` once the owner or its scheduler is gone.
 pub(crate) fn declared_box(home: Home, make: bool) -> Option<Rc<dyn ErasedBox>> {
-    with_current(|inner| {
-        if inner.shared.index != home.scheduler {
-            return None;
-        }
-        inner.declared_box(home, make)
-    })
-    .flatten()
+    home_scheduler(home.scheduler)?.declared_box(home, make)
+}
+
+/// A poll found the dormant inbox at `home` empty: `waker` is woken when the box is made
+/// (the owner's own waker needs no record: making the boxes wakes the owner).
+pub(crate) fn wait_dormant(home: Home, waker: &Waker) {
+    if let Some(inner) = home_scheduler(home.scheduler) {
+        inner.wait_dormant(home, waker);
+    }
 }
 
 /// `Name#id` for errors, when the component's scheduler is running on this thread.

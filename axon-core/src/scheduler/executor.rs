@@ -12,6 +12,9 @@ pub(crate) struct Inner {
     pub(super) local: RefCell<VecDeque<Address>>,
     /// Rounds begun: a component queued twice for one round is polled once.
     pub(super) round: Cell<u32>,
+    /// Wakers (not the owner's own) waiting on a dormant inbox of a component: a `recv` inside
+    /// a `FuturesUnordered` or a task of its own. Usually empty.
+    pub(super) dormant_waiters: RefCell<Vec<(ComponentId, Waker)>>,
     pub(super) table: RefCell<Table>,
     pub(super) config: SchedulerConfig,
     /// The slow-motion pause under way (see [`SchedulerConfig::round_delay`]).
@@ -33,8 +36,11 @@ pub(crate) struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Components still in the table are dropped with it, after this; their wakes from now
-        // on are dropped with the registry entry's retirement.
+        // Components still running are dropped first: wakes they make meanwhile still name
+        // this scheduler. Then the registry entry is retired (later wakes are dropped) and
+        // freed for reuse.
+        let table = std::mem::take(&mut *self.table.borrow_mut());
+        drop(table);
         remove_home(self.shared.index);
         waker::release(self.shared);
     }
@@ -205,6 +211,15 @@ impl Inner {
             }
         } else {
             component.declare(&mut declaration);
+            // A dormant box the type cannot describe (a hand-written `Boxes` that declares
+            // without `declared`) is made now, with the rest.
+            let dormant = declaration.dormant;
+            if (0..64).any(|i| dormant & (1 << i) != 0 && C::declared(i).is_none()) {
+                declaration = Declaration::new(id, self.shared.index);
+                for entry in component.boxes() {
+                    declaration.add_made(entry);
+                }
+            }
         }
         {
             let mut table = self.table.borrow_mut();
@@ -308,7 +323,15 @@ impl Inner {
                 continue;
             }
             // A snapshot round: only what was ready when it began; wakes during it run next.
-            let this_round = self.round.get().wrapping_add(1);
+            // Rounds are numbered from 1; a slot's "polled this round" mark is 0 when made.
+            // When the count wraps, every mark is cleared, so none matches a round by accident.
+            let mut this_round = self.round.get().wrapping_add(1);
+            if this_round == 0 {
+                for slot in &self.table.borrow().slots {
+                    slot.polled_round.set(0);
+                }
+                this_round = 1;
+            }
             self.round.set(this_round);
             for _ in 0..round {
                 let Some(address) = LOCAL_READY.with(|q| q.borrow_mut().pop_front()) else {
@@ -508,6 +531,7 @@ impl Inner {
         if let Some(stats) = self.stats.borrow_mut().as_mut() {
             stats.forget(id);
         }
+        drop(self.take_dormant_waiters(id));
         let cancelled = matches!(exit, Exit::Cancelled);
         let who = || entry.name.as_str().to_string();
         let failure = match exit {
@@ -586,24 +610,38 @@ impl Inner {
         self.cancel(id);
     }
 
+    /// The owner a home names, if it is still running (a home keeps only the low bits of the
+    /// generation: the slot's generation completes it).
+    fn owner_of(&self, home: Home) -> Option<ComponentId> {
+        let table = self.table.borrow();
+        let slot = table.slots.get(home.owner.index as usize)?;
+        (slot.entry.is_some() && home.matches(slot.generation)).then_some(ComponentId {
+            index: home.owner.index,
+            generation: slot.generation,
+        })
+    }
+
+    /// Records `waker` to be woken when the dormant boxes of `home`'s owner are made.
+    pub(super) fn wait_dormant(&self, home: Home, waker: &Waker) {
+        let Some(id) = self.owner_of(home) else {
+            return;
+        };
+        if waker.will_wake(&waker::waker(self.shared.index, id)) {
+            return; // the owner itself: making its boxes wakes it
+        }
+        let mut waiters = self.dormant_waiters.borrow_mut();
+        if !waiters.iter().any(|(o, w)| *o == id && w.will_wake(waker)) {
+            waiters.push((id, waker.clone()));
+        }
+    }
+
     /// The declared box at `home`; its owner's dormant boxes are made first if `make`.
     pub(super) fn declared_box(
         self: &Rc<Self>,
         home: Home,
         make: bool,
     ) -> Option<Rc<dyn ErasedBox>> {
-        // A home keeps only the low bits of the generation: find the owner by slot.
-        let id = {
-            let table = self.table.borrow();
-            let slot = table.slots.get(home.owner.index as usize)?;
-            if !home.matches(slot.generation) {
-                return None;
-            }
-            ComponentId {
-                index: home.owner.index,
-                generation: slot.generation,
-            }
-        };
+        let id = self.owner_of(home)?;
         let index = usize::from(home.index);
         if self.table.borrow().get(id)?.dormant != 0 {
             if !make {
@@ -644,6 +682,22 @@ impl Inner {
             entry.boxes = all;
         }
         waker::waker(self.shared.index, id).wake();
+        for waker in self.take_dormant_waiters(id) {
+            waker.wake();
+        }
+    }
+
+    /// The wakers waiting on `id`'s dormant boxes, forgotten here.
+    fn take_dormant_waiters(&self, id: ComponentId) -> Vec<Waker> {
+        let mut waiters = self.dormant_waiters.borrow_mut();
+        if waiters.is_empty() {
+            return Vec::new();
+        }
+        let (theirs, others): (Vec<_>, Vec<_>) = std::mem::take(&mut *waiters)
+            .into_iter()
+            .partition(|(owner, _)| *owner == id);
+        *waiters = others;
+        theirs.into_iter().map(|(_, w)| w).collect()
     }
 
     pub(super) fn boxes_of(self: &Rc<Self>, id: ComponentId) -> Option<Box<[BoxEntry]>> {
@@ -661,14 +715,14 @@ impl Inner {
         if POLLING.get() == u32::from(self.shared.index) + 1 {
             LOCAL_READY.with(|q| queued.extend(q.borrow().iter().copied()));
         }
-        let mut remote = Vec::new();
-        while let Ok(address) = self.shared.ready.pop() {
-            queued.push(address);
-            remote.push(address);
-        }
-        for address in remote {
-            // The queue is never closed, so push cannot fail.
-            let _ = self.shared.ready.push(address);
+        // The shared queue cannot be read in place: its wakes move to the home queue, which
+        // runs before it, so they keep their order.
+        {
+            let mut home = self.local.borrow_mut();
+            while let Ok(address) = self.shared.ready.pop() {
+                queued.push(address);
+                home.push_back(address);
+            }
         }
         let table = self.table.borrow();
         queued
@@ -794,5 +848,38 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         format!("panicked: {s}")
     } else {
         "panicked".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::components::{Collect, DataSource};
+    use crate::{Scheduler, link};
+
+    /// The round count wraps (2^32 rounds: minutes of a busy ping-pong) without a component
+    /// being taken for "already polled this round" and skipped.
+    #[test]
+    fn rounds_wrap_without_losing_a_wake() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let scheduler = Scheduler::new();
+            // The first round is the one that wraps: new slots are marked 0.
+            scheduler.inner.round.set(u32::MAX);
+            let source = DataSource::new(0..1000u32);
+            let (sink, got) = Collect::new();
+            link(&source.outbox, &sink.inbox).unwrap();
+            link(&source.signal, &sink.control).unwrap();
+            sink.inbox.set_capacity(1); // a round per value
+            scheduler.activate(source);
+            scheduler.activate(sink);
+            tokio::time::timeout(std::time::Duration::from_secs(20), scheduler.run())
+                .await
+                .expect("a component was skipped and never polled");
+            assert!(scheduler.inner.round.get() > 10, "the count wrapped");
+            assert_eq!(got.take(), (0..1000).collect::<Vec<_>>());
+        });
     }
 }

@@ -1,14 +1,17 @@
-//! The executor: one thread, snapshot rounds over a thread-safe ready queue, running inside tokio.
+//! The executor: one thread, snapshot rounds over ready queues, running inside tokio.
 //!
-//! A component is an `async-task` task whose metadata is its [`ComponentId`]. Waking pushes the
-//! task onto the ready queue (any thread may do it); the scheduler future wakes tokio only on the
-//! idle→busy edge. Each round runs the tasks that were ready when it began; anything woken during
-//! the round runs next round (Axon's runqueue / nextrunqueue).
+//! A component's task is its boxed future, kept in its table slot; its waker is its address
+//! (scheduler, slot, generation), so waking pushes that address onto a ready queue (any thread
+//! may do it) and the scheduler future wakes tokio only when it was asleep. Each round runs the
+//! components that were ready when it began; anything woken during the round runs next round
+//! (Axon's runqueue / nextrunqueue).
 //!
 //! By role: `executor` (the state, the ready queues, the round loop, activation and exit),
-//! `table` (the slot table of running components), `context` (which scheduler and component
-//! this thread is running), `handle` (a component seen from outside) and `children` (what a
-//! component activated). This file holds the public face: [`Scheduler`] and its configuration.
+//! `table` (the slot table of running components and their tasks), `waker` (wakers as
+//! addresses; the crate's one `unsafe`), `doorbell` (the sleep/wake handshake with other
+//! threads), `context` (which scheduler and component this thread is running; the local and
+//! home queues), `handle` (a component seen from outside) and `children` (what a component
+//! activated). This file holds the public face: [`Scheduler`] and its configuration.
 
 use crate::component::{Component, ComponentName};
 use crate::control::{Control, FailureInfo};
@@ -43,7 +46,9 @@ mod waker;
 pub use children::{Children, children};
 use context::*;
 pub use context::{activate, current, extension, measure, topology};
-pub(crate) use context::{activate_top, declared_box, describe, handle_of, is_parent_of};
+pub(crate) use context::{
+    activate_top, declared_box, describe, handle_of, is_parent_of, wait_dormant,
+};
 use doorbell::Doorbell;
 pub(crate) use executor::Inner;
 pub(crate) use executor::panic_message as panic_text;
@@ -131,6 +136,7 @@ impl Scheduler {
                 shared: waker::lease(Shared::new),
                 local: RefCell::new(VecDeque::new()),
                 round: Cell::new(0),
+                dormant_waiters: RefCell::new(Vec::new()),
                 table: RefCell::new(Table::default()),
                 config,
                 pause: RefCell::new(None),

@@ -109,6 +109,7 @@ impl Table {
             Some(index) => {
                 let slot = &mut self.slots[index as usize];
                 slot.entry = Some(entry);
+                slot.polled_round.set(0);
                 ComponentId {
                     index,
                     generation: slot.generation,

@@ -6,7 +6,7 @@
 //! wakes another on the same scheduler. That is what makes a component cheap to wake and small
 //! to keep (one allocation, its future), and why this module is the crate's one exception to
 //! `forbid(unsafe_code)`: `std` builds such a waker only through `RawWaker` (see
-//! docs/architecture.md, "The one unsafe module").
+//! docs/architecture.md, "Where we departed from the design brief": "`unsafe`: one module").
 //!
 //! A wake is delivered by where it comes from:
 //! - **inside the scheduler's own poll** (a component waking another): the thread's local
