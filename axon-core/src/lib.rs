@@ -68,6 +68,7 @@ mod fanout;
 mod fifo;
 mod handle;
 mod inbox;
+mod inbox_ref;
 mod lazy;
 mod link;
 mod log_limit;

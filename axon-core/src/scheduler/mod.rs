@@ -38,8 +38,11 @@ use tracing::Instrument;
 mod children;
 mod context;
 pub(crate) mod doorbell;
+mod dormant_boxes;
 mod executor;
 mod handle;
+mod measure;
+mod snapshot;
 mod table;
 mod waker;
 
@@ -54,6 +57,7 @@ pub(crate) use executor::Inner;
 pub(crate) use executor::panic_message as panic_text;
 use executor::*;
 pub use handle::{ComponentHandle, link_named};
+use measure::*;
 use table::*;
 use waker::Address;
 
