@@ -251,44 +251,31 @@ pub trait DeclaredBox {
     fn made(&self) -> BoxEntry;
 }
 
-impl<T: 'static> DeclaredBox for Inbox<T> {
-    const DIRECTION: Direction = Direction::In;
-    fn item_type_name() -> &'static str {
-        std::any::type_name::<T>()
-    }
-    fn make_dormant() -> BoxEntry {
-        BoxEntry {
-            handle: Rc::new(InboxCore::<T>::new(DEFAULT_CAPACITY)),
+/// `Inbox<T>` and `Outbox<T>` declare themselves the same way, around their own core type.
+macro_rules! declared_box {
+    ($field:ident, $core:ident, $direction:expr) => {
+        impl<T: 'static> DeclaredBox for $field<T> {
+            const DIRECTION: Direction = $direction;
+            fn item_type_name() -> &'static str {
+                std::any::type_name::<T>()
+            }
+            fn make_dormant() -> BoxEntry {
+                BoxEntry {
+                    handle: Rc::new($core::<T>::new(DEFAULT_CAPACITY)),
+                }
+            }
+            fn declare(&self, home: Home) -> Option<BoxEntry> {
+                let handle: Rc<dyn ErasedBox> = self.slot.declare(home)?;
+                Some(BoxEntry { handle })
+            }
+            fn made(&self) -> BoxEntry {
+                BoxEntry {
+                    handle: self.core().clone(),
+                }
+            }
         }
-    }
-    fn declare(&self, home: Home) -> Option<BoxEntry> {
-        let handle: Rc<dyn ErasedBox> = self.slot.declare(home)?;
-        Some(BoxEntry { handle })
-    }
-    fn made(&self) -> BoxEntry {
-        BoxEntry {
-            handle: self.core().clone(),
-        }
-    }
+    };
 }
 
-impl<T: 'static> DeclaredBox for Outbox<T> {
-    const DIRECTION: Direction = Direction::Out;
-    fn item_type_name() -> &'static str {
-        std::any::type_name::<T>()
-    }
-    fn make_dormant() -> BoxEntry {
-        BoxEntry {
-            handle: Rc::new(OutboxCore::<T>::new(DEFAULT_CAPACITY)),
-        }
-    }
-    fn declare(&self, home: Home) -> Option<BoxEntry> {
-        let handle: Rc<dyn ErasedBox> = self.slot.declare(home)?;
-        Some(BoxEntry { handle })
-    }
-    fn made(&self) -> BoxEntry {
-        BoxEntry {
-            handle: self.core().clone(),
-        }
-    }
-}
+declared_box!(Inbox, InboxCore, Direction::In);
+declared_box!(Outbox, OutboxCore, Direction::Out);

@@ -44,22 +44,28 @@ impl Shared {
     }
 }
 
+/// A scheduler asleep, and two threads each queueing a wake for it.
+fn two_wakers() -> (Arc<Shared>, Vec<loom::thread::JoinHandle<()>>) {
+    let shared = Arc::new(Shared {
+        queue: Mutex::new(VecDeque::new()),
+        bell: Doorbell::new(),
+        task_wakes: AtomicUsize::new(0),
+    });
+    let wakers = (0..2)
+        .map(|id| {
+            let shared = shared.clone();
+            loom::thread::spawn(move || shared.wake(id))
+        })
+        .collect();
+    (shared, wakers)
+}
+
 /// Two threads wake while the scheduler polls: every wake is run by that poll, or the
 /// scheduler's task was woken after its last look (so a next poll runs it). Never both missed.
 #[test]
 fn no_wake_is_left_behind_a_sleeping_scheduler() {
     loom::model(|| {
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(VecDeque::new()),
-            bell: Doorbell::new(),
-            task_wakes: AtomicUsize::new(0),
-        });
-        let wakers: Vec<_> = (0..2)
-            .map(|id| {
-                let shared = shared.clone();
-                loom::thread::spawn(move || shared.wake(id))
-            })
-            .collect();
+        let (shared, wakers) = two_wakers();
         let wakes_before = shared.task_wakes.load(Ordering::SeqCst);
         let ran = shared.poll();
         for waker in wakers {
@@ -85,17 +91,7 @@ fn no_wake_is_left_behind_a_sleeping_scheduler() {
 #[test]
 fn a_sleeping_scheduler_is_woken_once_and_runs_every_wake() {
     loom::model(|| {
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(VecDeque::new()),
-            bell: Doorbell::new(),
-            task_wakes: AtomicUsize::new(0),
-        });
-        let wakers: Vec<_> = (0..2)
-            .map(|id| {
-                let shared = shared.clone();
-                loom::thread::spawn(move || shared.wake(id))
-            })
-            .collect();
+        let (shared, wakers) = two_wakers();
         for waker in wakers {
             waker.join().unwrap();
         }
