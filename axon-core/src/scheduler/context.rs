@@ -36,18 +36,17 @@ pub(super) fn wake_local(address: Address) -> bool {
 /// Wakes already in its shared queue move ahead of it, so wakes run in the order they were
 /// made however they came (a cross-core send, then the socket event it caused here).
 pub(super) fn wake_home(address: Address) -> bool {
-    let home = HOMES.try_with(|homes| {
-        let homes = homes.try_borrow().ok()?;
-        let (_, inner) = homes.iter().find(|(i, _)| *i == address.scheduler())?;
-        let inner = inner.upgrade()?;
-        let mut local = inner.local.try_borrow_mut().ok()?;
-        while let Ok(earlier) = inner.shared.ready.pop() {
-            local.push_back(earlier);
-        }
-        local.push_back(address);
-        Some(())
-    });
-    matches!(home, Ok(Some(())))
+    let Some(inner) = home_scheduler(address.scheduler()) else {
+        return false;
+    };
+    let Ok(mut local) = inner.local.try_borrow_mut() else {
+        return false;
+    };
+    while let Ok(earlier) = inner.shared.ready.pop() {
+        local.push_back(earlier);
+    }
+    local.push_back(address);
+    true
 }
 
 /// Records that scheduler `inner` lives on this thread.

@@ -56,7 +56,8 @@ pub(super) struct Shared {
     pub(super) index: u16,
     pub(super) ready: ConcurrentQueue<Address>,
     pub(super) waker: AtomicWaker,
-    /// True while the scheduler is awake (or already woken): schedulers need no tokio wake.
+    /// Whether the scheduler sleeps, runs, or was rung meanwhile: only a wake that finds it
+    /// asleep wakes its tokio task (see `doorbell`).
     pub(super) bell: Doorbell,
     /// The thread token of the scheduler's thread; 0 while the entry is unused.
     pub(super) home: AtomicUsize,
@@ -75,17 +76,21 @@ impl Shared {
 
     /// Readies a reused entry for a scheduler on this thread.
     pub(super) fn reset(&self) {
-        while self.ready.pop().is_ok() {}
-        self.bell.reset();
+        self.forget_wakes();
         self.home.store(thread_token(), Ordering::SeqCst);
     }
 
     /// The scheduler is gone: later wakes are dropped until the entry is reused.
     pub(super) fn retire(&self) {
         self.home.store(0, Ordering::SeqCst);
+        self.forget_wakes();
+        drop(self.waker.take());
+    }
+
+    /// Drops queued wakes (they named the entry's previous scheduler) and says asleep.
+    fn forget_wakes(&self) {
         while self.ready.pop().is_ok() {}
         self.bell.reset();
-        drop(self.waker.take());
     }
 
     /// A wake from anywhere but inside this scheduler's poll: its home queue when on its own
@@ -136,6 +141,7 @@ impl Inner {
     ) -> ComponentHandle {
         let name = ComponentName::of(&component);
         let adaptive = component.adaptive().map(|r| r.0);
+        let adds_boxes = adaptive.is_some();
         let id = self.table.borrow_mut().insert(Entry {
             name: name.clone(),
             parent,
@@ -147,22 +153,19 @@ impl Inner {
             adaptive,
         });
         // Boxes nobody has used stay dormant, except a component's that adds boxes at run
-        // time: its declared names must be known to keep added names unique.
+        // time (its declared names must be known to keep added names unique) and one whose
+        // type cannot describe a dormant box (a hand-written `Boxes` that declares without
+        // `declared`): then every box is made now.
         let mut declaration = Declaration::new(id, self.shared.index);
-        if component.adaptive().is_some() {
+        let make_all = adds_boxes || {
+            component.declare(&mut declaration);
+            let dormant = declaration.dormant;
+            (0..64).any(|i| dormant & (1 << i) != 0 && C::declared(i).is_none())
+        };
+        if make_all {
+            declaration = Declaration::new(id, self.shared.index);
             for entry in component.boxes() {
                 declaration.add_made(entry);
-            }
-        } else {
-            component.declare(&mut declaration);
-            // A dormant box the type cannot describe (a hand-written `Boxes` that declares
-            // without `declared`) is made now, with the rest.
-            let dormant = declaration.dormant;
-            if (0..64).any(|i| dormant & (1 << i) != 0 && C::declared(i).is_none()) {
-                declaration = Declaration::new(id, self.shared.index);
-                for entry in component.boxes() {
-                    declaration.add_made(entry);
-                }
             }
         }
         {
